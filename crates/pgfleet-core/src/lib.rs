@@ -1,0 +1,14 @@
+//! The parts of pgfleet every other part builds on: the fleet manifest, connection resolution,
+//! the [`Secret`] type and SQL identifier helpers. No async runtime, no I/O beyond reading the
+//! manifest, `.env` and secret files.
+
+pub mod ident;
+pub mod manifest;
+pub mod resolve;
+pub mod secret;
+pub mod vars;
+
+pub use manifest::{Manifest, ManifestError};
+pub use resolve::{Connection, ResolveError, Resolver};
+pub use secret::Secret;
+pub use vars::Vars;

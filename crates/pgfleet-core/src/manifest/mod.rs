@@ -1,0 +1,496 @@
+//! The fleet manifest (`fleet.toml`): finding it, parsing it, and validating it with every
+//! problem reported at its line and column.
+
+mod error;
+mod model;
+mod setting;
+
+pub use error::{LineColumn, ManifestError, Problem, line_column};
+pub use model::{
+    ConnectionSettings, Fleet, Manifest, Placement, PoolSettings, Server, Service, SslMode,
+};
+pub use setting::Setting;
+
+use crate::ident::identifier_problem;
+use model::{RawManifest, RawService};
+use setting::is_env_var_name;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// The file name searched for when no manifest is named.
+pub const MANIFEST_FILE: &str = "fleet.toml";
+/// The variable that names the manifest when `--manifest` is not given.
+pub const MANIFEST_ENV: &str = "PGFLEET_MANIFEST";
+/// The variable that selects the environment unless the manifest names another.
+pub const DEFAULT_ENVIRONMENT_VAR: &str = "PGFLEET_ENV";
+/// The environments of the seeds' `Environment` enum.
+pub const KNOWN_ENVIRONMENTS: [&str; 4] = ["development", "staging", "production", "testing"];
+
+/// Finds the manifest: the explicit path, else `$PGFLEET_MANIFEST`, else `fleet.toml` in `cwd`
+/// or the nearest parent folder that has one (as cargo finds `Cargo.toml`).
+pub fn locate(
+    explicit: Option<&Path>,
+    from_env: Option<&Path>,
+    cwd: &Path,
+) -> Result<PathBuf, ManifestError> {
+    if let Some(path) = explicit.or(from_env) {
+        return Ok(cwd.join(path));
+    }
+    cwd.ancestors()
+        .map(|dir| dir.join(MANIFEST_FILE))
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| ManifestError::NotFound {
+            start: cwd.to_path_buf(),
+        })
+}
+
+impl Manifest {
+    /// Reads and validates the manifest at `path`.
+    pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        Manifest::parse(&text, &path)
+    }
+
+    /// Parses and validates manifest text; `path` is used for messages and relative paths.
+    pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
+        let invalid = |problems| ManifestError::Invalid {
+            path: path.to_path_buf(),
+            text: text.to_owned(),
+            problems,
+        };
+        let raw: RawManifest = toml::from_str(text).map_err(|e| {
+            invalid(vec![Problem {
+                message: e.message().trim_end().to_owned(),
+                span: e.span(),
+                help: None,
+            }])
+        })?;
+        let project_dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let mut validator = Validator::default();
+        let manifest = validator.build(raw, path, &project_dir);
+        if validator.problems.is_empty() {
+            Ok(manifest)
+        } else {
+            let mut problems = validator.problems;
+            problems.sort_by_key(|p| p.span.as_ref().map_or(0, |s| s.start));
+            Err(invalid(problems))
+        }
+    }
+}
+
+#[derive(Default)]
+struct Validator {
+    problems: Vec<Problem>,
+}
+
+impl Validator {
+    fn report(&mut self, problem: Problem) {
+        self.problems.push(problem);
+    }
+
+    fn identifier(&mut self, what: &str, name: &Spanned<String>) {
+        if let Some(why) = identifier_problem(name.get_ref()) {
+            self.report(Problem::at(
+                name.span(),
+                format!("{what} `{}` {why}", name.get_ref()),
+            ));
+        }
+    }
+
+    fn build(&mut self, raw: RawManifest, path: &Path, project_dir: &Path) -> Manifest {
+        self.identifier("fleet name", &raw.fleet.name);
+
+        let environment_var = match &raw.fleet.environment_var {
+            Some(var) if !is_env_var_name(var.get_ref()) => {
+                self.report(Problem::at(
+                    var.span(),
+                    format!("`{}` is not an environment variable name", var.get_ref()),
+                ));
+                var.get_ref().clone()
+            }
+            Some(var) => var.get_ref().clone(),
+            None => DEFAULT_ENVIRONMENT_VAR.to_owned(),
+        };
+
+        let mut environments = BTreeMap::new();
+        for (name, settings) in &raw.environments {
+            self.identifier("environment name", name);
+            self.no_literal_password(settings);
+            environments.insert(name.get_ref().clone(), settings.clone());
+        }
+        if environments.is_empty() {
+            // The smallest manifest still works on a laptop: development on local clusters.
+            environments.insert(
+                "development".to_owned(),
+                ConnectionSettings {
+                    local: Some(true),
+                    ..ConnectionSettings::default()
+                },
+            );
+        }
+
+        let default_environment = match &raw.fleet.default_environment {
+            Some(name) => {
+                if !environments.contains_key(name.get_ref()) {
+                    self.report(
+                        Problem::at(
+                            name.span(),
+                            format!("default_environment `{}` is not declared", name.get_ref()),
+                        )
+                        .with_help(format!(
+                            "declared environments: {}",
+                            join(environments.keys())
+                        )),
+                    );
+                }
+                name.get_ref().clone()
+            }
+            None if environments.contains_key("development") => "development".to_owned(),
+            None => environments.keys().next().cloned().unwrap_or_default(),
+        };
+        let any_local = environments.values().any(|e| e.local == Some(true));
+
+        let mut servers = BTreeMap::new();
+        let mut dev_ports: HashMap<u16, String> = HashMap::new();
+        for (name, server) in &raw.servers {
+            self.identifier("server name", name);
+            if let Some(database) = &server.database {
+                self.identifier("database name", database);
+            }
+            match &server.dev_port {
+                Some(port) => {
+                    if *port.get_ref() == 0 {
+                        self.report(Problem::at(port.span(), "dev_port must not be 0"));
+                    } else if let Some(other) =
+                        dev_ports.insert(*port.get_ref(), name.get_ref().clone())
+                    {
+                        self.report(Problem::at(
+                            port.span(),
+                            format!(
+                                "dev_port {} of server `{}` is already the dev_port of server `{other}`",
+                                port.get_ref(),
+                                name.get_ref()
+                            ),
+                        ));
+                    }
+                }
+                None if any_local => self.report(
+                    Problem::at(
+                        name.span(),
+                        format!(
+                            "server `{}` has no dev_port, but a local environment needs one",
+                            name.get_ref()
+                        ),
+                    )
+                    .with_help("add `dev_port = 5433` (any free port) to the server"),
+                ),
+                None => {}
+            }
+            for (env, settings) in &server.environments {
+                if !environments.contains_key(env.get_ref()) {
+                    self.report(
+                        Problem::at(
+                            env.span(),
+                            format!(
+                                "server `{}` sets environment `{}`, which is not declared",
+                                name.get_ref(),
+                                env.get_ref()
+                            ),
+                        )
+                        .with_help(format!(
+                            "declared environments: {}",
+                            join(environments.keys())
+                        )),
+                    );
+                }
+                self.no_literal_password(settings);
+            }
+            servers.insert(
+                name.get_ref().clone(),
+                Server {
+                    name: name.get_ref().clone(),
+                    dev_port: server.dev_port.as_ref().map(|p| *p.get_ref()),
+                    database: server.database.as_ref().map(|d| d.get_ref().clone()),
+                    environments: server
+                        .environments
+                        .iter()
+                        .map(|(k, v)| (k.get_ref().clone(), v.clone()))
+                        .collect(),
+                },
+            );
+        }
+
+        let mut services = BTreeMap::new();
+        for (name, raw_service) in &raw.services {
+            if let Some(service) = self.service(name, raw_service, &servers, project_dir) {
+                services.insert(name.get_ref().clone(), service);
+            }
+        }
+        self.cross_service_checks(&raw, &services);
+
+        Manifest {
+            path: path.to_path_buf(),
+            project_dir: project_dir.to_path_buf(),
+            fleet: Fleet {
+                name: raw.fleet.name.get_ref().clone(),
+                environment_var,
+                default_environment,
+                dotenv: project_dir.join(raw.fleet.dotenv.as_deref().unwrap_or(".env")),
+            },
+            environments,
+            servers,
+            services,
+        }
+    }
+
+    fn no_literal_password(&mut self, settings: &ConnectionSettings) {
+        if let Some(password) = &settings.password
+            && let Setting::Literal(_) = password.get_ref()
+        {
+            self.report(
+                Problem::at(
+                    password.span(),
+                    "a password must not be written in the manifest",
+                )
+                .with_help(
+                    r#"name the variable that holds it: password = { env = "APP_DB_PASSWORD" }"#,
+                ),
+            );
+        }
+    }
+
+    fn service(
+        &mut self,
+        name: &Spanned<String>,
+        raw: &RawService,
+        servers: &BTreeMap<String, Server>,
+        project_dir: &Path,
+    ) -> Option<Service> {
+        self.identifier("service name", name);
+        let service_name = name.get_ref();
+
+        let server = match &raw.server {
+            Some(server) if servers.contains_key(server.get_ref()) => server.get_ref().clone(),
+            Some(server) => {
+                self.report(
+                    Problem::at(
+                        server.span(),
+                        format!(
+                            "service `{service_name}` names server `{}`, which is not declared",
+                            server.get_ref()
+                        ),
+                    )
+                    .with_help(format!("declared servers: {}", join(servers.keys()))),
+                );
+                return None;
+            }
+            None if servers.len() == 1 => servers.keys().next().cloned().unwrap_or_default(),
+            None => {
+                self.report(Problem::at(
+                    name.span(),
+                    format!(
+                        "service `{service_name}` must name its server (server = \"…\"): the manifest declares {}",
+                        if servers.is_empty() { "none".to_owned() } else { join(servers.keys()) }
+                    ),
+                ));
+                return None;
+            }
+        };
+
+        for field in [&raw.database, &raw.schema].into_iter().flatten() {
+            self.identifier(
+                if raw.schema.as_ref() == Some(field) {
+                    "schema name"
+                } else {
+                    "database name"
+                },
+                field,
+            );
+        }
+        let placement = match (&raw.database, &raw.schema) {
+            (database, Some(schema)) => {
+                let database = database
+                    .as_ref()
+                    .map(|d| d.get_ref().clone())
+                    .or_else(|| servers.get(&server).and_then(|s| s.database.clone()));
+                let Some(database) = database else {
+                    self.report(
+                        Problem::at(
+                            schema.span(),
+                            format!(
+                                "service `{service_name}` has a schema but no database to put it in"
+                            ),
+                        )
+                        .with_help(format!(
+                            "set `database` on the service or on server `{server}`"
+                        )),
+                    );
+                    return None;
+                };
+                Placement::Schema {
+                    database,
+                    schema: schema.get_ref().clone(),
+                }
+            }
+            (Some(database), None) => Placement::Database {
+                database: database.get_ref().clone(),
+            },
+            (None, None) => Placement::Database {
+                database: service_name.clone(),
+            },
+        };
+
+        if raw.pool.max_size == 0 {
+            self.report(Problem::at(
+                name.span(),
+                format!("service `{service_name}`: pool.max_size must be at least 1"),
+            ));
+        }
+        if raw.pool.min_idle > raw.pool.max_size {
+            self.report(Problem::at(
+                name.span(),
+                format!(
+                    "service `{service_name}`: pool.min_idle ({}) is larger than pool.max_size ({})",
+                    raw.pool.min_idle, raw.pool.max_size
+                ),
+            ));
+        }
+
+        let url_env = match &raw.url_env {
+            Some(var) => {
+                if !is_env_var_name(var.get_ref()) {
+                    self.report(Problem::at(
+                        var.span(),
+                        format!("`{}` is not an environment variable name", var.get_ref()),
+                    ));
+                }
+                var.get_ref().clone()
+            }
+            None => format!("{}_DATABASE_URL", service_name.to_ascii_uppercase()),
+        };
+
+        let service_dir = Path::new("services").join(service_name);
+        Some(Service {
+            name: service_name.clone(),
+            server,
+            placement,
+            migrations: project_dir.join(
+                raw.migrations
+                    .clone()
+                    .unwrap_or_else(|| service_dir.join("migrations")),
+            ),
+            seeds: project_dir.join(
+                raw.seeds
+                    .clone()
+                    .unwrap_or_else(|| service_dir.join("seeds")),
+            ),
+            reads: raw.reads.iter().map(|r| r.get_ref().clone()).collect(),
+            labels: raw.labels.clone(),
+            pool: raw.pool.clone(),
+            url_env,
+        })
+    }
+
+    /// Checks that need every service: reads, and unique databases, schemas and URL variables.
+    fn cross_service_checks(&mut self, raw: &RawManifest, services: &BTreeMap<String, Service>) {
+        // (server, database) -> (owner service placed by database, or first schema user)
+        let mut databases: HashMap<(&str, &str), (&str, bool)> = HashMap::new();
+        let mut schemas: HashMap<(&str, &str, &str), &str> = HashMap::new();
+        let mut url_vars: HashMap<&str, &str> = HashMap::new();
+        for (name, raw_service) in &raw.services {
+            let Some(service) = services.get(name.get_ref()) else {
+                continue;
+            };
+            let here = raw_service
+                .schema
+                .as_ref()
+                .or(raw_service.database.as_ref())
+                .map_or_else(|| name.span(), |s| s.span());
+            let database = service.placement.database();
+            let owns_database = service.placement.schema().is_none();
+            match databases.get(&(service.server.as_str(), database)) {
+                Some((other, other_owns)) if owns_database || *other_owns => {
+                    self.report(Problem::at(
+                        here.clone(),
+                        format!(
+                            "service `{}` uses database `{database}` on server `{}`, which service `{other}` {}",
+                            service.name,
+                            service.server,
+                            if *other_owns { "already has as its own database" } else { "shares with other services by schema" }
+                        ),
+                    ).with_help("give each service its own database, or give each one a schema in the shared database"));
+                }
+                Some(_) => {}
+                None => {
+                    databases.insert(
+                        (service.server.as_str(), database),
+                        (service.name.as_str(), owns_database),
+                    );
+                }
+            }
+            if let Some(schema) = service.placement.schema()
+                && let Some(other) = schemas.insert(
+                    (service.server.as_str(), database, schema),
+                    service.name.as_str(),
+                )
+            {
+                self.report(Problem::at(
+                        here.clone(),
+                        format!(
+                            "schema `{schema}` of database `{database}` is already the schema of service `{other}`"
+                        ),
+                    ));
+            }
+            if let Some(other) = url_vars.insert(service.url_env.as_str(), service.name.as_str()) {
+                self.report(Problem::at(
+                    raw_service
+                        .url_env
+                        .as_ref()
+                        .map_or_else(|| name.span(), |v| v.span()),
+                    format!(
+                        "services `{other}` and `{}` both use {} as their URL variable",
+                        service.name, service.url_env
+                    ),
+                ));
+            }
+            for read in &raw_service.reads {
+                if read.get_ref() == name.get_ref() {
+                    self.report(Problem::at(
+                        read.span(),
+                        format!("service `{}` lists itself in reads", name.get_ref()),
+                    ));
+                } else if !raw.services.contains_key(read.get_ref().as_str()) {
+                    self.report(
+                        Problem::at(
+                            read.span(),
+                            format!(
+                                "service `{}` reads `{}`, which is not a service of this fleet",
+                                name.get_ref(),
+                                read.get_ref()
+                            ),
+                        )
+                        .with_help(format!(
+                            "services: {}",
+                            join(raw.services.keys().map(|k| k.get_ref()))
+                        )),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn join<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    names.map(String::as_str).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,274 @@
+//! The manifest as written in `fleet.toml` (serde types) and as used after validation.
+//!
+//! The serde types keep `Spanned` positions where validation needs to point at a value; every
+//! table denies unknown keys so that a misspelling is an error with a line and column.
+
+use super::setting::Setting;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawManifest {
+    pub fleet: RawFleet,
+    #[serde(default)]
+    pub environments: BTreeMap<Spanned<String>, ConnectionSettings>,
+    #[serde(default)]
+    pub servers: BTreeMap<Spanned<String>, RawServer>,
+    #[serde(default)]
+    pub services: BTreeMap<Spanned<String>, RawService>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFleet {
+    pub name: Spanned<String>,
+    pub environment_var: Option<Spanned<String>>,
+    pub default_environment: Option<Spanned<String>>,
+    pub dotenv: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawServer {
+    pub dev_port: Option<Spanned<u16>>,
+    pub database: Option<Spanned<String>>,
+    #[serde(default)]
+    pub environments: BTreeMap<Spanned<String>, ConnectionSettings>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawService {
+    pub server: Option<Spanned<String>>,
+    pub database: Option<Spanned<String>>,
+    pub schema: Option<Spanned<String>>,
+    pub migrations: Option<PathBuf>,
+    pub seeds: Option<PathBuf>,
+    #[serde(default)]
+    pub reads: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub pool: PoolSettings,
+    pub url_env: Option<Spanned<String>>,
+}
+
+/// How to reach a server in one environment. Set for a whole environment under
+/// `[environments.NAME]` and overridden per server under `[servers.S.environments.NAME]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionSettings {
+    /// The servers are local clusters that pgfleet creates and runs (`pgfleet dev up`).
+    pub local: Option<bool>,
+    /// Guarded environment: mutating commands ask for confirmation. Defaults to true for
+    /// `production`.
+    pub protected: Option<bool>,
+    pub host: Option<Setting>,
+    pub port: Option<Setting>,
+    pub user: Option<Setting>,
+    /// Always `{ env = "VAR" }`: a password is never written in the manifest itself.
+    pub password: Option<Spanned<Setting>>,
+    pub sslmode: Option<SslMode>,
+}
+
+impl ConnectionSettings {
+    /// `self` with every unset field taken from `base`.
+    pub fn or(&self, base: &ConnectionSettings) -> ConnectionSettings {
+        ConnectionSettings {
+            local: self.local.or(base.local),
+            protected: self.protected.or(base.protected),
+            host: self.host.clone().or_else(|| base.host.clone()),
+            port: self.port.clone().or_else(|| base.port.clone()),
+            user: self.user.clone().or_else(|| base.user.clone()),
+            password: self.password.clone().or_else(|| base.password.clone()),
+            sslmode: self.sslmode.or(base.sslmode),
+        }
+    }
+}
+
+/// libpq's `sslmode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SslMode {
+    Disable,
+    Allow,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl std::str::FromStr for SslMode {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        [
+            SslMode::Disable,
+            SslMode::Allow,
+            SslMode::Prefer,
+            SslMode::Require,
+            SslMode::VerifyCa,
+            SslMode::VerifyFull,
+        ]
+        .into_iter()
+        .find(|mode| mode.as_str() == s)
+        .ok_or(())
+    }
+}
+
+impl SslMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Allow => "allow",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
+}
+
+/// Connection pool settings for a service (the defaults follow the production pool of seed 003,
+/// scaled to one service).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoolSettings {
+    pub max_size: u32,
+    pub min_idle: u32,
+    #[serde(with = "humantime_serde")]
+    pub max_lifetime: Duration,
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// How long a caller waits for a free connection before failing.
+    #[serde(with = "humantime_serde")]
+    pub acquire_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub statement_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_size: 10,
+            min_idle: 2,
+            max_lifetime: Duration::from_secs(300),
+            idle_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            acquire_timeout: Duration::from_secs(30),
+            statement_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The fleet-wide settings of `[fleet]`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Fleet {
+    pub name: String,
+    /// The variable that selects the active environment.
+    pub environment_var: String,
+    pub default_environment: String,
+    /// The `.env` file read before resolving variables (absolute).
+    pub dotenv: PathBuf,
+}
+
+/// A PostgreSQL cluster that services live on.
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub name: String,
+    /// The port of the local cluster in local environments.
+    pub dev_port: Option<u16>,
+    /// The shared database of services placed by schema.
+    pub database: Option<String>,
+    pub environments: BTreeMap<String, ConnectionSettings>,
+}
+
+/// Where a service's data lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Placement {
+    /// The service owns a whole database.
+    Database { database: String },
+    /// The service owns one schema in a database shared with other services.
+    Schema { database: String, schema: String },
+}
+
+impl Placement {
+    pub fn database(&self) -> &str {
+        match self {
+            Placement::Database { database } | Placement::Schema { database, .. } => database,
+        }
+    }
+
+    pub fn schema(&self) -> Option<&str> {
+        match self {
+            Placement::Database { .. } => None,
+            Placement::Schema { schema, .. } => Some(schema),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: String,
+    pub server: String,
+    pub placement: Placement,
+    /// Absolute path of the migrations folder.
+    pub migrations: PathBuf,
+    /// Absolute path of the seed-data folder.
+    pub seeds: PathBuf,
+    pub reads: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub pool: PoolSettings,
+    /// The variable whose URL, when set, overrides everything else (`<NAME>_DATABASE_URL`).
+    pub url_env: String,
+}
+
+/// A validated manifest.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// The manifest file (absolute).
+    pub path: PathBuf,
+    /// The folder the manifest is in; relative paths and `.pgfleet/` are under it.
+    pub project_dir: PathBuf,
+    pub fleet: Fleet,
+    pub environments: BTreeMap<String, ConnectionSettings>,
+    pub servers: BTreeMap<String, Server>,
+    pub services: BTreeMap<String, Service>,
+}
+
+impl Manifest {
+    /// Settings for `server` in `environment`: the server's own override over the environment's.
+    pub fn settings(&self, server: &Server, environment: &str) -> Option<ConnectionSettings> {
+        let base = self.environments.get(environment)?;
+        Some(match server.environments.get(environment) {
+            Some(own) => own.or(base),
+            None => base.clone(),
+        })
+    }
+
+    pub fn is_local(&self, environment: &str) -> bool {
+        self.environments
+            .get(environment)
+            .and_then(|e| e.local)
+            .unwrap_or(false)
+    }
+
+    pub fn is_protected(&self, environment: &str) -> bool {
+        self.environments
+            .get(environment)
+            .and_then(|e| e.protected)
+            .unwrap_or(environment == "production")
+    }
+
+    /// Where pgfleet keeps local state (clusters, generated dev passwords).
+    pub fn state_dir(&self) -> PathBuf {
+        self.project_dir.join(".pgfleet")
+    }
+}

@@ -1,0 +1,249 @@
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+
+const GOOD: &str = r#"
+[fleet]
+name = "demo"
+environment_var = "DEMO_ENV"
+
+[environments.development]
+local = true
+user = { env = "DEMO_DB_USER", default = "demo_user" }
+password = { env = "DEMO_DB_PASSWORD" }
+
+[environments.production]
+host = { env = "DEMO_PROD_HOST" }
+port = { env = "DEMO_PROD_PORT", default = 5432 }
+user = { env = "DEMO_DB_USER" }
+password = { env = "DEMO_PROD_PASSWORD" }
+sslmode = "require"
+
+[servers.main]
+dev_port = 5501
+database = "shared"
+
+[servers.billing]
+dev_port = 5502
+
+[services.auth]
+server = "main"
+schema = "auth_schema"
+
+[services.users]
+server = "main"
+schema = "user_schema"
+reads = ["auth"]
+labels = { team = "identity" }
+
+[services.billing]
+server = "billing"
+database = "billing_db"
+[services.billing.pool]
+max_size = 20
+idle_timeout = "2m"
+"#;
+
+fn parse(text: &str) -> Result<Manifest, ManifestError> {
+    Manifest::parse(text, Path::new("/project/fleet.toml"))
+}
+
+/// Every problem as `line:column: message`.
+fn problems(text: &str) -> Vec<String> {
+    match parse(text) {
+        Ok(_) => panic!("expected the manifest to be rejected"),
+        Err(ManifestError::Invalid { problems, .. }) => problems
+            .iter()
+            .map(|p| {
+                let at = line_column(text, p.span.clone().unwrap_or(0..0).start);
+                format!("{}:{}: {}", at.line, at.column, p.message)
+            })
+            .collect(),
+        Err(other) => panic!("unexpected error {other}"),
+    }
+}
+
+#[test]
+fn a_valid_manifest_resolves_placements_and_defaults() {
+    let m = parse(GOOD).unwrap();
+    assert_eq!(m.fleet.name, "demo");
+    assert_eq!(m.fleet.environment_var, "DEMO_ENV");
+    assert_eq!(m.fleet.default_environment, "development");
+    assert_eq!(
+        m.services["auth"].placement,
+        Placement::Schema {
+            database: "shared".into(),
+            schema: "auth_schema".into()
+        }
+    );
+    assert_eq!(m.services["billing"].placement.database(), "billing_db");
+    assert_eq!(m.services["billing"].pool.max_size, 20);
+    assert_eq!(
+        m.services["billing"].pool.idle_timeout,
+        std::time::Duration::from_secs(120)
+    );
+    assert_eq!(m.services["users"].reads, ["auth"]);
+    assert_eq!(m.services["users"].url_env, "USERS_DATABASE_URL");
+    assert_eq!(
+        m.services["auth"].migrations,
+        Path::new("/project/services/auth/migrations")
+    );
+    assert!(m.is_local("development"));
+    assert!(m.is_protected("production"));
+    assert!(!m.is_protected("development"));
+}
+
+#[test]
+fn a_misspelled_key_names_the_key_line_and_column() {
+    let text = GOOD.replace("database = \"billing_db\"", "databse = \"billing_db\"");
+    let err = parse(&text).unwrap_err().to_string();
+    let line = text.lines().position(|l| l.starts_with("databse")).unwrap() + 1;
+    assert!(
+        err.starts_with(&format!(
+            "/project/fleet.toml:{line}:1: unknown field `databse`"
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_wrong_type_is_reported_where_it_is() {
+    let text = GOOD.replace("dev_port = 5502", "dev_port = \"5502\"");
+    let found = problems(&text);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("invalid type"), "{found:?}");
+    assert!(found[0].starts_with("23:12:"), "{found:?}");
+}
+
+#[test]
+fn every_semantic_problem_is_reported_at_once() {
+    let text = r#"
+[fleet]
+name = "Demo"
+
+[environments.development]
+local = true
+
+[servers.a]
+dev_port = 5501
+database = "shared"
+
+[servers.b]
+dev_port = 5501
+
+[services.one]
+server = "a"
+database = "dup"
+
+[services.two]
+server = "a"
+database = "dup"
+
+[services.three]
+server = "a"
+schema = "bad-name"
+reads = ["nobody", "three"]
+
+[services.four]
+server = "nowhere"
+"#;
+    let found = problems(text);
+    let expected = [
+        "3:8: fleet name `Demo` must start with a lowercase letter or an underscore",
+        "13:12: dev_port 5501 of server `b` is already the dev_port of server `a`",
+        "21:12: service `two` uses database `dup` on server `a`, which service `one` already has as its own database",
+        "25:10: schema name `bad-name` contains '-'; use lowercase letters, digits and underscores",
+        "26:10: service `three` reads `nobody`, which is not a service of this fleet",
+        "26:20: service `three` lists itself in reads",
+        "29:10: service `four` names server `nowhere`, which is not declared",
+    ];
+    assert_eq!(found, expected);
+}
+
+#[test]
+fn passwords_may_not_be_written_in_the_manifest() {
+    let text = GOOD.replace(
+        "password = { env = \"DEMO_PROD_PASSWORD\" }",
+        "password = \"hunter2\"",
+    );
+    let err = parse(&text).unwrap_err().to_string();
+    assert!(
+        err.contains("a password must not be written in the manifest"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+#[test]
+fn local_environments_need_a_dev_port_and_schemas_need_a_database() {
+    let text = r#"
+[fleet]
+name = "demo"
+[servers.a]
+[services.s]
+schema = "s_schema"
+"#;
+    let found = problems(text);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found[0].contains("server `a` has no dev_port"), "{found:?}");
+    assert!(
+        found[1].contains("has a schema but no database"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn pool_limits_and_url_variables_are_checked() {
+    let text = r#"
+[fleet]
+name = "demo"
+[servers.a]
+dev_port = 5501
+[services.s1]
+url_env = "SHARED_URL"
+pool = { max_size = 2, min_idle = 5 }
+[services.s2]
+url_env = "SHARED_URL"
+"#;
+    let found = problems(text);
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("min_idle (5) is larger than pool.max_size (2)")),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().any(|p| p.contains("both use SHARED_URL")),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn the_manifest_is_found_upward_like_cargo_finds_cargo_toml() {
+    let dir = tempfile::tempdir().unwrap();
+    let nested = dir.path().join("a/b");
+    std::fs::create_dir_all(&nested).unwrap();
+    std::fs::write(dir.path().join(MANIFEST_FILE), GOOD).unwrap();
+    assert_eq!(
+        locate(None, None, &nested).unwrap(),
+        dir.path().join(MANIFEST_FILE)
+    );
+    assert_eq!(
+        locate(None, Some(Path::new("x.toml")), &nested).unwrap(),
+        nested.join("x.toml")
+    );
+    assert_eq!(
+        locate(
+            Some(Path::new("/y.toml")),
+            Some(Path::new("x.toml")),
+            &nested
+        )
+        .unwrap(),
+        Path::new("/y.toml")
+    );
+    let empty = tempfile::tempdir().unwrap();
+    assert!(matches!(
+        locate(None, None, empty.path()),
+        Err(ManifestError::NotFound { .. })
+    ));
+}

@@ -1,0 +1,598 @@
+//! Connection resolution: (service, environment) → [`Connection`], the one path every part of
+//! pgfleet (CLI, daemon, client library) uses.
+//!
+//! The order generalises seed 001's hierarchy: (1) the service's explicit URL variable
+//! (`<SERVICE>_DATABASE_URL`); (2) the manifest's settings for the service's server in that
+//! environment, read from variables (and `<VAR>_FILE` secret files); (3) otherwise a list of
+//! every problem at once, so one run of `pgfleet env check` shows everything to fix.
+
+use crate::manifest::{Manifest, Service, Setting, SslMode};
+use crate::secret::Secret;
+use crate::vars::Vars;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::Serialize;
+use std::fmt;
+use std::path::PathBuf;
+
+/// Where a resolved connection came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Source {
+    /// The service's URL variable was set.
+    UrlVariable { var: String },
+    /// Built from the manifest and the environment's variables.
+    Manifest,
+}
+
+/// A service's resolved connection. The password is a [`Secret`]; `url()` redacts it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Connection {
+    pub service: String,
+    pub environment: String,
+    pub server: String,
+    pub source: Source,
+    /// The server is a local cluster pgfleet runs.
+    pub local: bool,
+    pub host: String,
+    pub port: u16,
+    pub database: String,
+    /// The service's schema when it shares its database with other services.
+    pub schema: Option<String>,
+    pub user: String,
+    pub password: Option<Secret>,
+    pub sslmode: SslMode,
+    /// Other query parameters of an explicit URL, kept as given.
+    pub params: Vec<(String, String)>,
+    /// The redacted URL, for reports.
+    pub url: String,
+}
+
+/// One reason a connection could not be resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Problem {
+    /// A variable the configuration needs is not set (nor its `_FILE` twin, for secrets).
+    MissingVariable {
+        var: String,
+        /// The setting it provides: `host`, `port`, `user` or `password`.
+        setting: String,
+        server: String,
+        environment: String,
+        service: String,
+    },
+    /// A variable is set but its value is unusable (the value itself is never repeated).
+    InvalidVariable {
+        var: String,
+        reason: String,
+        service: String,
+    },
+    /// The manifest gives no way to find a setting in this environment.
+    NotConfigured {
+        setting: String,
+        server: String,
+        environment: String,
+        service: String,
+    },
+    UnknownEnvironment {
+        name: String,
+        /// Where the name came from: `--env` or the selecting variable.
+        from: String,
+        known: Vec<String>,
+    },
+    UnknownService {
+        name: String,
+        known: Vec<String>,
+    },
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::MissingVariable {
+                var,
+                setting,
+                server,
+                environment,
+                service,
+            } => write!(
+                f,
+                "{service}: {var} is not set (the {setting} of server `{server}` in {environment})"
+            ),
+            Problem::InvalidVariable {
+                var,
+                reason,
+                service,
+            } => write!(f, "{service}: {var} {reason}"),
+            Problem::NotConfigured {
+                setting,
+                server,
+                environment,
+                service,
+            } => write!(
+                f,
+                "{service}: the manifest sets no {setting} for server `{server}` in {environment} \
+                 (add it under [environments.{environment}] or [servers.{server}.environments.{environment}])"
+            ),
+            Problem::UnknownEnvironment { name, from, known } => write!(
+                f,
+                "unknown environment `{name}` (from {from}); the manifest declares: {}",
+                known.join(", ")
+            ),
+            Problem::UnknownService { name, known } => write!(
+                f,
+                "unknown service `{name}`; the manifest declares: {}",
+                known.join(", ")
+            ),
+        }
+    }
+}
+
+/// Every problem found while resolving, for one or many services.
+#[derive(Debug, Clone, thiserror::Error, Serialize)]
+#[error("{}", self.problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+pub struct ResolveError {
+    pub problems: Vec<Problem>,
+}
+
+impl ResolveError {
+    /// The missing variables, each once, in first-seen order.
+    pub fn missing_variables(&self) -> Vec<&str> {
+        let mut seen = Vec::new();
+        for p in &self.problems {
+            if let Problem::MissingVariable { var, .. } = p
+                && !seen.contains(&var.as_str())
+            {
+                seen.push(var.as_str());
+            }
+        }
+        seen
+    }
+}
+
+impl From<Problem> for ResolveError {
+    fn from(problem: Problem) -> Self {
+        Self {
+            problems: vec![problem],
+        }
+    }
+}
+
+/// Resolves connections of one manifest against one snapshot of variables.
+#[derive(Debug, Clone, Copy)]
+pub struct Resolver<'a> {
+    manifest: &'a Manifest,
+    vars: &'a Vars,
+}
+
+/// The host local clusters listen on.
+pub const LOCAL_HOST: &str = "127.0.0.1";
+
+/// Where `pgfleet dev up` keeps the generated password of a local role.
+pub fn dev_password_path(manifest: &Manifest, role: &str) -> PathBuf {
+    manifest
+        .state_dir()
+        .join("secrets")
+        .join(format!("{role}.password"))
+}
+
+impl<'a> Resolver<'a> {
+    pub fn new(manifest: &'a Manifest, vars: &'a Vars) -> Self {
+        Self { manifest, vars }
+    }
+
+    /// The active environment: `explicit` (`--env`), else the manifest's selecting variable,
+    /// else its default. Names are matched case-insensitively (`PRODUCTION` is `production`).
+    pub fn environment(&self, explicit: Option<&str>) -> Result<String, ResolveError> {
+        let var = &self.manifest.fleet.environment_var;
+        let (name, from) = match (explicit, self.vars.get(var)) {
+            (Some(name), _) => (name, "--env".to_owned()),
+            (None, Some(name)) => (name, var.clone()),
+            (None, None) => return Ok(self.manifest.fleet.default_environment.clone()),
+        };
+        let lower = name.trim().to_ascii_lowercase();
+        if self.manifest.environments.contains_key(&lower) {
+            Ok(lower)
+        } else {
+            Err(Problem::UnknownEnvironment {
+                name: name.to_owned(),
+                from,
+                known: self.manifest.environments.keys().cloned().collect(),
+            }
+            .into())
+        }
+    }
+
+    /// The service named `name`, or the problem of an unknown name.
+    pub fn service(&self, name: &str) -> Result<&'a Service, ResolveError> {
+        self.manifest.services.get(name).ok_or_else(|| {
+            Problem::UnknownService {
+                name: name.to_owned(),
+                known: self.manifest.services.keys().cloned().collect(),
+            }
+            .into()
+        })
+    }
+
+    /// Resolves one service in one environment, reporting every problem at once.
+    pub fn resolve(&self, service: &str, environment: &str) -> Result<Connection, ResolveError> {
+        let service = self.service(service)?;
+        if let Some(url) = self.vars.get(&service.url_env) {
+            return from_url(
+                service,
+                environment,
+                url,
+                self.manifest.is_local(environment),
+            );
+        }
+        self.build_from_manifest(service, environment)
+    }
+
+    /// Resolves from the manifest alone, ignoring the service's URL variable: what pgfleet's
+    /// own local clusters are built from, whatever a developer points the service at.
+    pub fn resolve_from_manifest(
+        &self,
+        service: &str,
+        environment: &str,
+    ) -> Result<Connection, ResolveError> {
+        let service = self.service(service)?;
+        self.build_from_manifest(service, environment)
+    }
+
+    /// Resolves every service (or the named ones); returns the connections that resolved and
+    /// the problems of the rest.
+    pub fn resolve_all(
+        &self,
+        services: &[String],
+        environment: &str,
+    ) -> (Vec<Connection>, Vec<Problem>) {
+        let names: Vec<&String> = if services.is_empty() {
+            self.manifest.services.keys().collect()
+        } else {
+            services.iter().collect()
+        };
+        let mut connections = Vec::new();
+        let mut problems = Vec::new();
+        for name in names {
+            match self.resolve(name, environment) {
+                Ok(connection) => connections.push(connection),
+                Err(e) => problems.extend(e.problems),
+            }
+        }
+        (connections, problems)
+    }
+
+    fn build_from_manifest(
+        &self,
+        service: &Service,
+        environment: &str,
+    ) -> Result<Connection, ResolveError> {
+        let server = &self.manifest.servers[&service.server];
+        let Some(settings) = self.manifest.settings(server, environment) else {
+            return Err(Problem::UnknownEnvironment {
+                name: environment.to_owned(),
+                from: "the caller".to_owned(),
+                known: self.manifest.environments.keys().cloned().collect(),
+            }
+            .into());
+        };
+        let mut problems = Vec::new();
+        let local = settings.local == Some(true);
+        let mut read = |setting: Option<&Setting>, what: &str, secret: bool| -> Option<String> {
+            let setting = setting?;
+            match self.value(setting, secret, &service.name) {
+                Ok(Some(value)) => Some(value),
+                Ok(None) => {
+                    if let Some(var) = setting.var() {
+                        problems.push(Problem::MissingVariable {
+                            var: var.to_owned(),
+                            setting: what.to_owned(),
+                            server: server.name.clone(),
+                            environment: environment.to_owned(),
+                            service: service.name.clone(),
+                        });
+                    }
+                    None
+                }
+                Err(problem) => {
+                    problems.push(problem);
+                    None
+                }
+            }
+        };
+
+        let host = read(settings.host.as_ref(), "host", false);
+        let port = read(settings.port.as_ref(), "port", false);
+        let user = read(settings.user.as_ref(), "user", false);
+        let password = read(
+            settings.password.as_ref().map(|p| p.get_ref()),
+            "password",
+            true,
+        );
+
+        let not_configured = |setting: &str| Problem::NotConfigured {
+            setting: setting.to_owned(),
+            server: server.name.clone(),
+            environment: environment.to_owned(),
+            service: service.name.clone(),
+        };
+        let (host, port) = if local {
+            // Local clusters listen on loopback at the server's dev_port (checked at load).
+            (
+                Some(LOCAL_HOST.to_owned()),
+                Some(server.dev_port.unwrap_or(5432)),
+            )
+        } else {
+            if settings.host.is_none() {
+                problems.push(not_configured("host"));
+            }
+            let port = match port {
+                Some(text) => match text.parse::<u16>() {
+                    Ok(port) if port > 0 => Some(port),
+                    _ => {
+                        problems.push(Problem::InvalidVariable {
+                            var: settings
+                                .port
+                                .as_ref()
+                                .and_then(Setting::var)
+                                .unwrap_or("port")
+                                .to_owned(),
+                            reason: "is not a port number (1-65535)".to_owned(),
+                            service: service.name.clone(),
+                        });
+                        None
+                    }
+                },
+                None if settings.port.is_none() => Some(5432),
+                None => None,
+            };
+            (host, port)
+        };
+        let user = match (user, &settings.user) {
+            (Some(user), _) => Some(user),
+            // A local cluster's login role defaults to the fleet's name.
+            (None, None) if local => Some(self.manifest.fleet.name.clone()),
+            (None, None) => {
+                problems.push(not_configured("user"));
+                None
+            }
+            (None, Some(_)) => None,
+        };
+        let password = match password {
+            Some(password) => Some(Secret::new(password)),
+            None if local => user.as_deref().and_then(|user| {
+                // Generated by `pgfleet dev up` when no variable provides one.
+                let path = dev_password_path(self.manifest, user);
+                std::fs::read_to_string(path)
+                    .ok()
+                    .map(|p| Secret::new(p.trim_end()))
+            }),
+            None => None,
+        };
+        // A password setting whose variable is unset is only a problem outside local clusters,
+        // where pgfleet cannot generate one.
+        if local {
+            problems.retain(
+                |p| !matches!(p, Problem::MissingVariable { setting, .. } if setting == "password"),
+            );
+        }
+        if !problems.is_empty() {
+            return Err(ResolveError { problems });
+        }
+        let (Some(host), Some(port), Some(user)) = (host, port, user) else {
+            return Err(ResolveError { problems });
+        };
+        let sslmode = settings.sslmode.unwrap_or(if local {
+            SslMode::Disable
+        } else {
+            SslMode::Prefer
+        });
+        let mut connection = Connection {
+            service: service.name.clone(),
+            environment: environment.to_owned(),
+            server: server.name.clone(),
+            source: Source::Manifest,
+            local,
+            host,
+            port,
+            database: service.placement.database().to_owned(),
+            schema: service.placement.schema().map(str::to_owned),
+            user,
+            password,
+            sslmode,
+            params: Vec::new(),
+            url: String::new(),
+        };
+        connection.url = connection.build_url(false);
+        Ok(connection)
+    }
+
+    /// The value of a setting: its literal, its variable, the file named by `<VAR>_FILE` (secrets,
+    /// the Docker/Kubernetes convention), or its default. `Ok(None)` when none applies.
+    fn value(
+        &self,
+        setting: &Setting,
+        secret: bool,
+        service: &str,
+    ) -> Result<Option<String>, Problem> {
+        match setting {
+            Setting::Literal(value) => Ok(Some(value.clone())),
+            Setting::FromEnv { var, default } => {
+                if let Some(value) = self.vars.get(var) {
+                    return Ok(Some(value.to_owned()));
+                }
+                let file_var = format!("{var}_FILE");
+                if secret && let Some(path) = self.vars.get(&file_var) {
+                    return match std::fs::read_to_string(path) {
+                        Ok(content) => Ok(Some(content.trim_end_matches(['\n', '\r']).to_owned())),
+                        Err(e) => Err(Problem::InvalidVariable {
+                            var: file_var,
+                            reason: format!("names a file that cannot be read: {e}"),
+                            service: service.to_owned(),
+                        }),
+                    };
+                }
+                Ok(default.clone())
+            }
+        }
+    }
+}
+
+/// A connection from an explicit URL (`postgresql://`, `postgres://`, or SQLAlchemy's
+/// `postgresql+driver://`). Errors never repeat the URL: it may hold a password.
+fn from_url(
+    service: &Service,
+    environment: &str,
+    text: &str,
+    local: bool,
+) -> Result<Connection, ResolveError> {
+    let invalid = |reason: &str| -> ResolveError {
+        Problem::InvalidVariable {
+            var: service.url_env.clone(),
+            reason: reason.to_owned(),
+            service: service.name.clone(),
+        }
+        .into()
+    };
+    let parsed =
+        url::Url::parse(text).map_err(|e| invalid(&format!("is not a valid URL ({e})")))?;
+    let scheme = parsed.scheme().split('+').next().unwrap_or_default();
+    if scheme != "postgres" && scheme != "postgresql" {
+        return Err(invalid(&format!(
+            "has scheme `{}`; expected postgresql://",
+            parsed.scheme()
+        )));
+    }
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let mut host = parsed.host_str().map(decode).unwrap_or_default();
+    let mut sslmode = None;
+    let mut params = Vec::new();
+    for (key, value) in parsed.query_pairs() {
+        match &*key {
+            "sslmode" => {
+                sslmode = Some(
+                    value
+                        .parse::<SslMode>()
+                        .map_err(|()| invalid("has an unknown sslmode"))?,
+                );
+            }
+            "host" => host = value.into_owned(),
+            _ => params.push((key.into_owned(), value.into_owned())),
+        }
+    }
+    if host.is_empty() {
+        return Err(invalid("has no host"));
+    }
+    let database = decode(parsed.path().trim_start_matches('/'));
+    let mut connection = Connection {
+        service: service.name.clone(),
+        environment: environment.to_owned(),
+        server: service.server.clone(),
+        source: Source::UrlVariable {
+            var: service.url_env.clone(),
+        },
+        local,
+        host,
+        port: parsed.port().unwrap_or(5432),
+        database: if database.is_empty() {
+            service.placement.database().to_owned()
+        } else {
+            database
+        },
+        schema: service.placement.schema().map(str::to_owned),
+        user: decode(parsed.username()),
+        password: parsed.password().map(|p| Secret::new(decode(p))),
+        sslmode: sslmode.unwrap_or(SslMode::Prefer),
+        params,
+        url: String::new(),
+    };
+    connection.url = connection.build_url(false);
+    Ok(connection)
+}
+
+/// Characters escaped in URL user info and paths.
+const URL_PART: &AsciiSet = &NON_ALPHANUMERIC.remove(b'_').remove(b'-').remove(b'.');
+
+impl Connection {
+    /// The URL with the password in it, for handing to a process that connects. Call only
+    /// where a secret is deliberately passed on (`env export --show-secrets`, a child's env).
+    pub fn expose_url(&self) -> String {
+        self.build_url(true)
+    }
+
+    fn build_url(&self, with_password: bool) -> String {
+        let mut url = String::from("postgresql://");
+        url.push_str(&utf8_percent_encode(&self.user, URL_PART).to_string());
+        if let Some(password) = &self.password {
+            url.push(':');
+            if with_password {
+                url.push_str(&utf8_percent_encode(password.expose(), URL_PART).to_string());
+            } else {
+                url.push_str(crate::secret::REDACTED);
+            }
+        }
+        url.push('@');
+        if self.host.starts_with('/') {
+            // A unix socket directory goes in the query string (libpq's convention).
+            url.push_str(&format!(":{}", self.port));
+        } else if self.host.contains(':') {
+            url.push_str(&format!("[{}]:{}", self.host, self.port));
+        } else {
+            url.push_str(&format!("{}:{}", self.host, self.port));
+        }
+        url.push('/');
+        url.push_str(&utf8_percent_encode(&self.database, URL_PART).to_string());
+        let mut query = vec![("sslmode".to_owned(), self.sslmode.as_str().to_owned())];
+        if self.host.starts_with('/') {
+            query.push(("host".to_owned(), self.host.clone()));
+        }
+        query.extend(self.params.iter().cloned());
+        let query: Vec<String> = query
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    utf8_percent_encode(k, URL_PART),
+                    utf8_percent_encode(v, URL_PART)
+                )
+            })
+            .collect();
+        url.push('?');
+        url.push_str(&query.join("&"));
+        url
+    }
+
+    /// A tokio-postgres configuration for this connection, with a connect timeout.
+    #[cfg(feature = "tokio-postgres")]
+    pub fn pg_config(
+        &self,
+        application_name: &str,
+        connect_timeout: std::time::Duration,
+    ) -> tokio_postgres::Config {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host(&self.host)
+            .port(self.port)
+            .dbname(&self.database)
+            .user(&self.user)
+            .application_name(application_name)
+            .connect_timeout(connect_timeout)
+            .ssl_mode(match self.sslmode {
+                SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+                SslMode::Allow | SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+                SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
+                    tokio_postgres::config::SslMode::Require
+                }
+            });
+        if let Some(password) = &self.password {
+            config.password(password.expose());
+        }
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,248 @@
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use std::path::Path;
+
+const MANIFEST: &str = r#"
+[fleet]
+name = "demo"
+environment_var = "DEMO_ENV"
+
+[environments.development]
+local = true
+user = { env = "DEMO_DB_USER", default = "demo_user" }
+password = { env = "DEMO_DB_PASSWORD" }
+
+[environments.staging]
+
+[environments.production]
+host = { env = "DEMO_PROD_HOST" }
+port = { env = "DEMO_PROD_PORT", default = 5432 }
+user = { env = "DEMO_DB_USER" }
+password = { env = "DEMO_PROD_PASSWORD" }
+sslmode = "require"
+
+[servers.main]
+dev_port = 5501
+database = "shared"
+
+[servers.billing]
+dev_port = 5502
+[servers.billing.environments.production]
+host = "billing.internal"
+
+[services.auth]
+server = "main"
+schema = "auth_schema"
+
+[services.billing]
+server = "billing"
+database = "billing_db"
+"#;
+
+fn manifest() -> Manifest {
+    Manifest::parse(MANIFEST, Path::new("/nonexistent/fleet.toml")).unwrap()
+}
+
+fn vars(pairs: &[(&str, &str)]) -> Vars {
+    pairs.iter().copied().collect()
+}
+
+#[test]
+fn development_resolves_to_the_local_cluster() {
+    let m = manifest();
+    let v = vars(&[("DEMO_DB_PASSWORD", "devpw")]);
+    let r = Resolver::new(&m, &v);
+    let env = r.environment(None).unwrap();
+    assert_eq!(env, "development");
+    let c = r.resolve("billing", &env).unwrap();
+    assert_eq!((c.host.as_str(), c.port), (LOCAL_HOST, 5502));
+    assert_eq!(c.user, "demo_user");
+    assert_eq!(c.database, "billing_db");
+    assert_eq!(c.sslmode, SslMode::Disable);
+    assert_eq!(c.password.as_ref().map(Secret::expose), Some("devpw"));
+    assert_eq!(
+        c.url,
+        "postgresql://demo_user:***@127.0.0.1:5502/billing_db?sslmode=disable"
+    );
+    assert_eq!(
+        c.expose_url(),
+        "postgresql://demo_user:devpw@127.0.0.1:5502/billing_db?sslmode=disable"
+    );
+    let auth = r.resolve("auth", &env).unwrap();
+    assert_eq!(auth.database, "shared");
+    assert_eq!(auth.schema.as_deref(), Some("auth_schema"));
+}
+
+#[test]
+fn the_selecting_variable_picks_the_environment_case_insensitively() {
+    let m = manifest();
+    let v = vars(&[("DEMO_ENV", "PRODUCTION")]);
+    let r = Resolver::new(&m, &v);
+    assert_eq!(r.environment(None).unwrap(), "production");
+    assert_eq!(r.environment(Some("staging")).unwrap(), "staging");
+    let err = r.environment(Some("prod")).unwrap_err().to_string();
+    assert!(
+        err.contains("unknown environment `prod` (from --env)"),
+        "{err}"
+    );
+    assert!(err.contains("development, production, staging"), "{err}");
+}
+
+#[test]
+fn production_lists_every_missing_variable_at_once() {
+    let m = manifest();
+    let v = vars(&[]);
+    let r = Resolver::new(&m, &v);
+    let (resolved, problems) = r.resolve_all(&[], "production");
+    assert!(resolved.is_empty());
+    let missing = ResolveError { problems }.missing_variables().join(" ");
+    // auth needs host, user and password; billing has a literal host.
+    assert_eq!(missing, "DEMO_PROD_HOST DEMO_DB_USER DEMO_PROD_PASSWORD");
+}
+
+#[test]
+fn production_resolves_from_variables_and_server_overrides() {
+    let m = manifest();
+    let v = vars(&[
+        ("DEMO_PROD_HOST", "db.example.com"),
+        ("DEMO_PROD_PORT", "6543"),
+        ("DEMO_DB_USER", "app"),
+        ("DEMO_PROD_PASSWORD", "p@ss:w/rd"),
+    ]);
+    let r = Resolver::new(&m, &v);
+    let auth = r.resolve("auth", "production").unwrap();
+    assert_eq!(
+        auth.url,
+        "postgresql://app:***@db.example.com:6543/shared?sslmode=require"
+    );
+    assert_eq!(
+        auth.expose_url(),
+        "postgresql://app:p%40ss%3Aw%2Frd@db.example.com:6543/shared?sslmode=require"
+    );
+    let billing = r.resolve("billing", "production").unwrap();
+    assert_eq!(billing.host, "billing.internal");
+}
+
+#[test]
+fn an_explicit_url_variable_wins() {
+    let m = manifest();
+    let v = vars(&[(
+        "BILLING_DATABASE_URL",
+        "postgresql+asyncpg://u:secret@override:7000/other?sslmode=require&application_name=x",
+    )]);
+    let r = Resolver::new(&m, &v);
+    let c = r.resolve("billing", "production").unwrap();
+    assert_eq!(
+        c.source,
+        Source::UrlVariable {
+            var: "BILLING_DATABASE_URL".into()
+        }
+    );
+    assert_eq!(
+        (c.host.as_str(), c.port, c.database.as_str()),
+        ("override", 7000, "other")
+    );
+    assert_eq!(
+        c.url,
+        "postgresql://u:***@override:7000/other?sslmode=require&application_name=x"
+    );
+    // And it is the only thing that is needed: auth still lacks its variables.
+    let (_, problems) = r.resolve_all(&[], "production");
+    assert!(
+        problems
+            .iter()
+            .all(|p| matches!(p, Problem::MissingVariable { service, .. } if service == "auth"))
+    );
+}
+
+#[test]
+fn a_bad_url_is_reported_without_repeating_it() {
+    let m = manifest();
+    let v = vars(&[("BILLING_DATABASE_URL", "mysql://u:topsecret@h/db")]);
+    let err = Resolver::new(&m, &v)
+        .resolve("billing", "development")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("BILLING_DATABASE_URL has scheme `mysql`"),
+        "{err}"
+    );
+    assert!(!err.contains("topsecret"), "{err}");
+}
+
+#[test]
+fn secrets_can_come_from_file_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pw");
+    std::fs::write(&file, "from-file\n").unwrap();
+    let m = manifest();
+    let v = vars(&[
+        ("DEMO_PROD_HOST", "h"),
+        ("DEMO_DB_USER", "u"),
+        ("DEMO_PROD_PASSWORD_FILE", file.to_str().unwrap()),
+    ]);
+    let c = Resolver::new(&m, &v).resolve("auth", "production").unwrap();
+    assert_eq!(c.password.unwrap().expose(), "from-file");
+
+    let v = vars(&[
+        ("DEMO_PROD_HOST", "h"),
+        ("DEMO_DB_USER", "u"),
+        ("DEMO_PROD_PASSWORD_FILE", "/nonexistent/pw"),
+    ]);
+    let err = Resolver::new(&m, &v)
+        .resolve("auth", "production")
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("DEMO_PROD_PASSWORD_FILE names a file that cannot be read")
+    );
+}
+
+#[test]
+fn an_environment_without_settings_says_what_to_add() {
+    let m = manifest();
+    let v = vars(&[]);
+    let err = Resolver::new(&m, &v)
+        .resolve("auth", "staging")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("the manifest sets no host for server `main` in staging"),
+        "{err}"
+    );
+    assert!(
+        err.contains("the manifest sets no user for server `main` in staging"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_bad_port_names_the_variable_not_the_value() {
+    let m = manifest();
+    let v = vars(&[
+        ("DEMO_PROD_HOST", "h"),
+        ("DEMO_DB_USER", "u"),
+        ("DEMO_PROD_PASSWORD", "x"),
+        ("DEMO_PROD_PORT", "not-a-port"),
+    ]);
+    let err = Resolver::new(&m, &v)
+        .resolve("auth", "production")
+        .unwrap_err()
+        .to_string();
+    assert_eq!(err, "auth: DEMO_PROD_PORT is not a port number (1-65535)");
+}
+
+#[test]
+fn unknown_services_list_the_known_ones() {
+    let m = manifest();
+    let v = vars(&[]);
+    let err = Resolver::new(&m, &v)
+        .resolve("nope", "development")
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "unknown service `nope`; the manifest declares: auth, billing"
+    );
+}

@@ -1,0 +1,77 @@
+//! A child process that cleans up after the test process, however it ends.
+//!
+//! Rust never drops statics and a test binary can be killed (SIGKILL, timeouts), so the
+//! shared cluster can't be stopped from a destructor. Instead a small `sh` script blocks
+//! reading a pipe whose write end only the test process holds. When the test process exits
+//! for any reason the kernel closes that end, `cat` sees EOF, and the script stops the
+//! server and deletes the directories.
+
+use std::os::unix::process::CommandExt as _;
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+
+use pgfleet_cluster::RunAs;
+
+use crate::TestkitError;
+
+/// Waits for EOF on stdin, then `pg_ctl stop -m immediate` (retried while a pid file is
+/// still there, in case the server was mid-start) and `rm -rf` of the remaining args.
+/// HUP/INT are ignored so a Ctrl-C or closed terminal doesn't kill it before the test
+/// process. (If the server was still starting and never got stopped, it notices its
+/// deleted data directory lock file within a minute and shuts itself down.)
+const SCRIPT: &str = r#"trap '' HUP INT
+cat >/dev/null
+pg_ctl=$0 data_dir=$1
+shift
+for attempt in 1 2 3 4 5; do
+  "$pg_ctl" stop -D "$data_dir" -m immediate -w >/dev/null 2>&1
+  [ -e "$data_dir/postmaster.pid" ] || break
+  sleep 1
+done
+rm -rf "$@"
+"#;
+
+/// The running reaper: dropping [`stdin`](Self::stdin) (or the test process exiting)
+/// triggers the cleanup.
+#[derive(Debug)]
+pub(crate) struct Reaper {
+    child: Child,
+    stdin: Option<ChildStdin>,
+}
+
+impl Reaper {
+    /// Spawns the reaper as the server user (pg_ctl refuses root, and that user owns the
+    /// directories). It gets its own process group so terminal signals aimed at the test
+    /// run don't reach it, and /dev/null as stdout/stderr so it never holds the test
+    /// harness's output pipes open (which would make `cargo test` wait for it).
+    pub(crate) fn spawn(
+        run_as: &RunAs,
+        pg_ctl: &Path,
+        data_dir: &Path,
+        remove: &[&Path],
+    ) -> Result<Self, TestkitError> {
+        let mut cmd = Command::new("/bin/sh");
+        cmd.arg("-c")
+            .arg(SCRIPT)
+            .arg(pg_ctl)
+            .arg(data_dir)
+            .args(remove)
+            .current_dir("/")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0);
+        run_as.configure(&mut cmd);
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| TestkitError::io("spawning the test cluster reaper (/bin/sh)", e))?;
+        let stdin = child.stdin.take();
+        Ok(Self { child, stdin })
+    }
+
+    /// Triggers the cleanup now and waits for it to finish.
+    pub(crate) fn finish(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.wait();
+    }
+}

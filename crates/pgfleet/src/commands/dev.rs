@@ -1,0 +1,479 @@
+//! `pgfleet dev up|down|status|reset|psql`: local clusters that replace the per-service
+//! docker-compose containers of the seeds.
+
+use crate::cli::ReportFormat;
+use crate::context::Context;
+use crate::error::{CliError, Result, pg_error};
+use crate::local::{self, LocalFleet};
+use crate::output::{self, Report};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use pgfleet_cluster::{ClusterStatus, LocalCluster};
+use pgfleet_core::ident::quote_ident;
+use pgfleet_core::manifest::Placement;
+use pgfleet_core::resolve::dev_password_path;
+use pgfleet_core::{Connection, Secret};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Dev commands act on a local environment only; anything else is refused before any work.
+fn require_local(ctx: &Context) -> Result<()> {
+    if ctx.manifest.is_local(&ctx.environment) {
+        return Ok(());
+    }
+    let local: Vec<&String> = ctx
+        .manifest
+        .environments
+        .iter()
+        .filter(|(_, e)| e.local == Some(true))
+        .map(|(name, _)| name)
+        .collect();
+    Err(CliError::Config(format!(
+        "`dev` commands run local clusters, and environment `{}` (from {}) is not local; {}",
+        ctx.environment,
+        ctx.environment_source,
+        match local.first() {
+            Some(name) => format!("use --env {name}"),
+            None => "mark an environment `local = true` in the manifest".to_owned(),
+        }
+    )))
+}
+
+/// Serialises dev commands of one project: two `dev up` at once would race on initdb and
+/// pg_ctl. The lock is released when the returned file is dropped (or the process dies).
+fn lock_project(ctx: &Context) -> Result<std::fs::File> {
+    let state_dir = ctx.manifest.state_dir();
+    let io_error =
+        |e: std::io::Error| CliError::Failed(format!("cannot lock {}: {e}", state_dir.display()));
+    std::fs::create_dir_all(&state_dir).map_err(io_error)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(state_dir.join("dev.lock"))
+        .map_err(io_error)?;
+    file.lock().map_err(io_error)?;
+    Ok(file)
+}
+
+/// The manifest connection of each service, with a password: the variable's, else one
+/// generated once and kept under `.pgfleet/secrets/` (0600).
+fn service_connections(ctx: &Context, services: &[String]) -> Result<Vec<Connection>> {
+    let resolver = ctx.resolver();
+    let mut connections = Vec::new();
+    let mut problems = Vec::new();
+    for service in services {
+        match resolver.resolve_from_manifest(service, &ctx.environment) {
+            Ok(connection) if connection.password.is_none() => {
+                generate_password(&dev_password_path(&ctx.manifest, &connection.user))?;
+                connections.push(resolver.resolve_from_manifest(service, &ctx.environment)?);
+            }
+            Ok(connection) => connections.push(connection),
+            Err(e) => problems.extend(e.problems),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(pgfleet_core::ResolveError { problems }.into());
+    }
+    Ok(connections)
+}
+
+fn generate_password(path: &std::path::Path) -> Result<()> {
+    use rand::Rng as _;
+    use std::io::Write as _;
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+    if path.exists() {
+        return Ok(());
+    }
+    let io_error =
+        |e: std::io::Error| CliError::Failed(format!("cannot write {}: {e}", path.display()));
+    if let Some(dir) = path.parent() {
+        // Only the secrets folder is private: the state folder above it must stay reachable
+        // for the server user, whose clusters live beside it.
+        if let Some(state_dir) = dir.parent() {
+            std::fs::create_dir_all(state_dir).map_err(io_error)?;
+        }
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io_error)?;
+    }
+    let password: String = rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(32)
+        .map(char::from)
+        .collect();
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(mut file) => file.write_all(password.as_bytes()).map_err(io_error),
+        // Another pgfleet wrote it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(io_error(e)),
+    }
+}
+
+/// Spinners on stderr, one per server; invisible when stderr is not a terminal.
+fn spinner(progress: &MultiProgress, server: &str) -> ProgressBar {
+    let bar = progress.add(ProgressBar::new_spinner());
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {prefix:<24} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.set_prefix(server.to_owned());
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// Starts the clusters of `services` and creates their roles, databases and schemas.
+/// Returns the connections, grouped by server.
+async fn bring_up(
+    ctx: &Context,
+    fleet: &LocalFleet,
+    services: &[String],
+) -> Result<BTreeMap<String, Vec<Connection>>> {
+    let connections = service_connections(ctx, services)?;
+    let mut by_server: BTreeMap<String, Vec<Connection>> = BTreeMap::new();
+    for connection in connections {
+        by_server
+            .entry(connection.server.clone())
+            .or_default()
+            .push(connection);
+    }
+    let progress = MultiProgress::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (server_name, connections) in &by_server {
+        let cluster = fleet.cluster(&ctx.manifest.servers[server_name])?;
+        let bar = spinner(&progress, server_name);
+        let connections = connections.clone();
+        let server_name = server_name.clone();
+        tasks.spawn(async move {
+            let result = bring_up_server(&cluster, &connections, &bar).await;
+            match &result {
+                Ok(()) => bar.finish_with_message(format!("ready on port {}", cluster.spec().port)),
+                Err(e) => bar.finish_with_message(format!("failed: {e}")),
+            }
+            (server_name, result)
+        });
+    }
+    let mut failures = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((_, Ok(()))) => {}
+            Ok((server, Err(e))) => failures.push((server, e)),
+            Err(e) => failures.push(("?".to_owned(), CliError::Failed(e.to_string()))),
+        }
+    }
+    match failures.len() {
+        0 => Ok(by_server),
+        1 => Err(failures.remove(0).1),
+        _ => Err(CliError::Failed(
+            failures
+                .into_iter()
+                .map(|(server, e)| format!("server {server}: {e}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )),
+    }
+}
+
+async fn bring_up_server(
+    cluster: &LocalCluster,
+    connections: &[Connection],
+    bar: &ProgressBar,
+) -> Result<()> {
+    if !cluster.is_initialized() {
+        bar.set_message("initdb");
+    }
+    let blocking = cluster.clone();
+    let status_bar = bar.clone();
+    tokio::task::spawn_blocking(move || -> Result<()> {
+        blocking.init()?;
+        status_bar.set_message("starting");
+        blocking.start(local::START_TIMEOUT)?;
+        Ok(())
+    })
+    .await
+    .map_err(|e| CliError::Failed(e.to_string()))??;
+    bar.set_message("creating roles and databases");
+    let admin = local::admin_session(cluster, "postgres").await?;
+    let mut roles_done = Vec::new();
+    for connection in connections {
+        if !roles_done.contains(&connection.user) {
+            let password = connection
+                .password
+                .clone()
+                .unwrap_or_else(|| Secret::new(""));
+            local::ensure_login_role(&admin, &connection.user, &password).await?;
+            roles_done.push(connection.user.clone());
+        }
+        local::ensure_database(&admin, &connection.database, &connection.user).await?;
+        if let Some(schema) = &connection.schema {
+            let db = local::admin_session(cluster, &connection.database).await?;
+            local::ensure_schema(&db, schema, &connection.user).await?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn up(ctx: &Context, services: &[String]) -> Result<()> {
+    require_local(ctx)?;
+    let _lock = lock_project(ctx)?;
+    let services = ctx.services(services)?;
+    let fleet = LocalFleet::new(&ctx.manifest)?;
+    bring_up(ctx, &fleet, &services).await?;
+    let report = status_report(ctx, &fleet).await?;
+    output::print_report(&report, ReportFormat::Table);
+    Ok(())
+}
+
+pub async fn down(ctx: &Context) -> Result<()> {
+    require_local(ctx)?;
+    let _lock = lock_project(ctx)?;
+    let fleet = LocalFleet::new(&ctx.manifest)?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for server in ctx
+        .manifest
+        .servers
+        .values()
+        .filter(|s| s.dev_port.is_some())
+    {
+        let cluster = fleet.cluster(server)?;
+        let name = server.name.clone();
+        tasks.spawn_blocking(move || {
+            let was = cluster.status();
+            let stopped = cluster.stop();
+            (name, was, stopped)
+        });
+    }
+    let mut failures = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let (name, was, stopped) = joined.map_err(|e| CliError::Failed(e.to_string()))?;
+        match (was, stopped) {
+            (_, Err(e)) => failures.push(format!("server {name}: {e}")),
+            (Ok(ClusterStatus::Running { .. }), Ok(())) => {
+                output::note(&format!("{name}: stopped"))
+            }
+            _ => output::note(&format!("{name}: not running")),
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Failed(failures.join("\n")))
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct StatusReport {
+    pub environment: String,
+    pub servers: Vec<ServerStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ServerStatus {
+    pub server: String,
+    pub port: u16,
+    pub pid: Option<u32>,
+    /// `running`, `stopped` or `not initialized`.
+    pub state: String,
+    pub data_dir: String,
+    pub databases: Vec<DatabaseStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DatabaseStatus {
+    pub service: String,
+    /// `database` or `database.schema`.
+    pub name: String,
+    /// Whether it exists; unknown (null) while the server is not running.
+    pub exists: Option<bool>,
+}
+
+impl Report for StatusReport {
+    fn table(&self) -> String {
+        let mut table = output::table(&["server", "port", "pid", "state", "databases"]);
+        for s in &self.servers {
+            table.add_row(vec![
+                s.server.clone(),
+                s.port.to_string(),
+                s.pid.map(|p| p.to_string()).unwrap_or_default(),
+                s.state.clone(),
+                s.databases
+                    .iter()
+                    .map(|d| match d.exists {
+                        Some(false) => format!("{} (missing)", d.name),
+                        _ => d.name.clone(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ]);
+        }
+        table.to_string()
+    }
+}
+
+async fn status_report(ctx: &Context, fleet: &LocalFleet) -> Result<StatusReport> {
+    let mut servers = Vec::new();
+    for server in ctx
+        .manifest
+        .servers
+        .values()
+        .filter(|s| s.dev_port.is_some())
+    {
+        let cluster = fleet.cluster(server)?;
+        let status = {
+            let cluster = cluster.clone();
+            tokio::task::spawn_blocking(move || cluster.status())
+                .await
+                .map_err(|e| CliError::Failed(e.to_string()))??
+        };
+        let placements: Vec<(&String, &Placement)> = ctx
+            .manifest
+            .services
+            .values()
+            .filter(|s| s.server == server.name)
+            .map(|s| (&s.name, &s.placement))
+            .collect();
+        let existing = match status {
+            ClusterStatus::Running { .. } => Some(existing_placements(&cluster).await?),
+            _ => None,
+        };
+        servers.push(ServerStatus {
+            server: server.name.clone(),
+            port: cluster.spec().port,
+            pid: match status {
+                ClusterStatus::Running { pid } => Some(pid),
+                _ => None,
+            },
+            state: match status {
+                ClusterStatus::Running { .. } => "running",
+                ClusterStatus::Stopped => "stopped",
+                ClusterStatus::NotInitialized => "not initialized",
+            }
+            .to_owned(),
+            data_dir: cluster.spec().data_dir.display().to_string(),
+            databases: placements
+                .into_iter()
+                .map(|(service, placement)| {
+                    let name = match placement.schema() {
+                        Some(schema) => format!("{}.{schema}", placement.database()),
+                        None => placement.database().to_owned(),
+                    };
+                    DatabaseStatus {
+                        service: service.clone(),
+                        exists: existing.as_ref().map(|e| e.contains(&name)),
+                        name,
+                    }
+                })
+                .collect(),
+        });
+    }
+    Ok(StatusReport {
+        environment: ctx.environment.clone(),
+        servers,
+    })
+}
+
+/// Every `database` and `database.schema` of a running cluster.
+async fn existing_placements(cluster: &LocalCluster) -> Result<Vec<String>> {
+    let admin = local::admin_session(cluster, "postgres").await?;
+    let rows = admin
+        .query(
+            "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate",
+            &[],
+        )
+        .await
+        .map_err(|e| pg_error("listing databases", &e))?;
+    let mut names = Vec::new();
+    for row in rows {
+        let database: String = row.get(0);
+        let session = local::admin_session(cluster, &database).await?;
+        let schemas = session
+            .query(
+                "SELECT nspname FROM pg_namespace WHERE nspname !~ '^pg_' AND nspname <> 'information_schema'",
+                &[],
+            )
+            .await
+            .map_err(|e| pg_error("listing schemas", &e))?;
+        names.extend(
+            schemas
+                .iter()
+                .map(|r| format!("{database}.{}", r.get::<_, String>(0))),
+        );
+        names.push(database);
+    }
+    Ok(names)
+}
+
+pub async fn status(ctx: &Context, format: ReportFormat) -> Result<()> {
+    require_local(ctx)?;
+    let fleet = LocalFleet::new(&ctx.manifest)?;
+    let report = status_report(ctx, &fleet).await?;
+    output::print_report(&report, format);
+    Ok(())
+}
+
+/// Drops and recreates the data of `services` only: a service's database, or its schema in
+/// a shared database. Other services' data is untouched.
+pub async fn reset(ctx: &Context, services: &[String]) -> Result<()> {
+    require_local(ctx)?;
+    let _lock = lock_project(ctx)?;
+    let services = ctx.services(services)?;
+    let fleet = LocalFleet::new(&ctx.manifest)?;
+    let by_server = bring_up(ctx, &fleet, &services).await?;
+    for (server, connections) in by_server {
+        let cluster = fleet.cluster(&ctx.manifest.servers[&server])?;
+        let admin = local::admin_session(&cluster, "postgres").await?;
+        for connection in connections {
+            match &connection.schema {
+                None => {
+                    admin
+                        .batch_execute(&format!(
+                            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                            quote_ident(&connection.database)
+                        ))
+                        .await
+                        .map_err(|e| {
+                            pg_error(&format!("dropping database {}", connection.database), &e)
+                        })?;
+                    local::ensure_database(&admin, &connection.database, &connection.user).await?;
+                }
+                Some(schema) => {
+                    let db = local::admin_session(&cluster, &connection.database).await?;
+                    db.batch_execute(&format!(
+                        "DROP SCHEMA IF EXISTS {} CASCADE",
+                        quote_ident(schema)
+                    ))
+                    .await
+                    .map_err(|e| pg_error(&format!("dropping schema {schema}"), &e))?;
+                    local::ensure_schema(&db, schema, &connection.user).await?;
+                }
+            }
+            output::note(&format!("{}: reset", connection.service));
+        }
+    }
+    Ok(())
+}
+
+/// Replaces this process with psql connected as the service (its exit code becomes ours).
+pub fn psql(ctx: &Context, service: &str, args: &[String]) -> Result<()> {
+    require_local(ctx)?;
+    let connection = ctx.resolver().resolve(service, &ctx.environment)?;
+    let fleet = LocalFleet::new(&ctx.manifest)?;
+    let mut command = std::process::Command::new(fleet.bins().tool("psql"));
+    let url_var = &ctx.manifest.services[service].url_env;
+    for (key, value) in crate::commands::env::export_vars(&connection, url_var, true) {
+        if key.starts_with("PG") {
+            command.env(key, value);
+        }
+    }
+    command.args(args);
+    use std::os::unix::process::CommandExt as _;
+    let error = command.exec();
+    Err(CliError::Failed(format!("could not run psql: {error}")))
+}

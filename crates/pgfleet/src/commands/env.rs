@@ -1,0 +1,301 @@
+//! `pgfleet env check|show|export`: connection resolution for people and for other programs.
+
+use crate::cli::{ExportFormat, ReportFormat};
+use crate::context::Context;
+use crate::error::{CliError, Result};
+use crate::output::{self, Report};
+use pgfleet_core::Connection;
+use pgfleet_core::resolve::{Problem, Source};
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+pub struct CheckReport {
+    pub environment: String,
+    pub environment_source: String,
+    pub ok: bool,
+    pub services: Vec<ServiceCheck>,
+    /// Every unset variable once, with what needs it.
+    pub missing_variables: Vec<MissingVariable>,
+    /// Every other problem.
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ServiceCheck {
+    pub service: String,
+    pub ok: bool,
+    /// The redacted URL when it resolved.
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MissingVariable {
+    pub var: String,
+    /// The settings it provides (`host`, `user`…).
+    pub settings: Vec<String>,
+    pub servers: Vec<String>,
+    pub services: Vec<String>,
+}
+
+impl Report for CheckReport {
+    fn table(&self) -> String {
+        let resolved = self.services.iter().filter(|s| s.ok).count();
+        let mut text = format!(
+            "environment {} (from {}): {resolved} of {} services resolve",
+            self.environment,
+            self.environment_source,
+            self.services.len()
+        );
+        if self.ok {
+            return text;
+        }
+        if !self.missing_variables.is_empty() {
+            let mut table = output::table(&["missing variable", "setting", "needed by"]);
+            for m in &self.missing_variables {
+                let needed_by = if m.services.len() == self.services.len() && m.services.len() > 1 {
+                    format!("all {} services", m.services.len())
+                } else {
+                    m.services.join(", ")
+                };
+                table.add_row(vec![m.var.clone(), m.settings.join(", "), needed_by]);
+            }
+            text.push_str(&format!(
+                "\n{} missing variable(s):\n{table}",
+                self.missing_variables.len()
+            ));
+        }
+        for problem in &self.problems {
+            text.push_str(&format!("\n- {problem}"));
+        }
+        text
+    }
+}
+
+/// `env check`: resolves every service; the report lists every problem, the exit code says
+/// whether there were any.
+pub fn check(ctx: &Context, format: ReportFormat) -> Result<()> {
+    let services = ctx.services(&[])?;
+    let resolver = ctx.resolver();
+    let mut report = CheckReport {
+        environment: ctx.environment.clone(),
+        environment_source: ctx.environment_source.clone(),
+        ok: true,
+        services: Vec::new(),
+        missing_variables: Vec::new(),
+        problems: Vec::new(),
+    };
+    for service in &services {
+        match resolver.resolve(service, &ctx.environment) {
+            Ok(connection) => report.services.push(ServiceCheck {
+                service: service.clone(),
+                ok: true,
+                url: Some(connection.url),
+            }),
+            Err(error) => {
+                report.ok = false;
+                report.services.push(ServiceCheck {
+                    service: service.clone(),
+                    ok: false,
+                    url: None,
+                });
+                for problem in error.problems {
+                    add_problem(&mut report, problem);
+                }
+            }
+        }
+    }
+    output::print_report(&report, format);
+    if report.ok {
+        Ok(())
+    } else {
+        Err(CliError::Config(format!(
+            "the configuration of {} is incomplete",
+            ctx.environment
+        )))
+    }
+}
+
+fn add_problem(report: &mut CheckReport, problem: Problem) {
+    match problem {
+        Problem::MissingVariable {
+            var,
+            setting,
+            server,
+            service,
+            ..
+        } => {
+            let entry = match report
+                .missing_variables
+                .iter_mut()
+                .position(|m| m.var == var)
+            {
+                Some(i) => &mut report.missing_variables[i],
+                None => {
+                    report.missing_variables.push(MissingVariable {
+                        var,
+                        settings: Vec::new(),
+                        servers: Vec::new(),
+                        services: Vec::new(),
+                    });
+                    let last = report.missing_variables.len() - 1;
+                    &mut report.missing_variables[last]
+                }
+            };
+            if !entry.settings.contains(&setting) {
+                entry.settings.push(setting);
+            }
+            if !entry.servers.contains(&server) {
+                entry.servers.push(server);
+            }
+            if !entry.services.contains(&service) {
+                entry.services.push(service);
+            }
+        }
+        other => {
+            let text = other.to_string();
+            if !report.problems.contains(&text) {
+                report.problems.push(text);
+            }
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct ShowReport(pub Vec<Connection>);
+
+impl Report for ShowReport {
+    fn table(&self) -> String {
+        let mut table = output::table(&["service", "server", "source", "url", "schema"]);
+        for c in &self.0 {
+            table.add_row(vec![
+                c.service.clone(),
+                c.server.clone(),
+                match &c.source {
+                    Source::UrlVariable { var } => var.clone(),
+                    Source::Manifest => "manifest".to_owned(),
+                },
+                c.url.clone(),
+                c.schema.clone().unwrap_or_default(),
+            ]);
+        }
+        table.to_string()
+    }
+}
+
+/// `env show`: every named service must resolve; all problems are reported together.
+pub fn show(ctx: &Context, services: &[String], format: ReportFormat) -> Result<()> {
+    let services = ctx.services(services)?;
+    let (connections, problems) = ctx.resolver().resolve_all(&services, &ctx.environment);
+    if !problems.is_empty() {
+        return Err(pgfleet_core::ResolveError { problems }.into());
+    }
+    output::print_report(&ShowReport(connections), format);
+    Ok(())
+}
+
+/// The variables a service process needs. Without `show_secrets` the password is left out
+/// and the URLs are redacted.
+pub fn export_vars(
+    connection: &Connection,
+    url_var: &str,
+    show_secrets: bool,
+) -> Vec<(String, String)> {
+    let url = if show_secrets {
+        connection.expose_url()
+    } else {
+        connection.url.clone()
+    };
+    let mut vars = vec![
+        (url_var.to_owned(), url.clone()),
+        ("DATABASE_URL".to_owned(), url),
+        ("PGHOST".to_owned(), connection.host.clone()),
+        ("PGPORT".to_owned(), connection.port.to_string()),
+        ("PGDATABASE".to_owned(), connection.database.clone()),
+        ("PGUSER".to_owned(), connection.user.clone()),
+        (
+            "PGSSLMODE".to_owned(),
+            connection.sslmode.as_str().to_owned(),
+        ),
+        ("PGAPPNAME".to_owned(), connection.service.clone()),
+    ];
+    if let Some(schema) = &connection.schema {
+        // libpq applies PGOPTIONS at connect: the service's schema comes first on its path.
+        vars.push(("PGOPTIONS".to_owned(), format!("-c search_path={schema}")));
+        vars.push(("PGFLEET_SCHEMA".to_owned(), schema.clone()));
+    }
+    if show_secrets && let Some(password) = &connection.password {
+        vars.push(("PGPASSWORD".to_owned(), password.expose().to_owned()));
+    }
+    vars
+}
+
+pub fn export(
+    ctx: &Context,
+    service: &str,
+    format: ExportFormat,
+    show_secrets: bool,
+) -> Result<()> {
+    let connection = ctx.resolver().resolve(service, &ctx.environment)?;
+    let url_var = &ctx.manifest.services[service].url_env;
+    let vars = export_vars(&connection, url_var, show_secrets);
+    match format {
+        ExportFormat::Dotenv => {
+            let mut text = format!("# {service} in {} (pgfleet env export)\n", ctx.environment);
+            if !show_secrets && connection.password.is_some() {
+                text.push_str("# PGPASSWORD left out and URLs redacted: pass --show-secrets to include them\n");
+            }
+            for (key, value) in &vars {
+                text.push_str(&format!("{key}={}\n", dotenv_quote(value)));
+            }
+            output::print_text(&text);
+        }
+        ExportFormat::Json => {
+            let map: serde_json::Map<String, serde_json::Value> = vars
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                .collect();
+            output::print_text(&format!("{}\n", output::json(&map)));
+        }
+    }
+    Ok(())
+}
+
+/// Single quotes keep a dotenv value literal; a value with a single quote is double-quoted
+/// with its specials escaped.
+fn dotenv_quote(value: &str) -> String {
+    if !value.contains('\'') {
+        format!("'{value}'")
+    } else {
+        let escaped = value
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('$', "\\$");
+        format!("\"{escaped}\"")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dotenv_quote;
+
+    #[test]
+    fn dotenv_values_round_trip_through_dotenvy() {
+        for value in ["plain", "with space", "it's", "a\"b$c\\d", "p@ss:w/rd#x"] {
+            let line = format!("K={}\n", dotenv_quote(value));
+            let dir = std::env::temp_dir().join(format!("pgfleet-dotenv-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            let path = dir.join(".env");
+            std::fs::write(&path, &line).expect("write");
+            let parsed: Vec<(String, String)> = dotenvy_iter(&path);
+            assert_eq!(parsed, [("K".to_owned(), value.to_owned())], "{line}");
+        }
+    }
+
+    fn dotenvy_iter(path: &std::path::Path) -> Vec<(String, String)> {
+        let vars = pgfleet_core::Vars::default()
+            .with_dotenv(path)
+            .expect("parse");
+        vec![("K".to_owned(), vars.get("K").unwrap_or_default().to_owned())]
+    }
+}

@@ -1,0 +1,4 @@
+//! One module per command group. Each returns `Result`; printing goes through `output`.
+
+pub mod dev;
+pub mod env;

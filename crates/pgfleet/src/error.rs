@@ -1,0 +1,73 @@
+//! The errors commands return, and the documented exit code of each kind.
+
+use pgfleet_cluster::ClusterError;
+use pgfleet_core::{ManifestError, ResolveError};
+
+/// Exit codes, documented in the README and in `pgfleet --help`.
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// A command or a check failed (a server error, `env check` found problems…).
+    pub const FAILED: u8 = 1;
+    /// The command line was wrong (clap's own code).
+    pub const USAGE: u8 = 2;
+    /// The manifest is missing or invalid.
+    pub const MANIFEST: u8 = 3;
+    /// Configuration: unset variables, unknown environment or service.
+    pub const CONFIG: u8 = 4;
+    /// Local PostgreSQL: binaries not found, a cluster that does not start.
+    pub const LOCAL: u8 = 5;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error("{0}")]
+    Failed(String),
+    /// The report on stdout already says what is wrong; only the exit code is left to give.
+    #[error("{0}")]
+    Reported(String),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Manifest(_) => exit::MANIFEST,
+            CliError::Resolve(_) | CliError::Config(_) => exit::CONFIG,
+            CliError::Cluster(_) => exit::LOCAL,
+            CliError::Failed(_) => exit::FAILED,
+            CliError::Reported(_) => exit::FAILED,
+        }
+    }
+}
+
+pub type Result<T, E = CliError> = std::result::Result<T, E>;
+
+/// A PostgreSQL error as a user wants to read it: the server's message, detail and hint.
+pub fn pg_error(context: &str, error: &tokio_postgres::Error) -> CliError {
+    let mut text = format!("{context}: ");
+    match error.as_db_error() {
+        Some(db) => {
+            text.push_str(db.message());
+            if let Some(detail) = db.detail() {
+                text.push_str(&format!("\n  detail: {detail}"));
+            }
+            if let Some(hint) = db.hint() {
+                text.push_str(&format!("\n  hint: {hint}"));
+            }
+        }
+        None => {
+            text.push_str(&error.to_string());
+            if let Some(source) = std::error::Error::source(error) {
+                text.push_str(&format!(": {source}"));
+            }
+        }
+    }
+    CliError::Failed(text)
+}

@@ -1,0 +1,92 @@
+//! pgfleet: the command-line tool. `main` parses arguments, loads the context and runs one
+//! command; the capabilities live in `commands` and the shared local-cluster plumbing in
+//! `local`. Only `output` prints.
+
+pub mod cli;
+pub mod commands;
+pub mod context;
+pub mod error;
+pub mod local;
+pub mod output;
+
+use clap::Parser as _;
+use cli::{Cli, Command, DevCommand, EnvCommand};
+use context::Context;
+use error::{CliError, exit};
+use std::process::ExitCode;
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help and version to stdout with exit 0, usage errors with exit 2.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
+    init_tracing(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            output::error(&format!("cannot start the async runtime: {e}"));
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    match runtime.block_on(run(&cli)) {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(error) => {
+            match &error {
+                CliError::Manifest(e) => output::manifest_problems(e),
+                CliError::Reported(_) => {}
+                other => output::error(&other.to_string()),
+            }
+            ExitCode::from(error.exit_code())
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+async fn run(cli: &Cli) -> Result<(), CliError> {
+    let ctx = Context::load(cli)?;
+    match &cli.command {
+        Command::Env(EnvCommand::Check(report)) => commands::env::check(&ctx, report.format),
+        Command::Env(EnvCommand::Show { services, report }) => {
+            commands::env::show(&ctx, services, report.format)
+        }
+        Command::Env(EnvCommand::Export {
+            service,
+            format,
+            show_secrets,
+        }) => commands::env::export(&ctx, service, *format, *show_secrets),
+        Command::Dev(DevCommand::Up { services }) => commands::dev::up(&ctx, services).await,
+        Command::Dev(DevCommand::Down) => commands::dev::down(&ctx).await,
+        Command::Dev(DevCommand::Status(report)) => {
+            commands::dev::status(&ctx, report.format).await
+        }
+        Command::Dev(DevCommand::Reset { services }) => commands::dev::reset(&ctx, services).await,
+        Command::Dev(DevCommand::Psql { service, args }) => {
+            commands::dev::psql(&ctx, service, args)
+        }
+    }
+}

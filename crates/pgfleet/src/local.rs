@@ -1,0 +1,214 @@
+//! The fleet's local clusters: where each dev server's cluster lives, and the admin session
+//! pgfleet uses to create roles, databases and schemas in it.
+
+use crate::error::{CliError, Result, pg_error};
+use pgfleet_cluster::{
+    ClusterSpec, HostAuth, LocalCluster, PgBinaries, RunAs, server_user_can_use, socket_path_fits,
+};
+use pgfleet_core::Manifest;
+use pgfleet_core::ident::quote_ident;
+use pgfleet_core::manifest::Server;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The bootstrap superuser of local clusters; reached only over the private unix socket.
+pub const SUPERUSER: &str = "postgres";
+/// How long `dev up` waits for a cluster to accept connections.
+pub const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// Deadline for admin connections and statements in local clusters.
+pub const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The binaries, the OS user and the folder of a fleet's local clusters.
+#[derive(Debug, Clone)]
+pub struct LocalFleet {
+    bins: PgBinaries,
+    run_as: RunAs,
+    /// `.pgfleet/clusters` in the project, or a folder the server user can reach.
+    clusters_dir: PathBuf,
+}
+
+impl LocalFleet {
+    pub fn new(manifest: &Manifest) -> Result<LocalFleet> {
+        let bins = PgBinaries::discover()?;
+        let run_as = RunAs::detect()?;
+        let mut clusters_dir = manifest.state_dir().join("clusters");
+        if server_user_can_use(&run_as, &clusters_dir) {
+            create_owned_by(&run_as, &clusters_dir)?;
+        } else {
+            // A project under /root (0700) cannot be reached by the `postgres` user that runs
+            // the server when we are root: keep the clusters in a folder it can reach.
+            clusters_dir = std::env::temp_dir().join("pgfleet").join(format!(
+                "{}-{:08x}",
+                manifest.fleet.name,
+                short_hash(&manifest.project_dir)
+            ));
+            tracing::info!(
+                dir = %clusters_dir.display(),
+                "the server user cannot reach the project folder; keeping clusters elsewhere"
+            );
+        }
+        Ok(LocalFleet {
+            bins,
+            run_as,
+            clusters_dir,
+        })
+    }
+
+    pub fn bins(&self) -> &PgBinaries {
+        &self.bins
+    }
+
+    /// The local cluster of a dev server.
+    pub fn cluster(&self, server: &Server) -> Result<LocalCluster> {
+        let port = server
+            .dev_port
+            .ok_or_else(|| CliError::Config(format!("server `{}` has no dev_port", server.name)))?;
+        let root = self.clusters_dir.join(&server.name);
+        let mut socket_dir = root.join("run");
+        if !socket_path_fits(&socket_dir, port) {
+            socket_dir = std::env::temp_dir().join(format!("pgfleet-{:08x}", short_hash(&root)));
+        }
+        let spec = ClusterSpec {
+            data_dir: root.join("data"),
+            socket_dir,
+            port,
+            listen_addresses: pgfleet_core::resolve::LOCAL_HOST.to_owned(),
+            superuser: SUPERUSER.to_owned(),
+            host_auth: HostAuth::ScramSha256,
+            settings: Vec::new(),
+        };
+        Ok(LocalCluster::new(
+            spec,
+            self.bins.clone(),
+            self.run_as.clone(),
+        ))
+    }
+}
+
+/// Creates `dir` (and its parents) and gives it to the server user, so that later runs find it
+/// writable by that user and make the same choice of folder.
+fn create_owned_by(run_as: &RunAs, dir: &Path) -> Result<()> {
+    let io_error =
+        |e: std::io::Error| CliError::Failed(format!("cannot create {}: {e}", dir.display()));
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(io_error)?;
+    if let RunAs::OsUser { uid, gid, .. } = run_as {
+        std::os::unix::fs::chown(dir, Some(*uid), Some(*gid)).map_err(io_error)?;
+    }
+    Ok(())
+}
+
+fn short_hash(path: &Path) -> u32 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    path.hash(&mut hasher);
+    hasher.finish() as u32
+}
+
+/// An admin session on a local cluster: the superuser over the private socket.
+pub async fn admin_session(
+    cluster: &LocalCluster,
+    database: &str,
+) -> Result<tokio_postgres::Client> {
+    let spec = cluster.spec();
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host_path(&spec.socket_dir)
+        .port(spec.port)
+        .user(&spec.superuser)
+        .dbname(database)
+        .application_name("pgfleet")
+        .connect_timeout(ADMIN_TIMEOUT);
+    let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(|e| {
+        pg_error(
+            &format!("connecting to local server on port {}", spec.port),
+            &e,
+        )
+    })?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "admin connection closed");
+        }
+    });
+    client
+        .batch_execute(&format!(
+            "SET statement_timeout = {ms}; SET lock_timeout = {ms}",
+            ms = ADMIN_TIMEOUT.as_millis()
+        ))
+        .await
+        .map_err(|e| pg_error("configuring the admin session", &e))?;
+    Ok(client)
+}
+
+/// Creates the login role, or brings its password in line. The password is sent as a SCRAM
+/// verifier computed here, so the plain text never reaches the server or its logs.
+pub async fn ensure_login_role(
+    client: &tokio_postgres::Client,
+    role: &str,
+    password: &pgfleet_core::Secret,
+) -> Result<()> {
+    let verifier = postgres_protocol::password::scram_sha_256(password.expose().as_bytes());
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role])
+        .await
+        .map_err(|e| pg_error("reading roles", &e))?
+        .is_some();
+    let verb = if exists { "ALTER" } else { "CREATE" };
+    // A verifier is base64 and `$`-separated; quoting keeps it a literal all the same.
+    let sql = format!(
+        "{verb} ROLE {} LOGIN PASSWORD {}",
+        quote_ident(role),
+        pgfleet_core::ident::quote_literal(&verifier)
+    );
+    client
+        .batch_execute(&sql)
+        .await
+        .map_err(|e| pg_error(&format!("creating role {role}"), &e))
+}
+
+pub async fn database_exists(client: &tokio_postgres::Client, database: &str) -> Result<bool> {
+    Ok(client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&database])
+        .await
+        .map_err(|e| pg_error("reading databases", &e))?
+        .is_some())
+}
+
+pub async fn ensure_database(
+    client: &tokio_postgres::Client,
+    database: &str,
+    owner: &str,
+) -> Result<()> {
+    if database_exists(client, database).await? {
+        return Ok(());
+    }
+    let sql = format!(
+        "CREATE DATABASE {} OWNER {}",
+        quote_ident(database),
+        quote_ident(owner)
+    );
+    match client.batch_execute(&sql).await {
+        Ok(()) => Ok(()),
+        // Another pgfleet created it between our check and our CREATE: that is the goal.
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => Ok(()),
+        Err(e) => Err(pg_error(&format!("creating database {database}"), &e)),
+    }
+}
+
+pub async fn ensure_schema(
+    client: &tokio_postgres::Client,
+    schema: &str,
+    owner: &str,
+) -> Result<()> {
+    let sql = format!(
+        "CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION {}",
+        quote_ident(schema),
+        quote_ident(owner)
+    );
+    client
+        .batch_execute(&sql)
+        .await
+        .map_err(|e| pg_error(&format!("creating schema {schema}"), &e))
+}

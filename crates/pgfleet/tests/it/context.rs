@@ -1,0 +1,131 @@
+//! `TestContext`: a throw-away project folder with a manifest, and a way to run the real
+//! `pgfleet` binary in it with a controlled environment.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The HuleEdu example manifest of the repository.
+pub fn huleedu_manifest() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/huleedu/fleet.toml")
+}
+
+pub struct TestContext {
+    pub dir: tempfile::TempDir,
+    pub manifest: PathBuf,
+    vars: Vec<(String, String)>,
+    /// Run `dev down` when dropped (only for tests that start clusters).
+    pub stop_clusters_on_drop: bool,
+}
+
+/// What a run of pgfleet did.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Everything it printed, for "never printed" checks.
+    pub fn all_output(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+
+    #[track_caller]
+    pub fn success(self) -> Run {
+        assert_eq!(self.code, 0, "pgfleet failed:\n{}", self.all_output());
+        self
+    }
+
+    #[track_caller]
+    pub fn failure(self, code: i32) -> Run {
+        assert_eq!(
+            self.code,
+            code,
+            "unexpected exit code:\n{}",
+            self.all_output()
+        );
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+impl TestContext {
+    /// A project folder with `fleet.toml` holding `manifest`.
+    pub fn new(manifest: &str) -> TestContext {
+        let dir = tempfile::Builder::new()
+            .prefix("pgfleet-it-")
+            .tempdir()
+            .expect("temp dir");
+        let path = dir.path().join("fleet.toml");
+        std::fs::write(&path, manifest).expect("write manifest");
+        TestContext {
+            dir,
+            manifest: path,
+            vars: Vec::new(),
+            stop_clusters_on_drop: false,
+        }
+    }
+
+    /// A context on an existing manifest (e.g. the examples), run from a temp folder.
+    pub fn with_manifest(path: &Path) -> TestContext {
+        let mut ctx = TestContext::new("");
+        ctx.manifest = path.to_path_buf();
+        ctx
+    }
+
+    pub fn var(&mut self, key: &str, value: &str) -> &mut Self {
+        self.vars.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The command, with an environment that holds nothing of the caller's but PATH and HOME.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgfleet"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", std::env::var("HOME").unwrap_or_else(|_| "/".into()))
+            .current_dir(self.dir.path())
+            .arg("--manifest")
+            .arg(&self.manifest)
+            .args(args);
+        for (key, value) in &self.vars {
+            cmd.env(key, value);
+        }
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = self.command(args).output().expect("run pgfleet");
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        }
+    }
+}
+
+impl Drop for TestContext {
+    fn drop(&mut self) {
+        if self.stop_clusters_on_drop {
+            let _ = self.run(&["dev", "down"]);
+        }
+    }
+}
+
+/// A TCP port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}

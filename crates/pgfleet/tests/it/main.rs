@@ -1,0 +1,13 @@
+//! pgfleet's integration tests: one binary (so one shared PostgreSQL cluster from the testkit),
+//! one module per command group, helpers in `context`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
+
+mod context;
+mod dev;
+mod env;
+mod manifest;
