@@ -39,6 +39,142 @@ pub enum Command {
     /// Local development clusters that pgfleet creates and runs itself.
     #[command(subcommand)]
     Dev(DevCommand),
+    /// Versioned up/down SQL migrations per service.
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
+}
+
+/// Which services a command acts on.
+#[derive(Debug, Clone, Args)]
+pub struct Selection {
+    /// Services to act on.
+    pub services: Vec<String>,
+    /// Every service of the fleet.
+    #[arg(long, conflicts_with = "services")]
+    pub all: bool,
+}
+
+/// How a migration run behaves.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Print the plan and its SQL; touch nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation in a protected environment (production).
+    #[arg(long)]
+    pub yes: bool,
+    /// Services migrated at once (default: one per server).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// How long to wait for another runner of the same service.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub lock_wait: std::time::Duration,
+    /// lock_timeout for migration statements (a file's `-- pgfleet:lock-timeout` wins).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub lock_timeout: std::time::Duration,
+    /// statement_timeout for migration statements; 0 for none (a file's directive wins).
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub statement_timeout: std::time::Duration,
+    /// Retries of a statement that hit lock_timeout, with backoff.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub lock_retries: u32,
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Apply pending migrations.
+    Up {
+        #[command(flatten)]
+        selection: Selection,
+        /// Stop after this version.
+        #[arg(long, value_name = "VERSION")]
+        to: Option<i64>,
+        /// Apply files older than the current version that were never applied.
+        #[arg(long)]
+        allow_out_of_order: bool,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Revert applied migrations (default: the last one).
+    Down {
+        #[command(flatten)]
+        selection: Selection,
+        /// How many migrations to revert.
+        #[arg(long, value_name = "N", conflicts_with = "to")]
+        steps: Option<u32>,
+        /// Revert every migration above this version (0: all of them).
+        #[arg(long, value_name = "VERSION")]
+        to: Option<i64>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// A table: service, current version, pending, dirty.
+    Status {
+        #[command(flatten)]
+        selection: Selection,
+        /// Exit 1 when anything is pending, dirty or edited (for CI).
+        #[arg(long)]
+        check: bool,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
+    /// The applied migrations of services, oldest first.
+    History {
+        #[command(flatten)]
+        selection: Selection,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
+    /// The current version of each service.
+    Current {
+        #[command(flatten)]
+        selection: Selection,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
+    /// Check applied files against their recorded checksums (exit 1 on any problem).
+    Validate {
+        #[command(flatten)]
+        selection: Selection,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
+    /// Accept edited checksums, or settle a dirty migration; recorded in the audit log.
+    Repair {
+        service: String,
+        /// What a dirty migration is now: `applied` (its statements are done) or `pending`
+        /// (undone; run it again).
+        #[arg(long, value_enum)]
+        dirty: Option<DirtyAs>,
+        #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+        lock_wait: std::time::Duration,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
+    /// Mark every migration up to VERSION as applied without running it (adopt a database).
+    Baseline {
+        service: String,
+        #[arg(long, value_name = "VERSION")]
+        version: i64,
+        #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+        lock_wait: std::time::Duration,
+    },
+    /// Create the up and down files of a new migration.
+    New {
+        service: String,
+        name: String,
+        /// Number it 001, 002… instead of a UTC timestamp.
+        #[arg(long)]
+        sequential: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DirtyAs {
+    Applied,
+    Pending,
 }
 
 #[derive(Debug, Subcommand)]

@@ -28,6 +28,8 @@ pub enum CliError {
     Config(String),
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    #[error(transparent)]
+    Migrate(Box<crate::migrate::MigrateError>),
     #[error("{0}")]
     Failed(String),
     /// The report on stdout already says what is wrong; only the exit code is left to give.
@@ -41,17 +43,28 @@ impl CliError {
             CliError::Manifest(_) => exit::MANIFEST,
             CliError::Resolve(_) | CliError::Config(_) => exit::CONFIG,
             CliError::Cluster(_) => exit::LOCAL,
-            CliError::Failed(_) => exit::FAILED,
+            CliError::Failed(_) | CliError::Migrate(_) => exit::FAILED,
             CliError::Reported(_) => exit::FAILED,
         }
     }
 }
 
+impl From<crate::migrate::MigrateError> for CliError {
+    fn from(error: crate::migrate::MigrateError) -> Self {
+        CliError::Migrate(Box::new(error))
+    }
+}
+
 pub type Result<T, E = CliError> = std::result::Result<T, E>;
 
-/// A PostgreSQL error as a user wants to read it: the server's message, detail and hint.
+/// A PostgreSQL error as a user wants to read it, with `context` before it.
 pub fn pg_error(context: &str, error: &tokio_postgres::Error) -> CliError {
-    let mut text = format!("{context}: ");
+    CliError::Failed(format!("{context}: {}", pg_error_text(error)))
+}
+
+/// The server's message, detail and hint; or the client's error and its cause.
+pub fn pg_error_text(error: &tokio_postgres::Error) -> String {
+    let mut text = String::new();
     match error.as_db_error() {
         Some(db) => {
             text.push_str(db.message());
@@ -69,5 +82,5 @@ pub fn pg_error(context: &str, error: &tokio_postgres::Error) -> CliError {
             }
         }
     }
-    CliError::Failed(text)
+    text
 }

@@ -7,12 +7,14 @@ pub mod commands;
 pub mod context;
 pub mod error;
 pub mod local;
+pub mod migrate;
 pub mod output;
 
 use clap::Parser as _;
-use cli::{Cli, Command, DevCommand, EnvCommand};
+use cli::{Cli, Command, DevCommand, EnvCommand, MigrateCommand};
 use context::Context;
 use error::{CliError, exit};
+use migrate::Direction;
 use std::process::ExitCode;
 
 pub fn main() -> ExitCode {
@@ -88,5 +90,69 @@ async fn run(cli: &Cli) -> Result<(), CliError> {
         Command::Dev(DevCommand::Psql { service, args }) => {
             commands::dev::psql(&ctx, service, args)
         }
+        Command::Migrate(command) => migrate_command(&ctx, command).await,
+    }
+}
+
+async fn migrate_command(ctx: &Context, command: &MigrateCommand) -> Result<(), CliError> {
+    use commands::migrate as m;
+    match command {
+        MigrateCommand::Up {
+            selection,
+            to,
+            allow_out_of_order,
+            run,
+        } => {
+            m::run(
+                ctx,
+                selection,
+                Direction::Up { to: *to },
+                run,
+                *allow_out_of_order,
+            )
+            .await
+        }
+        MigrateCommand::Down {
+            selection,
+            steps,
+            to,
+            run,
+        } => {
+            let direction = Direction::Down {
+                steps: steps.unwrap_or(1),
+                to: *to,
+            };
+            m::run(ctx, selection, direction, run, false).await
+        }
+        MigrateCommand::Status {
+            selection,
+            check,
+            report,
+        } => m::status(ctx, selection, *check, report.format).await,
+        MigrateCommand::History { selection, report } => {
+            m::history(ctx, selection, report.format).await
+        }
+        MigrateCommand::Current { selection, report } => {
+            m::current(ctx, selection, report.format).await
+        }
+        MigrateCommand::Validate { selection, report } => {
+            m::validate(ctx, selection, report.format).await
+        }
+        MigrateCommand::Repair {
+            service,
+            dirty,
+            lock_wait,
+            report,
+        } => m::repair(ctx, service, *dirty, *lock_wait, report.format).await,
+        MigrateCommand::Baseline {
+            service,
+            version,
+            lock_wait,
+        } => m::baseline(ctx, service, *version, *lock_wait).await,
+        MigrateCommand::New {
+            service,
+            name,
+            sequential,
+        } => m::new(ctx, service, name, *sequential),
     }
 }

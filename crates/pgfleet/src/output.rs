@@ -33,6 +33,13 @@ pub fn note(text: &str) {
     eprintln!("{text}");
 }
 
+/// A question on stderr, without a newline.
+pub fn prompt(text: &str) {
+    use std::io::Write as _;
+    eprint!("{text}");
+    let _ = std::io::stderr().flush();
+}
+
 pub fn error(text: &str) {
     eprintln!("error: {text}");
 }

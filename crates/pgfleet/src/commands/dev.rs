@@ -454,10 +454,33 @@ pub async fn reset(ctx: &Context, services: &[String]) -> Result<()> {
                     local::ensure_schema(&db, schema, &connection.user).await?;
                 }
             }
-            output::note(&format!("{}: reset", connection.service));
         }
     }
-    Ok(())
+    // Recreated databases get the service's migrations again.
+    let mut failures = Vec::new();
+    for service in &services {
+        let target = crate::commands::migrate::target(ctx, service)?;
+        let options = crate::migrate::Options::default();
+        match crate::migrate::run(
+            &target,
+            crate::migrate::Direction::Up { to: None },
+            &options,
+            &|_| {},
+        )
+        .await
+        {
+            Ok(report) => output::note(&format!(
+                "{service}: reset, {} migration(s) applied",
+                report.steps.len()
+            )),
+            Err(failure) => failures.push(failure.error.to_string()),
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Failed(failures.join("\n")))
+    }
 }
 
 /// Replaces this process with psql connected as the service (its exit code becomes ours).

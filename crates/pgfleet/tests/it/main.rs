@@ -8,6 +8,8 @@
 )]
 
 mod context;
+mod corpus;
 mod dev;
 mod env;
 mod manifest;
+mod migrate;

@@ -1,0 +1,615 @@
+//! `pgfleet migrate …`: the CLI over `crate::migrate`, for one service or a whole fleet.
+
+use crate::cli::{DirtyAs, ReportFormat, RunArgs, Selection};
+use crate::context::Context;
+use crate::error::{CliError, Result};
+use crate::migrate::{
+    self, Direction, Event, MigrateError, Options, RunReport, Target, maintenance,
+};
+use crate::output::{self, Report};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The migration target of a service in the active environment, through the one resolver.
+pub fn target(ctx: &Context, service: &str) -> Result<Target> {
+    let connection = ctx.resolver().resolve(service, &ctx.environment)?;
+    Ok(Target {
+        fleet: ctx.manifest.fleet.name.clone(),
+        environment: ctx.environment.clone(),
+        service: service.to_owned(),
+        migrations_dir: ctx.manifest.services[service].migrations.clone(),
+        connection,
+    })
+}
+
+/// The selected services; every one when none are named (commands that change things
+/// require a name or `--all`, checked here).
+fn selected(ctx: &Context, selection: &Selection, changes: bool) -> Result<Vec<String>> {
+    if changes && selection.services.is_empty() && !selection.all {
+        return Err(CliError::Config(
+            "name the services to migrate, or pass --all for every service".to_owned(),
+        ));
+    }
+    ctx.services(&selection.services)
+}
+
+fn options(run: &RunArgs, allow_out_of_order: bool) -> Options {
+    Options {
+        lock_wait: run.lock_wait,
+        lock_timeout: run.lock_timeout,
+        statement_timeout: run.statement_timeout,
+        lock_retries: run.lock_retries,
+        allow_out_of_order,
+        ..Options::default()
+    }
+}
+
+/// One service's outcome in a fleet run.
+#[derive(Debug, Serialize)]
+pub struct Outcome {
+    pub service: String,
+    pub ok: bool,
+    pub report: RunReport,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct RunSummary(pub Vec<Outcome>);
+
+fn version(v: Option<i64>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| v.to_string())
+}
+
+impl Report for RunSummary {
+    fn table(&self) -> String {
+        let mut table = output::table(&["service", "before", "after", "steps", "result"]);
+        for o in &self.0 {
+            let r = &o.report;
+            let (before, after, steps) = (
+                version(r.before),
+                version(r.after),
+                r.steps.len().to_string(),
+            );
+            let result = match &o.error {
+                Some(_) => "failed (see below)".to_owned(),
+                None if r.dry_run => "planned".to_owned(),
+                None if r.steps.is_empty() => "up to date".to_owned(),
+                None => "ok".to_owned(),
+            };
+            table.add_row(vec![o.service.clone(), before, after, steps, result]);
+        }
+        table.to_string()
+    }
+}
+
+/// `migrate up` and `migrate down`, for one service or many at once.
+pub async fn run(
+    ctx: &Context,
+    selection: &Selection,
+    direction: Direction,
+    run: &RunArgs,
+    allow_out_of_order: bool,
+) -> Result<()> {
+    let services = selected(ctx, selection, true)?;
+    let targets = services
+        .iter()
+        .map(|s| target(ctx, s))
+        .collect::<Result<Vec<_>>>()?;
+    let options = options(run, allow_out_of_order);
+    if !run.dry_run && ctx.manifest.is_protected(&ctx.environment) {
+        confirm(ctx, &targets, direction, &options, run.yes).await?;
+    }
+    let jobs = run.jobs.unwrap_or_else(|| {
+        services
+            .iter()
+            .map(|s| &ctx.manifest.services[s].server)
+            .collect::<BTreeSet<_>>()
+            .len()
+    });
+    let outcomes = run_fleet(targets, direction, options, jobs.max(1), run.dry_run).await;
+    if run.dry_run && run.report.format == ReportFormat::Table {
+        for outcome in outcomes.iter().filter(|o| o.ok) {
+            output::print_text(&plan_text(&outcome.report));
+        }
+    }
+    let failed: Vec<&Outcome> = outcomes.iter().filter(|o| !o.ok).collect();
+    let errors: Vec<String> = failed.iter().filter_map(|o| o.error.clone()).collect();
+    let summary = RunSummary(outcomes);
+    output::print_report(&summary, run.report.format);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Failed(errors.join("\n")))
+    }
+}
+
+fn plan_text(report: &RunReport) -> String {
+    let mut text = String::new();
+    if report.steps.is_empty() {
+        text.push_str(&format!("-- {}: nothing to do\n", report.service));
+    }
+    for step in &report.steps {
+        text.push_str(&format!(
+            "-- {}: {} {} {} ({}{})\n{}\n",
+            report.service,
+            step.direction,
+            step.version,
+            step.name,
+            step.file.display(),
+            if step.no_transaction {
+                ", no transaction"
+            } else {
+                ""
+            },
+            step.sql.trim_end()
+        ));
+    }
+    text
+}
+
+/// Runs every target, at most `jobs` at once, each with its own progress bar. A failing
+/// service does not stop the others.
+async fn run_fleet(
+    targets: Vec<Target>,
+    direction: Direction,
+    options: Options,
+    jobs: usize,
+    dry_run: bool,
+) -> Vec<Outcome> {
+    let progress = MultiProgress::new();
+    let permits = Arc::new(tokio::sync::Semaphore::new(jobs));
+    let options = Arc::new(options);
+    let mut tasks = tokio::task::JoinSet::new();
+    let order: Vec<String> = targets.iter().map(|t| t.service.clone()).collect();
+    let width = order.iter().map(String::len).max().unwrap_or(0);
+    for target in targets {
+        let bar = progress.add(ProgressBar::new(0));
+        bar.set_style(
+            ProgressStyle::with_template(&format!(
+                "{{prefix:<{width}}} [{{bar:30}}] {{pos}}/{{len}} {{msg}}"
+            ))
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(target.service.clone());
+        bar.set_message("waiting");
+        let permits = permits.clone();
+        let options = options.clone();
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            let events = {
+                let bar = bar.clone();
+                move |event: Event| match event {
+                    Event::WaitingForLock => bar.set_message("locking"),
+                    Event::Planned { total } => bar.set_length(total as u64),
+                    Event::Step { version, name } => {
+                        if bar.position() < bar.length().unwrap_or(0)
+                            && !bar.message().starts_with("lock")
+                        {
+                            bar.inc(1);
+                        }
+                        bar.set_message(format!("{version} {name}"));
+                    }
+                }
+            };
+            let result = if dry_run {
+                migrate::dry_run(&target, direction, &options)
+                    .await
+                    .map_err(|error| migrate::RunFailure {
+                        report: RunReport {
+                            service: target.service.clone(),
+                            before: None,
+                            after: None,
+                            steps: Vec::new(),
+                            duration_ms: 0,
+                            dry_run: true,
+                        },
+                        error,
+                    })
+            } else {
+                migrate::run(&target, direction, &options, &events).await
+            };
+            match &result {
+                Ok(report) => {
+                    bar.set_position(report.steps.len() as u64);
+                    bar.finish_with_message(if dry_run { "planned" } else { "done" });
+                }
+                Err(_) => bar.abandon_with_message("failed"),
+            }
+            (target.service.clone(), result)
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(result) => results.push(result),
+            Err(e) => tracing::error!(error = %e, "a migration task panicked"),
+        }
+    }
+    let mut outcomes: Vec<Outcome> = results
+        .into_iter()
+        .map(|(service, result)| match result {
+            Ok(mut report) => {
+                if !dry_run {
+                    for step in &mut report.steps {
+                        step.sql.clear();
+                    }
+                }
+                Outcome {
+                    service,
+                    ok: true,
+                    report,
+                    error: None,
+                }
+            }
+            Err(failure) => Outcome {
+                service,
+                ok: false,
+                report: failure.report,
+                error: Some(failure.error.to_string()),
+            },
+        })
+        .collect();
+    outcomes.sort_by_key(|o| order.iter().position(|s| *s == o.service));
+    outcomes
+}
+
+/// A protected environment (production) shows the plan and asks; `--yes` answers for the
+/// user, and with no terminal to ask on pgfleet refuses.
+async fn confirm(
+    ctx: &Context,
+    targets: &[Target],
+    direction: Direction,
+    options: &Options,
+    yes: bool,
+) -> Result<()> {
+    let mut plan = String::new();
+    let mut total = 0;
+    for target in targets {
+        let report = migrate::dry_run(target, direction, options).await?;
+        total += report.steps.len();
+        for step in &report.steps {
+            plan.push_str(&format!(
+                "  {} {} {} {}\n",
+                report.service, step.direction, step.version, step.name
+            ));
+        }
+    }
+    if total == 0 || yes {
+        return Ok(());
+    }
+    output::note(&format!(
+        "This changes the protected environment `{}` ({} step(s)):\n{plan}",
+        ctx.environment, total
+    ));
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::Failed(format!(
+            "refusing to change `{}` without confirmation: there is no terminal to ask on; pass --yes",
+            ctx.environment
+        )));
+    }
+    output::prompt("Type `yes` to continue: ");
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| CliError::Failed(format!("reading the answer: {e}")))?;
+    if answer.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(CliError::Failed("cancelled".to_owned()))
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct StatusReport(pub Vec<ServiceStatus>);
+
+#[derive(Debug, Serialize)]
+pub struct ServiceStatus {
+    pub service: String,
+    pub ok: bool,
+    pub current: Option<i64>,
+    pub pending: usize,
+    pub dirty: Option<i64>,
+    pub problems: Vec<String>,
+}
+
+impl Report for StatusReport {
+    fn table(&self) -> String {
+        let mut table = output::table(&["service", "current", "pending", "dirty", "problems"]);
+        for s in &self.0 {
+            table.add_row(vec![
+                s.service.clone(),
+                version(s.current),
+                s.pending.to_string(),
+                s.dirty.map(|v| v.to_string()).unwrap_or_default(),
+                s.problems.join("\n"),
+            ]);
+        }
+        table.to_string()
+    }
+}
+
+async fn states(ctx: &Context, selection: &Selection) -> Result<Vec<ServiceStatus>> {
+    let services = selected(ctx, selection, false)?;
+    let options = Options::default();
+    let mut tasks = tokio::task::JoinSet::new();
+    for service in &services {
+        let target = target(ctx, service)?;
+        let options = options.clone();
+        tasks.spawn(async move {
+            (
+                target.service.clone(),
+                maintenance::inspect(&target, &options).await,
+            )
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let (service, state) = joined.map_err(|e| CliError::Failed(e.to_string()))?;
+        statuses.push(match state {
+            Ok(state) => ServiceStatus {
+                service,
+                ok: state.problems.is_empty(),
+                current: state.current,
+                pending: state.pending.len(),
+                dirty: state.dirty,
+                problems: state.problems,
+            },
+            Err(e) => ServiceStatus {
+                service,
+                ok: false,
+                current: None,
+                pending: 0,
+                dirty: None,
+                problems: vec![e.to_string()],
+            },
+        });
+    }
+    statuses.sort_by(|a, b| a.service.cmp(&b.service));
+    Ok(statuses)
+}
+
+pub async fn status(
+    ctx: &Context,
+    selection: &Selection,
+    check: bool,
+    format: ReportFormat,
+) -> Result<()> {
+    let statuses = states(ctx, selection).await?;
+    let behind = statuses
+        .iter()
+        .filter(|s| !s.ok || s.pending > 0 || s.dirty.is_some())
+        .count();
+    output::print_report(&StatusReport(statuses), format);
+    if check && behind > 0 {
+        return Err(CliError::Failed(format!(
+            "{behind} service(s) have pending, dirty or edited migrations"
+        )));
+    }
+    Ok(())
+}
+
+pub async fn validate(ctx: &Context, selection: &Selection, format: ReportFormat) -> Result<()> {
+    let statuses = states(ctx, selection).await?;
+    let bad = statuses.iter().filter(|s| !s.ok).count();
+    output::print_report(&StatusReport(statuses), format);
+    if bad > 0 {
+        return Err(CliError::Failed(format!(
+            "{bad} service(s) failed validation"
+        )));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct CurrentReport(pub Vec<(String, Option<i64>)>);
+
+impl Report for CurrentReport {
+    fn table(&self) -> String {
+        let mut table = output::table(&["service", "version"]);
+        for (service, v) in &self.0 {
+            table.add_row(vec![service.clone(), version(*v)]);
+        }
+        table.to_string()
+    }
+}
+
+pub async fn current(ctx: &Context, selection: &Selection, format: ReportFormat) -> Result<()> {
+    let statuses = states(ctx, selection).await?;
+    let failed: Vec<String> = statuses
+        .iter()
+        .filter(|s| s.current.is_none() && !s.ok)
+        .flat_map(|s| s.problems.clone())
+        .collect();
+    output::print_report(
+        &CurrentReport(
+            statuses
+                .into_iter()
+                .map(|s| (s.service, s.current))
+                .collect(),
+        ),
+        format,
+    );
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Failed(failed.join("\n")))
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct HistoryRow {
+    pub service: String,
+    #[serde(flatten)]
+    pub applied: migrate::history::Applied,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct HistoryReport(pub Vec<HistoryRow>);
+
+impl Report for HistoryReport {
+    fn table(&self) -> String {
+        let mut table = output::table(&[
+            "service",
+            "version",
+            "name",
+            "state",
+            "applied at",
+            "applied by",
+            "role",
+            "ms",
+        ]);
+        for row in &self.0 {
+            let a = &row.applied;
+            table.add_row(vec![
+                row.service.clone(),
+                a.version.to_string(),
+                a.name.clone(),
+                if a.dirty {
+                    "dirty".to_owned()
+                } else if a.baseline {
+                    "baseline".to_owned()
+                } else {
+                    "applied".to_owned()
+                },
+                a.applied_at.clone(),
+                a.applied_by.clone(),
+                a.db_role.clone(),
+                a.duration_ms.map(|d| d.to_string()).unwrap_or_default(),
+            ]);
+        }
+        table.to_string()
+    }
+}
+
+pub async fn history(ctx: &Context, selection: &Selection, format: ReportFormat) -> Result<()> {
+    let services = selected(ctx, selection, false)?;
+    let mut rows = Vec::new();
+    for service in &services {
+        let target = target(ctx, service)?;
+        let state = maintenance::inspect(&target, &Options::default()).await?;
+        rows.extend(state.history.into_iter().map(|applied| HistoryRow {
+            service: service.clone(),
+            applied,
+        }));
+    }
+    output::print_report(&HistoryReport(rows), format);
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct RepairReport(pub maintenance::Repaired);
+
+impl Report for RepairReport {
+    fn table(&self) -> String {
+        if self.0.changes.is_empty() {
+            return format!("{}: nothing to repair", self.0.service);
+        }
+        self.0
+            .changes
+            .iter()
+            .map(|c| format!("{}: {c}", self.0.service))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+pub async fn repair(
+    ctx: &Context,
+    service: &str,
+    dirty: Option<DirtyAs>,
+    lock_wait: Duration,
+    format: ReportFormat,
+) -> Result<()> {
+    let target = target(ctx, service)?;
+    let settle = dirty.map(|d| match d {
+        DirtyAs::Applied => maintenance::Settle::Applied,
+        DirtyAs::Pending => maintenance::Settle::Pending,
+    });
+    let options = Options {
+        lock_wait,
+        ..Options::default()
+    };
+    let repaired = maintenance::repair(&target, settle, &options).await?;
+    output::print_report(&RepairReport(repaired), format);
+    Ok(())
+}
+
+pub async fn baseline(
+    ctx: &Context,
+    service: &str,
+    version: i64,
+    lock_wait: Duration,
+) -> Result<()> {
+    let target = target(ctx, service)?;
+    let options = Options {
+        lock_wait,
+        ..Options::default()
+    };
+    let covered = maintenance::baseline(&target, version, &options).await?;
+    output::note(&format!(
+        "{service}: baselined at version {version} ({} file(s) marked applied without running)",
+        covered.len()
+    ));
+    Ok(())
+}
+
+/// Creates `<version>_<name>.up.sql` and `.down.sql` in the service's migrations folder.
+pub fn new(ctx: &Context, service: &str, name: &str, sequential: bool) -> Result<()> {
+    let service_config = ctx.resolver().service(service)?;
+    let dir = &service_config.migrations;
+    let existing = migrate::source::load(dir).map_err(MigrateError::from)?;
+    let slug: String = name
+        .trim()
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect::<String>()
+        .split('_')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("_");
+    if slug.is_empty() {
+        return Err(CliError::Config(format!(
+            "`{name}` has no letters or digits to name a file with"
+        )));
+    }
+    let version =
+        migrate::source::next_version(&existing, sequential, std::time::SystemTime::now());
+    let stem = if sequential {
+        format!("{version:03}_{slug}")
+    } else {
+        format!("{version}_{slug}")
+    };
+    std::fs::create_dir_all(dir)
+        .map_err(|e| CliError::Failed(format!("cannot create {}: {e}", dir.display())))?;
+    for (suffix, body) in [
+        (
+            "up",
+            "-- Directives (optional): -- pgfleet:no-transaction, -- pgfleet:lock-timeout 2s, -- pgfleet:statement-timeout 5min\n\n",
+        ),
+        (
+            "down",
+            "-- Reverts the up file. Delete this file to make the step irreversible.\n\n",
+        ),
+    ] {
+        let path = dir.join(format!("{stem}.{suffix}.sql"));
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, body.as_bytes()))
+            .map_err(|e| CliError::Failed(format!("cannot create {}: {e}", path.display())))?;
+        output::print_text(&format!("{}\n", path.display()));
+    }
+    Ok(())
+}

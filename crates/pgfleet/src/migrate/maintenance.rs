@@ -1,0 +1,263 @@
+//! Reading and settling a service's migration state: status, validate, repair, baseline.
+
+use super::history::{self, Applied, AuditEntry};
+use super::{MigrateError, Options, Target, os_user, source};
+use serde::Serialize;
+use std::time::Instant;
+
+/// Files and history of one service, side by side.
+#[derive(Debug, Clone, Serialize)]
+pub struct State {
+    pub service: String,
+    pub current: Option<i64>,
+    pub pending: Vec<i64>,
+    pub dirty: Option<i64>,
+    pub problems: Vec<String>,
+    #[serde(skip)]
+    pub history: Vec<Applied>,
+}
+
+/// Reads a service's state without writing anything.
+pub async fn inspect(target: &Target, options: &Options) -> Result<State, MigrateError> {
+    let migrations = source::load(&target.migrations_dir)?;
+    let client = target.connect("status", options).await?;
+    let history = history::read(&client, &target.service)
+        .await
+        .map_err(|e| target.pg("reading history", &e))?;
+    let current = history.iter().filter(|a| !a.dirty).map(|a| a.version).max();
+    let mut problems = Vec::new();
+    for applied in &history {
+        match migrations.iter().find(|m| m.version == applied.version) {
+            Some(m) if m.up.checksum != applied.checksum => problems.push(format!(
+                "{} was edited after it was applied (recorded {}, file {})",
+                m.up.path.display(),
+                short(&applied.checksum),
+                short(&m.up.checksum)
+            )),
+            Some(_) => {}
+            None if applied.baseline => {}
+            None => problems.push(format!(
+                "version {} ({}) is applied but its file is missing",
+                applied.version, applied.name
+            )),
+        }
+        if applied.dirty {
+            problems.push(format!(
+                "version {} ({}) is dirty after {} statement(s): see `pgfleet migrate repair {} --dirty …`",
+                applied.version, applied.name, applied.statements_done, target.service
+            ));
+        }
+    }
+    let pending: Vec<i64> = migrations
+        .iter()
+        .filter(|m| !history.iter().any(|a| a.version == m.version))
+        .map(|m| m.version)
+        .collect();
+    for version in &pending {
+        if current.is_some_and(|c| *version < c) {
+            problems.push(format!(
+                "version {version} is pending but older than the current version (out of order)"
+            ));
+        }
+    }
+    Ok(State {
+        service: target.service.clone(),
+        current,
+        pending,
+        dirty: history.iter().find(|a| a.dirty).map(|a| a.version),
+        problems,
+        history,
+    })
+}
+
+fn short(checksum: &str) -> &str {
+    &checksum[..checksum.len().min(12)]
+}
+
+/// How to settle a dirty migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settle {
+    /// Its statements were finished by hand: mark it applied.
+    Applied,
+    /// It was undone by hand: forget it, so `up` runs it again.
+    Pending,
+}
+
+/// What `repair` changed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Repaired {
+    pub service: String,
+    pub changes: Vec<String>,
+}
+
+/// Accepts the checksums of edited files and settles a dirty step, under the service's lock,
+/// and records it in the audit log.
+pub async fn repair(
+    target: &Target,
+    settle: Option<Settle>,
+    options: &Options,
+) -> Result<Repaired, MigrateError> {
+    let started = Instant::now();
+    let migrations = source::load(&target.migrations_dir)?;
+    let lock = target.lock(options, &|_| {}).await?;
+    let client = target.connect("repair", options).await?;
+    history::ensure_tables(&client)
+        .await
+        .map_err(|e| target.pg("creating the pgfleet history tables", &e))?;
+    let applied = history::read(&client, &target.service)
+        .await
+        .map_err(|e| target.pg("reading history", &e))?;
+    let before = applied.iter().filter(|a| !a.dirty).map(|a| a.version).max();
+    let mut changes = Vec::new();
+    for row in &applied {
+        if row.dirty {
+            match settle {
+                None => {
+                    return Err(target.other(format!(
+                        "version {} ({}) is dirty after {} statement(s); say what it is now: \
+                         --dirty applied (finished by hand) or --dirty pending (undone by hand)",
+                        row.version, row.name, row.statements_done
+                    )));
+                }
+                Some(Settle::Applied) => {
+                    client
+                        .execute(
+                            "UPDATE pgfleet.migrations SET state = 'applied' WHERE service = $1 AND version = $2",
+                            &[&target.service, &row.version],
+                        )
+                        .await
+                        .map_err(|e| target.pg("settling the dirty migration", &e))?;
+                    changes.push(format!("version {} marked applied", row.version));
+                }
+                Some(Settle::Pending) => {
+                    client
+                        .execute(
+                            "DELETE FROM pgfleet.migrations WHERE service = $1 AND version = $2",
+                            &[&target.service, &row.version],
+                        )
+                        .await
+                        .map_err(|e| target.pg("settling the dirty migration", &e))?;
+                    changes.push(format!("version {} marked pending", row.version));
+                    continue;
+                }
+            }
+        }
+        if let Some(m) = migrations.iter().find(|m| m.version == row.version)
+            && m.up.checksum != row.checksum
+        {
+            client
+                    .execute(
+                        "UPDATE pgfleet.migrations SET checksum = $3 WHERE service = $1 AND version = $2",
+                        &[&target.service, &row.version, &m.up.checksum],
+                    )
+                    .await
+                    .map_err(|e| target.pg("updating a checksum", &e))?;
+            changes.push(format!(
+                "{}: checksum {} accepted (was {})",
+                m.up.path.display(),
+                short(&m.up.checksum),
+                short(&row.checksum)
+            ));
+        }
+    }
+    if !changes.is_empty() {
+        let after = history::read(&client, &target.service)
+            .await
+            .map_err(|e| target.pg("reading history", &e))?
+            .iter()
+            .filter(|a| !a.dirty)
+            .map(|a| a.version)
+            .max();
+        history::audit(
+            &client,
+            &AuditEntry {
+                service: &target.service,
+                command: "migrate repair",
+                environment: &target.environment,
+                os_user: &os_user(),
+                version_before: before,
+                version_after: after,
+                result: "success",
+                duration_ms: started.elapsed().as_millis() as i64,
+                detail: serde_json::json!({ "changes": changes }),
+            },
+        )
+        .await
+        .map_err(|e| target.pg("writing the audit row", &e))?;
+    }
+    let _ = lock.release().await;
+    Ok(Repaired {
+        service: target.service.clone(),
+        changes,
+    })
+}
+
+/// Marks every migration up to `version` as applied without running it: adopting a database
+/// whose schema already exists. Only on a service with no history.
+pub async fn baseline(
+    target: &Target,
+    version: i64,
+    options: &Options,
+) -> Result<Vec<i64>, MigrateError> {
+    let started = Instant::now();
+    let migrations = source::load(&target.migrations_dir)?;
+    let lock = target.lock(options, &|_| {}).await?;
+    let client = target.connect("baseline", options).await?;
+    history::ensure_tables(&client)
+        .await
+        .map_err(|e| target.pg("creating the pgfleet history tables", &e))?;
+    let applied = history::read(&client, &target.service)
+        .await
+        .map_err(|e| target.pg("reading history", &e))?;
+    if let Some(last) = applied.last() {
+        return Err(target.other(format!(
+            "already has a history (current version {}); baseline adopts a database with none",
+            last.version
+        )));
+    }
+    let covered: Vec<&source::Migration> =
+        migrations.iter().filter(|m| m.version <= version).collect();
+    let user = os_user();
+    let insert = "INSERT INTO pgfleet.migrations (service, version, name, checksum, state, baseline, applied_by, duration_ms)
+                  VALUES ($1, $2, $3, $4, 'applied', true, $5, 0)";
+    client
+        .batch_execute("BEGIN")
+        .await
+        .map_err(|e| target.pg("baseline", &e))?;
+    let result = async {
+        for m in &covered {
+            client
+                .execute(insert, &[&target.service, &m.version, &m.name, &m.up.checksum, &user])
+                .await?;
+        }
+        if !covered.iter().any(|m| m.version == version) {
+            // A marker row: the database is at `version` even though no file has that number.
+            client
+                .execute(insert, &[&target.service, &version, &"baseline", &"", &user])
+                .await?;
+        }
+        history::audit(
+            &client,
+            &AuditEntry {
+                service: &target.service,
+                command: "migrate baseline",
+                environment: &target.environment,
+                os_user: &user,
+                version_before: None,
+                version_after: Some(version),
+                result: "success",
+                duration_ms: started.elapsed().as_millis() as i64,
+                detail: serde_json::json!({ "versions": covered.iter().map(|m| m.version).collect::<Vec<_>>() }),
+            },
+        )
+        .await?;
+        client.batch_execute("COMMIT").await
+    }
+    .await;
+    if let Err(e) = result {
+        let _ = client.batch_execute("ROLLBACK").await;
+        return Err(target.pg("baseline", &e));
+    }
+    let _ = lock.release().await;
+    Ok(covered.iter().map(|m| m.version).collect())
+}

@@ -1,0 +1,898 @@
+//! Versioned migrations per service: plan → lock → apply → record → audit.
+//!
+//! This module returns values and reports progress through a callback; it never prints.
+
+// Errors carry the file, line and the server's message, detail and hint; they are the cold
+// path of a run that talks to a database, so their size does not matter.
+#![allow(clippy::result_large_err)]
+
+pub mod analyze;
+pub mod history;
+pub mod lock;
+pub mod maintenance;
+pub mod source;
+
+use history::{Applied, AuditEntry};
+use pgfleet_core::Connection;
+use pgfleet_core::ident::quote_ident;
+use serde::Serialize;
+use source::{Migration, Script, SourceError};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio_postgres::Client;
+use tokio_postgres::error::SqlState;
+
+/// How a run behaves; the CLI fills it from flags.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How long to wait for another runner of the same service.
+    pub lock_wait: Duration,
+    /// `lock_timeout` for DDL unless a file says otherwise.
+    pub lock_timeout: Duration,
+    /// `statement_timeout` unless a file says otherwise; zero means none.
+    pub statement_timeout: Duration,
+    /// Attempts after a `lock_not_available` before giving up.
+    pub lock_retries: u32,
+    pub allow_out_of_order: bool,
+    pub connect_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            lock_wait: Duration::from_secs(60),
+            lock_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::ZERO,
+            lock_retries: 5,
+            allow_out_of_order: false,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Which way to go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Apply pending migrations, up to and including `to`.
+    Up { to: Option<i64> },
+    /// Revert the last `steps` migrations, or every one above `to`.
+    Down { steps: u32, to: Option<i64> },
+}
+
+/// One step of a plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub version: i64,
+    pub name: String,
+    pub direction: &'static str,
+    pub file: PathBuf,
+    pub no_transaction: bool,
+    /// The SQL, in dry-run reports only.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub sql: String,
+}
+
+/// What a service, its files and its history are.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub fleet: String,
+    pub environment: String,
+    pub service: String,
+    pub connection: Connection,
+    pub migrations_dir: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("{service}: cannot connect to {url}: {message}")]
+    Connect {
+        service: String,
+        url: String,
+        message: String,
+    },
+    #[error("{service}: {source}")]
+    Lock {
+        service: String,
+        source: lock::LockError,
+    },
+    #[error(
+        "{service}: migration {version} ({}) is dirty: a non-transactional run stopped after {statements_done} of its statements. \
+         Finish or undo its remaining statements by hand, then run `pgfleet migrate repair {service} --dirty applied` \
+         (it is done) or `--dirty pending` (run it again)",
+        file.display()
+    )]
+    Dirty {
+        service: String,
+        version: i64,
+        file: PathBuf,
+        statements_done: i32,
+    },
+    #[error(
+        "{service}: {} was edited after it was applied (recorded checksum {recorded}, file {actual}); \
+         nothing was run. Restore the file, or accept the edit with `pgfleet migrate repair {service}`",
+        file.display()
+    )]
+    ChecksumMismatch {
+        service: String,
+        file: PathBuf,
+        recorded: String,
+        actual: String,
+    },
+    #[error(
+        "{service}: {} (version {version}) is older than the current version {current} but was never applied; \
+         rename it to a newer version or pass --allow-out-of-order",
+        file.display()
+    )]
+    OutOfOrder {
+        service: String,
+        file: PathBuf,
+        version: i64,
+        current: i64,
+    },
+    #[error("{service}: migration {version} ({name}) has no down file: it cannot be reverted")]
+    Irreversible {
+        service: String,
+        version: i64,
+        name: String,
+    },
+    #[error("{service}: version {version} is applied but its file is missing from {}", dir.display())]
+    MissingFile {
+        service: String,
+        version: i64,
+        dir: PathBuf,
+    },
+    #[error("{}", sql_error_text(service, file, *line, message, detail.as_deref(), hint.as_deref()))]
+    Sql {
+        service: String,
+        file: PathBuf,
+        line: Option<usize>,
+        message: String,
+        detail: Option<String>,
+        hint: Option<String>,
+    },
+    #[error("{service}: {message}")]
+    Other { service: String, message: String },
+}
+
+impl MigrateError {
+    /// A refusal made before anything ran: nothing changed, nothing to audit.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            MigrateError::Source(_)
+                | MigrateError::Connect { .. }
+                | MigrateError::Lock { .. }
+                | MigrateError::Dirty { .. }
+                | MigrateError::ChecksumMismatch { .. }
+                | MigrateError::OutOfOrder { .. }
+                | MigrateError::Irreversible { .. }
+                | MigrateError::MissingFile { .. }
+        )
+    }
+}
+
+fn sql_error_text(
+    service: &str,
+    file: &std::path::Path,
+    line: Option<usize>,
+    message: &str,
+    detail: Option<&str>,
+    hint: Option<&str>,
+) -> String {
+    let mut text = match line {
+        Some(line) => format!("{service}: {}:{line}: {message}", file.display()),
+        None => format!("{service}: {}: {message}", file.display()),
+    };
+    if let Some(detail) = detail {
+        text.push_str(&format!("\n  detail: {detail}"));
+    }
+    if let Some(hint) = hint {
+        text.push_str(&format!("\n  hint: {hint}"));
+    }
+    text
+}
+
+/// Progress of a run, for progress bars.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// The plan is known: `total` steps.
+    Planned { total: usize },
+    /// A step starts.
+    Step { version: i64, name: String },
+    /// Waiting for another runner's lock.
+    WaitingForLock,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub service: String,
+    pub before: Option<i64>,
+    pub after: Option<i64>,
+    pub steps: Vec<Step>,
+    pub duration_ms: u64,
+    pub dry_run: bool,
+}
+
+/// A run that failed part-way: what it did before the error.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct RunFailure {
+    pub report: RunReport,
+    pub error: MigrateError,
+}
+
+/// The OS user and host, as recorded in history and audit rows.
+pub fn os_user() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(user_from_passwd)
+        .unwrap_or_else(|| "unknown".to_owned());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".to_owned());
+    format!("{user}@{host}")
+}
+
+/// The name of our uid in /etc/passwd (no libc call needed).
+fn user_from_passwd() -> Option<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid().to_string();
+    std::fs::read_to_string("/etc/passwd")
+        .ok()?
+        .lines()
+        .find_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            (fields.get(2) == Some(&uid.as_str())).then(|| fields[0].to_owned())
+        })
+}
+
+impl Target {
+    fn other(&self, message: impl Into<String>) -> MigrateError {
+        MigrateError::Other {
+            service: self.service.clone(),
+            message: message.into(),
+        }
+    }
+
+    fn pg(&self, context: &str, e: &tokio_postgres::Error) -> MigrateError {
+        self.other(format!("{context}: {}", crate::error::pg_error_text(e)))
+    }
+
+    /// A session for this service: its schema first on the search path, with deadlines.
+    pub async fn connect(&self, purpose: &str, options: &Options) -> Result<Client, MigrateError> {
+        let config = self.connection.pg_config(
+            &format!(
+                "pgfleet {purpose} {} (pid {})",
+                self.service,
+                std::process::id()
+            ),
+            options.connect_timeout,
+        );
+        let (client, connection) =
+            config
+                .connect(tokio_postgres::NoTls)
+                .await
+                .map_err(|e| MigrateError::Connect {
+                    service: self.service.clone(),
+                    url: self.connection.url.clone(),
+                    message: crate::error::pg_error_text(&e),
+                })?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "migration session closed");
+            }
+        });
+        if let Some(schema) = &self.connection.schema {
+            client
+                .batch_execute(&format!(
+                    "SET search_path TO {}, public",
+                    quote_ident(schema)
+                ))
+                .await
+                .map_err(|e| self.pg("setting search_path", &e))?;
+        }
+        Ok(client)
+    }
+
+    fn load(&self) -> Result<Vec<Migration>, MigrateError> {
+        Ok(source::load(&self.migrations_dir)?)
+    }
+
+    fn key(&self) -> i64 {
+        lock::lock_key(&self.fleet, &self.service, &self.connection.database)
+    }
+
+    async fn lock(
+        &self,
+        options: &Options,
+        progress: &(dyn Fn(Event) + Sync),
+    ) -> Result<lock::MigrationLock, MigrateError> {
+        let session = self.connect("lock", options).await?;
+        progress(Event::WaitingForLock);
+        lock::acquire(session, self.key(), options.lock_wait)
+            .await
+            .map_err(|source| MigrateError::Lock {
+                service: self.service.clone(),
+                source,
+            })
+    }
+}
+
+/// Checks that must pass before anything runs: no dirty step, no edited applied file.
+fn check_history(
+    target: &Target,
+    migrations: &[Migration],
+    history: &[Applied],
+) -> Result<(), MigrateError> {
+    for applied in history {
+        let file = migrations.iter().find(|m| m.version == applied.version);
+        if applied.dirty {
+            return Err(MigrateError::Dirty {
+                service: target.service.clone(),
+                version: applied.version,
+                file: file.map_or_else(
+                    || {
+                        target
+                            .migrations_dir
+                            .join(format!("{}_{}.up.sql", applied.version, applied.name))
+                    },
+                    |m| m.up.path.clone(),
+                ),
+                statements_done: applied.statements_done,
+            });
+        }
+        if let Some(file) = file
+            && file.up.checksum != applied.checksum
+        {
+            return Err(MigrateError::ChecksumMismatch {
+                service: target.service.clone(),
+                file: file.up.path.clone(),
+                recorded: applied.checksum.clone(),
+                actual: file.up.checksum.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The steps to take, in order.
+pub fn plan(
+    target: &Target,
+    migrations: &[Migration],
+    history: &[Applied],
+    direction: Direction,
+    options: &Options,
+) -> Result<Vec<Step>, MigrateError> {
+    check_history(target, migrations, history)?;
+    let current = history.iter().map(|a| a.version).max();
+    let applied = |version: i64| history.iter().any(|a| a.version == version);
+    match direction {
+        Direction::Up { to } => {
+            let mut steps = Vec::new();
+            for m in migrations {
+                if applied(m.version) || to.is_some_and(|to| m.version > to) {
+                    continue;
+                }
+                if let Some(current) = current
+                    && m.version < current
+                    && !options.allow_out_of_order
+                {
+                    return Err(MigrateError::OutOfOrder {
+                        service: target.service.clone(),
+                        file: m.up.path.clone(),
+                        version: m.version,
+                        current,
+                    });
+                }
+                analyze::check_script(&m.up).map_err(|(line, message)| MigrateError::Sql {
+                    service: target.service.clone(),
+                    file: m.up.path.clone(),
+                    line,
+                    message,
+                    detail: None,
+                    hint: None,
+                })?;
+                steps.push(step(m.version, &m.name, "up", &m.up));
+            }
+            Ok(steps)
+        }
+        Direction::Down { steps: count, to } => {
+            let mut reverting: Vec<&Applied> = history.iter().rev().collect();
+            match to {
+                Some(to) => reverting.retain(|a| a.version > to),
+                None => reverting.truncate(count as usize),
+            }
+            let mut steps = Vec::new();
+            for applied in reverting {
+                let Some(m) = migrations.iter().find(|m| m.version == applied.version) else {
+                    return Err(MigrateError::MissingFile {
+                        service: target.service.clone(),
+                        version: applied.version,
+                        dir: target.migrations_dir.clone(),
+                    });
+                };
+                let Some(down) = &m.down else {
+                    return Err(MigrateError::Irreversible {
+                        service: target.service.clone(),
+                        version: m.version,
+                        name: m.name.clone(),
+                    });
+                };
+                steps.push(step(m.version, &m.name, "down", down));
+            }
+            Ok(steps)
+        }
+    }
+}
+
+fn step(version: i64, name: &str, direction: &'static str, script: &Script) -> Step {
+    Step {
+        version,
+        name: name.to_owned(),
+        direction,
+        file: script.path.clone(),
+        no_transaction: script.directives.no_transaction,
+        sql: script.sql.clone(),
+    }
+}
+
+/// Plans without locking or writing anything (`--dry-run`).
+pub async fn dry_run(
+    target: &Target,
+    direction: Direction,
+    options: &Options,
+) -> Result<RunReport, MigrateError> {
+    let started = Instant::now();
+    let migrations = target.load()?;
+    let client = target.connect("dry-run", options).await?;
+    let history = history::read(&client, &target.service)
+        .await
+        .map_err(|e| target.pg("reading history", &e))?;
+    let before = history.iter().map(|a| a.version).max();
+    let steps = plan(target, &migrations, &history, direction, options)?;
+    Ok(RunReport {
+        service: target.service.clone(),
+        before,
+        after: before,
+        steps,
+        duration_ms: started.elapsed().as_millis() as u64,
+        dry_run: true,
+    })
+}
+
+/// Runs migrations up or down under the service's lock, each step recorded with it.
+pub async fn run(
+    target: &Target,
+    direction: Direction,
+    options: &Options,
+    progress: &(dyn Fn(Event) + Sync),
+) -> Result<RunReport, RunFailure> {
+    let started = Instant::now();
+    let failure = |error: MigrateError| RunFailure {
+        report: RunReport {
+            service: target.service.clone(),
+            before: None,
+            after: None,
+            steps: Vec::new(),
+            duration_ms: started.elapsed().as_millis() as u64,
+            dry_run: false,
+        },
+        error,
+    };
+    let migrations = target.load().map_err(failure)?;
+    let lock = target.lock(options, progress).await.map_err(failure)?;
+    let client = target.connect("migrate", options).await.map_err(failure)?;
+    let result = run_locked(target, &client, &migrations, direction, options, progress).await;
+    let (before, after, steps, outcome) = match &result {
+        Ok((before, steps)) => {
+            let after = current_version(target, &client).await.ok().flatten();
+            (*before, after, steps.clone(), "success".to_owned())
+        }
+        Err((before, _)) => {
+            let after = current_version(target, &client).await.ok().flatten();
+            (*before, after, Vec::new(), "failed".to_owned())
+        }
+    };
+    let changed =
+        before != after || !steps.is_empty() || matches!(&result, Err((_, e)) if !e.is_refusal());
+    let duration_ms = started.elapsed().as_millis() as u64;
+    if changed {
+        let detail = match &result {
+            Ok(_) => serde_json::json!({
+                "steps": steps.iter().map(|s| serde_json::json!({"version": s.version, "name": s.name, "direction": s.direction})).collect::<Vec<_>>()
+            }),
+            Err((_, e)) => serde_json::json!({ "error": e.to_string() }),
+        };
+        let command = match direction {
+            Direction::Up { .. } => "migrate up",
+            Direction::Down { .. } => "migrate down",
+        };
+        let audited = history::audit(
+            &client,
+            &AuditEntry {
+                service: &target.service,
+                command,
+                environment: &target.environment,
+                os_user: &os_user(),
+                version_before: before,
+                version_after: after,
+                result: &outcome,
+                duration_ms: duration_ms as i64,
+                detail,
+            },
+        )
+        .await;
+        if let Err(e) = audited {
+            tracing::warn!(service = %target.service, error = %e, "could not write the audit row");
+        }
+    }
+    let _ = lock.release().await;
+    let report = RunReport {
+        service: target.service.clone(),
+        before,
+        after,
+        steps,
+        duration_ms,
+        dry_run: false,
+    };
+    match result {
+        Ok(_) => Ok(report),
+        Err((_, error)) => Err(RunFailure { report, error }),
+    }
+}
+
+async fn current_version(target: &Target, client: &Client) -> Result<Option<i64>, MigrateError> {
+    let history = history::read(client, &target.service)
+        .await
+        .map_err(|e| target.pg("reading history", &e))?;
+    Ok(history.iter().filter(|a| !a.dirty).map(|a| a.version).max())
+}
+
+type Locked = Result<(Option<i64>, Vec<Step>), (Option<i64>, MigrateError)>;
+
+async fn run_locked(
+    target: &Target,
+    client: &Client,
+    migrations: &[Migration],
+    direction: Direction,
+    options: &Options,
+    progress: &(dyn Fn(Event) + Sync),
+) -> Locked {
+    if let Err(e) = history::ensure_tables(client).await {
+        return Err((None, target.pg("creating the pgfleet history tables", &e)));
+    }
+    // The plan is made under the lock: what another runner applied meanwhile is seen.
+    let history = match history::read(client, &target.service).await {
+        Ok(history) => history,
+        Err(e) => return Err((None, target.pg("reading history", &e))),
+    };
+    let before = history.iter().map(|a| a.version).max();
+    let steps = plan(target, migrations, &history, direction, options).map_err(|e| (before, e))?;
+    progress(Event::Planned { total: steps.len() });
+    let by_version = |v: i64| migrations.iter().find(|m| m.version == v);
+    for step in &steps {
+        progress(Event::Step {
+            version: step.version,
+            name: step.name.clone(),
+        });
+        let Some(migration) = by_version(step.version) else {
+            continue;
+        };
+        let script = if step.direction == "up" {
+            &migration.up
+        } else {
+            match &migration.down {
+                Some(down) => down,
+                None => continue,
+            }
+        };
+        let result = if script.directives.no_transaction {
+            apply_statements(target, client, migration, script, step.direction, options).await
+        } else {
+            apply_transaction(target, client, migration, script, step.direction, options).await
+        };
+        result.map_err(|e| (before, e))?;
+    }
+    Ok((before, steps))
+}
+
+/// `SET` commands for a script's deadlines (`SET LOCAL` inside a transaction).
+fn deadlines(script: &Script, options: &Options, local: bool) -> String {
+    let scope = if local { "SET LOCAL" } else { "SET" };
+    let lock = script
+        .directives
+        .lock_timeout
+        .unwrap_or(options.lock_timeout);
+    let statement = script
+        .directives
+        .statement_timeout
+        .unwrap_or(options.statement_timeout);
+    format!(
+        "{scope} lock_timeout = {}; {scope} statement_timeout = {};",
+        lock.as_millis(),
+        statement.as_millis()
+    )
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(200u64.saturating_mul(1 << attempt.min(5))).min(Duration::from_secs(5))
+}
+
+/// The script and its history row commit together: a crash leaves nothing half-applied.
+/// Statements are sent one by one (as `psql -1 -f` does), so a failure is known by statement
+/// and reported at its line even when the server gives no position. A `lock_not_available`
+/// rolls back and tries again after a pause, so a migration never queues for long behind an
+/// application transaction (and never makes traffic queue behind it).
+async fn apply_transaction(
+    target: &Target,
+    client: &Client,
+    migration: &Migration,
+    script: &Script,
+    direction: &str,
+    options: &Options,
+) -> Result<(), MigrateError> {
+    // Text the parser cannot split goes to the server whole, which reports its own position.
+    let statements =
+        source::split_statements(&script.sql).unwrap_or_else(|_| vec![(0, script.sql.clone())]);
+    let mut attempt = 0;
+    loop {
+        let started = Instant::now();
+        let result = async {
+            client
+                .batch_execute(&format!("BEGIN; {}", deadlines(script, options, true)))
+                .await
+                .map_err(Failure::Setup)?;
+            for (offset, statement) in &statements {
+                client
+                    .batch_execute(statement)
+                    .await
+                    .map_err(|e| Failure::Script(*offset, e))?;
+            }
+            record(
+                client,
+                target,
+                migration,
+                direction,
+                started.elapsed(),
+                "applied",
+                0,
+            )
+            .await
+            .map_err(Failure::Setup)?;
+            client
+                .batch_execute("COMMIT")
+                .await
+                .map_err(|e| Failure::Script(0, e))
+        }
+        .await;
+        match result {
+            Ok(()) => return Ok(()),
+            Err(failure) => {
+                let _ = client.batch_execute("ROLLBACK").await;
+                let error = failure.error();
+                if error.code() == Some(&SqlState::LOCK_NOT_AVAILABLE)
+                    && attempt < options.lock_retries
+                {
+                    tracing::info!(service = %target.service, file = %script.path.display(), attempt, "lock_timeout; retrying");
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                    continue;
+                }
+                return Err(match failure {
+                    Failure::Script(offset, e) => {
+                        sql_error(target, script, &script.sql, offset, &e)
+                    }
+                    Failure::Setup(e) => target.pg("recording the migration", &e),
+                });
+            }
+        }
+    }
+}
+
+enum Failure {
+    /// The script itself failed (in the statement at this byte offset): report it against
+    /// the file.
+    Script(usize, tokio_postgres::Error),
+    /// pgfleet's own statements failed.
+    Setup(tokio_postgres::Error),
+}
+
+impl Failure {
+    fn error(&self) -> &tokio_postgres::Error {
+        match self {
+            Failure::Script(_, e) | Failure::Setup(e) => e,
+        }
+    }
+}
+
+/// Runs a `no-transaction` script statement by statement. The step is marked dirty first and
+/// clean at the end, with the count of finished statements kept as it goes, so a crash leaves
+/// a record of exactly how far it got.
+async fn apply_statements(
+    target: &Target,
+    client: &Client,
+    migration: &Migration,
+    script: &Script,
+    direction: &str,
+    options: &Options,
+) -> Result<(), MigrateError> {
+    let statements =
+        source::split_statements(&script.sql).map_err(|message| MigrateError::Sql {
+            service: target.service.clone(),
+            file: script.path.clone(),
+            line: None,
+            message,
+            detail: None,
+            hint: None,
+        })?;
+    let started = Instant::now();
+    let pg = |context: &str, e: &tokio_postgres::Error| target.pg(context, e);
+    // Dirty marker: for `up` a new row; for `down` the existing row turns dirty.
+    record(
+        client,
+        target,
+        migration,
+        direction,
+        Duration::ZERO,
+        "dirty",
+        0,
+    )
+    .await
+    .map_err(|e| pg("marking the migration dirty", &e))?;
+    client
+        .batch_execute(&deadlines(script, options, false))
+        .await
+        .map_err(|e| pg("setting deadlines", &e))?;
+    for (index, (offset, statement)) in statements.iter().enumerate() {
+        let mut attempt = 0;
+        loop {
+            match client.batch_execute(statement).await {
+                Ok(()) => break,
+                Err(e)
+                    if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE)
+                        && attempt < options.lock_retries
+                        && !analyze::is_concurrent_index_build(statement) =>
+                {
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    let mut error = sql_error(target, script, &script.sql, *offset, &e);
+                    if let MigrateError::Sql { hint, .. } = &mut error {
+                        let dirty = format!(
+                            "{index} statement(s) of this no-transaction file completed and the migration is marked dirty; \
+                             finish or undo the rest by hand, then run `pgfleet migrate repair {} --dirty applied` (or `--dirty pending`)",
+                            target.service
+                        );
+                        *hint = Some(match hint.take() {
+                            Some(server_hint) => format!("{server_hint}\n  {dirty}"),
+                            None => dirty,
+                        });
+                    }
+                    return Err(error);
+                }
+            }
+        }
+        client
+            .execute(
+                "UPDATE pgfleet.migrations SET statements_done = $3 WHERE service = $1 AND version = $2",
+                &[&target.service, &migration.version, &((index + 1) as i32)],
+            )
+            .await
+            .map_err(|e| pg("recording progress", &e))?;
+    }
+    client
+        .batch_execute("RESET lock_timeout; RESET statement_timeout")
+        .await
+        .map_err(|e| pg("resetting deadlines", &e))?;
+    if direction == "up" {
+        client
+            .execute(
+                "UPDATE pgfleet.migrations SET state = 'applied', duration_ms = $3 WHERE service = $1 AND version = $2",
+                &[&target.service, &migration.version, &(started.elapsed().as_millis() as i64)],
+            )
+            .await
+            .map_err(|e| pg("marking the migration applied", &e))?;
+    } else {
+        client
+            .execute(
+                "DELETE FROM pgfleet.migrations WHERE service = $1 AND version = $2",
+                &[&target.service, &migration.version],
+            )
+            .await
+            .map_err(|e| pg("removing the history row", &e))?;
+    }
+    Ok(())
+}
+
+/// Writes the history row of a step: `up` inserts it, `down` deletes it (or, for a dirty
+/// marker of a non-transactional down, flags it).
+async fn record(
+    client: &Client,
+    target: &Target,
+    migration: &Migration,
+    direction: &str,
+    elapsed: Duration,
+    state: &str,
+    statements_done: i32,
+) -> Result<(), tokio_postgres::Error> {
+    if direction == "up" {
+        client
+            .execute(
+                "INSERT INTO pgfleet.migrations (service, version, name, checksum, state, statements_done, applied_by, duration_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[
+                    &target.service,
+                    &migration.version,
+                    &migration.name,
+                    &migration.up.checksum,
+                    &state,
+                    &statements_done,
+                    &os_user(),
+                    &(elapsed.as_millis() as i64),
+                ],
+            )
+            .await?;
+    } else if state == "dirty" {
+        client
+            .execute(
+                "UPDATE pgfleet.migrations SET state = 'dirty', statements_done = 0 WHERE service = $1 AND version = $2",
+                &[&target.service, &migration.version],
+            )
+            .await?;
+    } else {
+        client
+            .execute(
+                "DELETE FROM pgfleet.migrations WHERE service = $1 AND version = $2",
+                &[&target.service, &migration.version],
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// A server error against the file: the line comes from the error's position (a character
+/// index into the text sent, which starts at byte `offset` of the file).
+fn sql_error(
+    target: &Target,
+    script: &Script,
+    file_text: &str,
+    offset: usize,
+    error: &tokio_postgres::Error,
+) -> MigrateError {
+    let Some(db) = error.as_db_error() else {
+        return MigrateError::Sql {
+            service: target.service.clone(),
+            file: script.path.clone(),
+            line: None,
+            message: crate::error::pg_error_text(error),
+            detail: None,
+            hint: None,
+        };
+    };
+    let chars_before = file_text[..offset.min(file_text.len())].chars().count();
+    let line = match db.position() {
+        Some(tokio_postgres::error::ErrorPosition::Original(position)) => {
+            source::line_of_char(file_text, chars_before + *position as usize)
+        }
+        // No position: the line where the failing statement's code starts.
+        _ => {
+            source::line_of_char(file_text, chars_before + 1)
+                + source::leading_comment_lines(&file_text[offset.min(file_text.len())..])
+        }
+    };
+    let line = Some(line);
+    MigrateError::Sql {
+        service: target.service.clone(),
+        file: script.path.clone(),
+        line,
+        message: format!("{} ({})", db.message(), db.code().code()),
+        detail: db.detail().map(str::to_owned),
+        hint: db.hint().map(str::to_owned),
+    }
+}

@@ -1,0 +1,363 @@
+//! Migration files on disk: `<version>_<name>.up.sql` and its optional `.down.sql`, the
+//! directives in their leading comments, and their checksums.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// One migration: an up file and, if the step is reversible, a down file.
+#[derive(Debug, Clone, Serialize)]
+pub struct Migration {
+    pub version: i64,
+    pub name: String,
+    pub up: Script,
+    pub down: Option<Script>,
+}
+
+/// One SQL file with its directives.
+#[derive(Debug, Clone, Serialize)]
+pub struct Script {
+    pub path: PathBuf,
+    #[serde(skip)]
+    pub sql: String,
+    /// SHA-256 of the content with line endings normalised to `\n`, hex.
+    pub checksum: String,
+    pub directives: Directives,
+}
+
+/// `-- pgfleet:…` lines in a file's leading comments.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Directives {
+    /// Run statement by statement outside a transaction (CREATE INDEX CONCURRENTLY…).
+    pub no_transaction: bool,
+    #[serde(with = "humantime_serde_opt")]
+    pub lock_timeout: Option<Duration>,
+    #[serde(with = "humantime_serde_opt")]
+    pub statement_timeout: Option<Duration>,
+}
+
+mod humantime_serde_opt {
+    use std::time::Duration;
+    pub fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// SHA-256 of a file's text with CRLF and CR line endings read as LF, so that a checkout with
+/// other line endings does not look edited.
+pub fn checksum(text: &str) -> String {
+    let normalised = text.replace("\r\n", "\n").replace('\r', "\n");
+    let digest = Sha256::digest(normalised.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads the migrations folder. A missing folder is an empty list (a service may have none
+/// yet). Files that do not follow the naming scheme are an error, not silently skipped: a
+/// misnamed file is a migration that would never run.
+pub fn load(dir: &Path) -> Result<Vec<Migration>, SourceError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(SourceError::Read {
+                path: dir.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let mut ups: BTreeMap<i64, (String, PathBuf)> = BTreeMap::new();
+    let mut downs: BTreeMap<i64, (String, PathBuf)> = BTreeMap::new();
+    let mut names: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    names.sort();
+    for path in names {
+        let file_name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if !file_name.ends_with(".sql") {
+            continue;
+        }
+        let invalid = |message: String| SourceError::Invalid {
+            path: path.clone(),
+            message,
+        };
+        let (stem, direction) = if let Some(stem) = file_name.strip_suffix(".up.sql") {
+            (stem, &mut ups)
+        } else if let Some(stem) = file_name.strip_suffix(".down.sql") {
+            (stem, &mut downs)
+        } else {
+            return Err(invalid(
+                "migration files are named <version>_<name>.up.sql or <version>_<name>.down.sql"
+                    .to_owned(),
+            ));
+        };
+        let (version, name) = stem.split_once('_').unwrap_or((stem, ""));
+        let version: i64 = version
+            .parse()
+            .ok()
+            .filter(|v| *v >= 0)
+            .ok_or_else(|| invalid(format!("`{version}` is not a version number")))?;
+        if let Some((_, other)) = direction.insert(version, (name.to_owned(), path.clone())) {
+            return Err(invalid(format!(
+                "version {version} is also used by {}",
+                other.display()
+            )));
+        }
+    }
+    let mut migrations = Vec::new();
+    for (version, (name, up_path)) in ups {
+        let down = match downs.remove(&version) {
+            Some((down_name, down_path)) => {
+                if down_name != name {
+                    return Err(SourceError::Invalid {
+                        path: down_path,
+                        message: format!("its name differs from its up file `{name}`"),
+                    });
+                }
+                Some(script(&down_path)?)
+            }
+            None => None,
+        };
+        migrations.push(Migration {
+            version,
+            name,
+            up: script(&up_path)?,
+            down,
+        });
+    }
+    if let Some((_, (_, path))) = downs.into_iter().next() {
+        return Err(SourceError::Invalid {
+            path,
+            message: "a down file without its up file".to_owned(),
+        });
+    }
+    Ok(migrations)
+}
+
+fn script(path: &Path) -> Result<Script, SourceError> {
+    let sql = std::fs::read_to_string(path).map_err(|source| SourceError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let directives = directives(&sql).map_err(|message| SourceError::Invalid {
+        path: path.to_path_buf(),
+        message,
+    })?;
+    Ok(Script {
+        path: path.to_path_buf(),
+        checksum: checksum(&sql),
+        sql,
+        directives,
+    })
+}
+
+/// Directives are read from the comment lines before the first statement.
+pub fn directives(sql: &str) -> Result<Directives, String> {
+    let mut directives = Directives::default();
+    for line in sql.lines() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let Some(comment) = line.strip_prefix("--") else {
+            break;
+        };
+        let Some(directive) = comment.trim().strip_prefix("pgfleet:") else {
+            continue;
+        };
+        let mut parts = directive.split_whitespace();
+        let key = parts.next().unwrap_or_default();
+        let value = parts.collect::<Vec<_>>().join(" ");
+        let duration = |value: &str| {
+            humantime::parse_duration(value)
+                .map_err(|e| format!("pgfleet:{key} takes a duration like 2s or 5min ({e})"))
+        };
+        match key {
+            "no-transaction" => directives.no_transaction = true,
+            "lock-timeout" => directives.lock_timeout = Some(duration(&value)?),
+            "statement-timeout" => directives.statement_timeout = Some(duration(&value)?),
+            other => {
+                return Err(format!(
+                    "unknown directive `pgfleet:{other}` (known: no-transaction, lock-timeout, statement-timeout)"
+                ));
+            }
+        }
+    }
+    Ok(directives)
+}
+
+/// The 1-based line of a 1-based character position in `text`.
+pub fn line_of_char(text: &str, position: usize) -> usize {
+    text.chars()
+        .take(position.saturating_sub(1))
+        .filter(|c| *c == '\n')
+        .count()
+        + 1
+}
+
+/// How many lines of whitespace and `--` comments open `text` (so a statement's reported line
+/// is its first line of code).
+pub fn leading_comment_lines(text: &str) -> usize {
+    text.lines()
+        .take_while(|line| {
+            let line = line.trim();
+            line.is_empty() || line.starts_with("--")
+        })
+        .count()
+}
+
+/// Splits a script into statements with their byte offsets, using PostgreSQL's own parser
+/// (so semicolons in strings, dollar quotes and comments are handled as the server would).
+pub fn split_statements(sql: &str) -> Result<Vec<(usize, String)>, String> {
+    let parts = pg_query::split_with_parser(sql).map_err(|e| e.to_string())?;
+    let mut statements = Vec::new();
+    let mut cursor = 0;
+    for part in parts {
+        // The parts are slices of `sql`; find each from where the last one ended.
+        let offset = sql[cursor..]
+            .find(part)
+            .map(|i| i + cursor)
+            .unwrap_or(cursor);
+        cursor = offset + part.len();
+        let statement = part.trim();
+        if !statement.is_empty() {
+            let leading = part.len() - part.trim_start().len();
+            statements.push((offset + leading, statement.to_owned()));
+        }
+    }
+    Ok(statements)
+}
+
+/// The next version for `migrate new`: a UTC timestamp (YYYYMMDDHHMMSS) by default, or the
+/// next integer with `sequential`; never lower than an existing version.
+pub fn next_version(existing: &[Migration], sequential: bool, now: std::time::SystemTime) -> i64 {
+    let last = existing.iter().map(|m| m.version).max().unwrap_or(0);
+    if sequential {
+        return last + 1;
+    }
+    let stamp = timestamp(now);
+    stamp.max(last + 1)
+}
+
+fn timestamp(now: std::time::SystemTime) -> i64 {
+    let secs = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    y * 10_000_000_000
+        + m * 100_000_000
+        + d * 1_000_000
+        + (rem / 3600) * 10_000
+        + (rem % 3600 / 60) * 100
+        + rem % 60
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksums_ignore_line_endings_but_not_content() {
+        assert_eq!(checksum("a\nb\n"), checksum("a\r\nb\r\n"));
+        assert_ne!(checksum("a\nb\n"), checksum("a\nc\n"));
+    }
+
+    #[test]
+    fn directives_come_from_leading_comments_only() {
+        let d = directives(
+            "-- add an index\n-- pgfleet:no-transaction\n--pgfleet:lock-timeout 2s\n\
+             -- pgfleet:statement-timeout 5min\nCREATE INDEX CONCURRENTLY i ON t(x);\n-- pgfleet:bogus\n",
+        )
+        .expect("valid");
+        assert!(d.no_transaction);
+        assert_eq!(d.lock_timeout, Some(Duration::from_secs(2)));
+        assert_eq!(d.statement_timeout, Some(Duration::from_secs(300)));
+        assert!(directives("-- pgfleet:no-transactoin\nselect 1;").is_err());
+        assert!(directives("-- pgfleet:lock-timeout soon\n").is_err());
+    }
+
+    #[test]
+    fn statements_split_like_the_server_does() {
+        let sql = "-- c;\nCREATE TABLE t(x text default ';');\n\nCREATE FUNCTION f() RETURNS int AS $$ select 1; $$ LANGUAGE sql;\nCREATE INDEX CONCURRENTLY i ON t(x)";
+        let parts = split_statements(sql).expect("parses");
+        assert_eq!(parts.len(), 3, "{parts:?}");
+        assert!(parts[1].1.starts_with("CREATE FUNCTION"));
+        assert_eq!(&sql[parts[2].0..parts[2].0 + 12], "CREATE INDEX");
+    }
+
+    #[test]
+    fn lines_are_counted_from_character_positions() {
+        let text = "é\nselect\n  oops";
+        assert_eq!(line_of_char(text, 1), 1);
+        assert_eq!(line_of_char(text, 3), 2);
+        assert_eq!(line_of_char(text, 12), 3);
+    }
+
+    #[test]
+    fn versions_are_timestamps_or_sequential_and_always_grow() {
+        let at = std::time::UNIX_EPOCH + Duration::from_secs(1_763_159_109); // 2025-11-14 22:25:09
+        assert_eq!(next_version(&[], false, at), 20_251_114_222_509);
+        assert_eq!(next_version(&[], true, at), 1);
+    }
+
+    #[test]
+    fn files_pair_up_and_bad_names_are_errors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let write =
+            |name: &str, sql: &str| std::fs::write(dir.path().join(name), sql).expect("write");
+        write(
+            "002_add_index.up.sql",
+            "-- pgfleet:no-transaction\nCREATE INDEX CONCURRENTLY i ON t(x);",
+        );
+        write("001_init.up.sql", "CREATE TABLE t(x int);");
+        write("001_init.down.sql", "DROP TABLE t;");
+        write("README.md", "not sql");
+        let found = load(dir.path()).expect("loads");
+        assert_eq!(
+            found
+                .iter()
+                .map(|m| (m.version, m.name.as_str(), m.down.is_some()))
+                .collect::<Vec<_>>(),
+            [(1, "init", true), (2, "add_index", false)]
+        );
+        assert!(found[1].up.directives.no_transaction);
+        write("3_oops.sql", "");
+        assert!(load(dir.path()).is_err());
+        assert!(load(&dir.path().join("missing")).expect("empty").is_empty());
+    }
+}
