@@ -14,7 +14,7 @@ pub mod source;
 
 use history::{Applied, AuditEntry};
 use pgfleet_core::Connection;
-use pgfleet_core::ident::quote_ident;
+use pgfleet_core::ident::{quote_ident, quote_literal};
 use serde::Serialize;
 use source::{Migration, Script, SourceError};
 use std::path::PathBuf;
@@ -225,7 +225,12 @@ pub struct RunFailure {
 }
 
 /// The OS user and host, as recorded in history and audit rows.
-pub fn os_user() -> String {
+pub fn os_user() -> &'static str {
+    static OS_USER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    OS_USER.get_or_init(read_os_user)
+}
+
+fn read_os_user() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .ok()
@@ -518,7 +523,7 @@ pub async fn run(
                 service: &target.service,
                 command,
                 environment: &target.environment,
-                os_user: &os_user(),
+                os_user: os_user(),
                 version_before: before,
                 version_after: after,
                 result: &outcome,
@@ -653,21 +658,18 @@ async fn apply_transaction(
                     .await
                     .map_err(|e| Failure::Script(*offset, e))?;
             }
-            record(
-                client,
+            let record = history_sql(
                 target,
                 migration,
                 direction,
                 started.elapsed(),
                 "applied",
                 0,
-            )
-            .await
-            .map_err(Failure::Setup)?;
+            );
             client
-                .batch_execute("COMMIT")
+                .batch_execute(&format!("{record}; COMMIT"))
                 .await
-                .map_err(|e| Failure::Script(0, e))
+                .map_err(Failure::Setup)
         }
         .await;
         match result {
@@ -733,17 +735,17 @@ async fn apply_statements(
     let started = Instant::now();
     let pg = |context: &str, e: &tokio_postgres::Error| target.pg(context, e);
     // Dirty marker: for `up` a new row; for `down` the existing row turns dirty.
-    record(
-        client,
-        target,
-        migration,
-        direction,
-        Duration::ZERO,
-        "dirty",
-        0,
-    )
-    .await
-    .map_err(|e| pg("marking the migration dirty", &e))?;
+    client
+        .batch_execute(&history_sql(
+            target,
+            migration,
+            direction,
+            Duration::ZERO,
+            "dirty",
+            0,
+        ))
+        .await
+        .map_err(|e| pg("marking the migration dirty", &e))?;
     client
         .batch_execute(&deadlines(script, options, false))
         .await
@@ -810,50 +812,41 @@ async fn apply_statements(
     Ok(())
 }
 
-/// Writes the history row of a step: `up` inserts it, `down` deletes it (or, for a dirty
-/// marker of a non-transactional down, flags it).
-async fn record(
-    client: &Client,
+/// The SQL that writes the history row of a step: `up` inserts it, `down` deletes it (or, as
+/// the dirty marker of a non-transactional down, flags it). Plain SQL text rather than a
+/// prepared statement, so that it travels with the COMMIT in one round trip; every value is
+/// a number or goes through `quote_literal` (the session has standard_conforming_strings on).
+fn history_sql(
     target: &Target,
     migration: &Migration,
     direction: &str,
     elapsed: Duration,
     state: &str,
     statements_done: i32,
-) -> Result<(), tokio_postgres::Error> {
+) -> String {
+    let service = quote_literal(&target.service);
     if direction == "up" {
-        client
-            .execute(
-                "INSERT INTO pgfleet.migrations (service, version, name, checksum, state, statements_done, applied_by, duration_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                &[
-                    &target.service,
-                    &migration.version,
-                    &migration.name,
-                    &migration.up.checksum,
-                    &state,
-                    &statements_done,
-                    &os_user(),
-                    &(elapsed.as_millis() as i64),
-                ],
-            )
-            .await?;
+        format!(
+            "INSERT INTO pgfleet.migrations (service, version, name, checksum, state, statements_done, applied_by, duration_ms) \
+             VALUES ({service}, {}, {}, {}, {}, {statements_done}, {}, {})",
+            migration.version,
+            quote_literal(&migration.name),
+            quote_literal(&migration.up.checksum),
+            quote_literal(state),
+            quote_literal(os_user()),
+            elapsed.as_millis()
+        )
     } else if state == "dirty" {
-        client
-            .execute(
-                "UPDATE pgfleet.migrations SET state = 'dirty', statements_done = 0 WHERE service = $1 AND version = $2",
-                &[&target.service, &migration.version],
-            )
-            .await?;
+        format!(
+            "UPDATE pgfleet.migrations SET state = 'dirty', statements_done = 0 WHERE service = {service} AND version = {}",
+            migration.version
+        )
     } else {
-        client
-            .execute(
-                "DELETE FROM pgfleet.migrations WHERE service = $1 AND version = $2",
-                &[&target.service, &migration.version],
-            )
-            .await?;
+        format!(
+            "DELETE FROM pgfleet.migrations WHERE service = {service} AND version = {}",
+            migration.version
+        )
     }
-    Ok(())
 }
 
 /// A server error against the file: the line comes from the error's position (a character
