@@ -157,6 +157,15 @@ impl From<Problem> for ResolveError {
     }
 }
 
+/// Who a connection logs in as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Login {
+    /// The service process (its runtime role).
+    Service,
+    /// pgfleet itself (the environment's user).
+    Admin,
+}
+
 /// Resolves connections of one manifest against one snapshot of variables.
 #[derive(Debug, Clone, Copy)]
 pub struct Resolver<'a> {
@@ -213,8 +222,28 @@ impl<'a> Resolver<'a> {
         })
     }
 
-    /// Resolves one service in one environment, reporting every problem at once.
+    /// The connection of the service process in one environment: its runtime role when the
+    /// fleet manages roles. Every problem is reported at once.
     pub fn resolve(&self, service: &str, environment: &str) -> Result<Connection, ResolveError> {
+        self.resolve_as(service, environment, Login::Service)
+    }
+
+    /// The connection pgfleet itself uses for a service (migrations, access): the
+    /// environment's user, which creates the roles and acts as the owner role with SET ROLE.
+    pub fn resolve_admin(
+        &self,
+        service: &str,
+        environment: &str,
+    ) -> Result<Connection, ResolveError> {
+        self.resolve_as(service, environment, Login::Admin)
+    }
+
+    fn resolve_as(
+        &self,
+        service: &str,
+        environment: &str,
+        login: Login,
+    ) -> Result<Connection, ResolveError> {
         let service = self.service(service)?;
         if let Some(url) = self.vars.get(&service.url_env) {
             return from_url(
@@ -224,18 +253,28 @@ impl<'a> Resolver<'a> {
                 self.manifest.is_local(environment),
             );
         }
-        self.build_from_manifest(service, environment)
+        self.build_from_manifest(service, environment, login)
     }
 
-    /// Resolves from the manifest alone, ignoring the service's URL variable: what pgfleet's
-    /// own local clusters are built from, whatever a developer points the service at.
+    /// The admin connection from the manifest alone, ignoring the service's URL variable: what
+    /// pgfleet's own local clusters are built from, whatever a developer points the service at.
     pub fn resolve_from_manifest(
         &self,
         service: &str,
         environment: &str,
     ) -> Result<Connection, ResolveError> {
         let service = self.service(service)?;
-        self.build_from_manifest(service, environment)
+        self.build_from_manifest(service, environment, Login::Admin)
+    }
+
+    /// The runtime role's connection from the manifest alone (see `resolve_from_manifest`).
+    pub fn resolve_service_from_manifest(
+        &self,
+        service: &str,
+        environment: &str,
+    ) -> Result<Connection, ResolveError> {
+        let service = self.service(service)?;
+        self.build_from_manifest(service, environment, Login::Service)
     }
 
     /// Resolves every service (or the named ones); returns the connections that resolved and
@@ -261,10 +300,34 @@ impl<'a> Resolver<'a> {
         (connections, problems)
     }
 
+    /// Every problem of the named services (default: all) in an environment, for the service
+    /// processes and for pgfleet's own connections, each problem once.
+    pub fn check_all(&self, services: &[String], environment: &str) -> Vec<Problem> {
+        let names: Vec<&String> = if services.is_empty() {
+            self.manifest.services.keys().collect()
+        } else {
+            services.iter().collect()
+        };
+        let mut problems: Vec<Problem> = Vec::new();
+        for name in names {
+            for login in [Login::Service, Login::Admin] {
+                if let Err(e) = self.resolve_as(name, environment, login) {
+                    for problem in e.problems {
+                        if !problems.contains(&problem) {
+                            problems.push(problem);
+                        }
+                    }
+                }
+            }
+        }
+        problems
+    }
+
     fn build_from_manifest(
         &self,
         service: &Service,
         environment: &str,
+        login: Login,
     ) -> Result<Connection, ResolveError> {
         let server = &self.manifest.servers[&service.server];
         let Some(settings) = self.manifest.settings(server, environment) else {
@@ -302,12 +365,26 @@ impl<'a> Resolver<'a> {
 
         let host = read(settings.host.as_ref(), "host", false);
         let port = read(settings.port.as_ref(), "port", false);
-        let user = read(settings.user.as_ref(), "user", false);
-        let password = read(
-            settings.password.as_ref().map(|p| p.get_ref()),
-            "password",
-            true,
-        );
+        // The service process logs in as its runtime role, with that role's own password;
+        // pgfleet logs in as the environment's user.
+        let as_runtime = login == Login::Service && self.manifest.fleet.manage_roles;
+        let runtime_role = &service.access.runtime_role;
+        let (user, password) = if as_runtime {
+            let what = format!("password of role `{runtime_role}`");
+            (
+                Some(runtime_role.clone()),
+                read(Some(&service.access.password), &what, true),
+            )
+        } else {
+            (
+                read(settings.user.as_ref(), "user", false),
+                read(
+                    settings.password.as_ref().map(|p| p.get_ref()),
+                    "password",
+                    true,
+                ),
+            )
+        };
 
         let not_configured = |setting: &str| Problem::NotConfigured {
             setting: setting.to_owned(),
@@ -349,6 +426,7 @@ impl<'a> Resolver<'a> {
         };
         let user = match (user, &settings.user) {
             (Some(user), _) => Some(user),
+            (None, _) if as_runtime => None,
             // A local cluster's login role defaults to the fleet's name.
             (None, None) if local => Some(self.manifest.fleet.name.clone()),
             (None, None) => {
@@ -372,7 +450,7 @@ impl<'a> Resolver<'a> {
         // where pgfleet cannot generate one.
         if local {
             problems.retain(
-                |p| !matches!(p, Problem::MissingVariable { setting, .. } if setting == "password"),
+                |p| !matches!(p, Problem::MissingVariable { setting, .. } if setting.starts_with("password")),
             );
         }
         if !problems.is_empty() {

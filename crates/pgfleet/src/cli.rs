@@ -42,6 +42,32 @@ pub enum Command {
     /// Versioned up/down SQL migrations per service.
     #[command(subcommand)]
     Migrate(MigrateCommand),
+    /// Roles and grants as code: least privilege per service, cross-service reads, RLS.
+    #[command(subcommand)]
+    Access(AccessCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccessCommand {
+    /// The SQL that would bring the databases in line with the manifest, each with its reason.
+    Plan {
+        /// Services (default: all).
+        services: Vec<String>,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
+    /// Run the plan (idempotent: a plan right after is empty); recorded in the audit log.
+    Apply {
+        services: Vec<String>,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
+    /// Compare the live catalogs with the manifest; exit 2 on any drift.
+    Check {
+        services: Vec<String>,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
 }
 
 /// Which services a command acts on.

@@ -10,6 +10,9 @@ pub mod exit {
     pub const FAILED: u8 = 1;
     /// The command line was wrong (clap's own code).
     pub const USAGE: u8 = 2;
+    /// `access check` found drift (the issue tracker asked for 2, as `terraform plan
+    /// -detailed-exitcode` does; clap's usage errors share it).
+    pub const DRIFT: u8 = 2;
     /// The manifest is missing or invalid.
     pub const MANIFEST: u8 = 3;
     /// Configuration: unset variables, unknown environment or service.
@@ -32,9 +35,9 @@ pub enum CliError {
     Migrate(Box<crate::migrate::MigrateError>),
     #[error("{0}")]
     Failed(String),
-    /// The report on stdout already says what is wrong; only the exit code is left to give.
-    #[error("{0}")]
-    Reported(String),
+    /// `access check` found differences (listed on stdout).
+    #[error("{0} difference(s) between the manifest and the database")]
+    Drift(usize),
 }
 
 impl CliError {
@@ -44,7 +47,7 @@ impl CliError {
             CliError::Resolve(_) | CliError::Config(_) => exit::CONFIG,
             CliError::Cluster(_) => exit::LOCAL,
             CliError::Failed(_) | CliError::Migrate(_) => exit::FAILED,
-            CliError::Reported(_) => exit::FAILED,
+            CliError::Drift(_) => exit::DRIFT,
         }
     }
 }

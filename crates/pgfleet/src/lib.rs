@@ -2,16 +2,18 @@
 //! command; the capabilities live in `commands` and the shared local-cluster plumbing in
 //! `local`. Only `output` prints.
 
+pub mod access;
 pub mod cli;
 pub mod commands;
 pub mod context;
+pub mod db;
 pub mod error;
 pub mod local;
 pub mod migrate;
 pub mod output;
 
 use clap::Parser as _;
-use cli::{Cli, Command, DevCommand, EnvCommand, MigrateCommand};
+use cli::{AccessCommand, Cli, Command, DevCommand, EnvCommand, MigrateCommand};
 use context::Context;
 use error::{CliError, exit};
 use migrate::Direction;
@@ -46,7 +48,6 @@ pub fn main() -> ExitCode {
         Err(error) => {
             match &error {
                 CliError::Manifest(e) => output::manifest_problems(e),
-                CliError::Reported(_) => {}
                 other => output::error(&other.to_string()),
             }
             ExitCode::from(error.exit_code())
@@ -91,6 +92,15 @@ async fn run(cli: &Cli) -> Result<(), CliError> {
             commands::dev::psql(&ctx, service, args)
         }
         Command::Migrate(command) => migrate_command(&ctx, command).await,
+        Command::Access(AccessCommand::Plan { services, report }) => {
+            commands::access::plan(&ctx, services, report.format).await
+        }
+        Command::Access(AccessCommand::Apply { services, report }) => {
+            commands::access::apply(&ctx, services, report.format).await
+        }
+        Command::Access(AccessCommand::Check { services, report }) => {
+            commands::access::check(&ctx, services, report.format).await
+        }
     }
 }
 

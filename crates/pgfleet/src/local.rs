@@ -144,10 +144,12 @@ pub async fn admin_session(
 
 /// Creates the login role, or brings its password in line. The password is sent as a SCRAM
 /// verifier computed here, so the plain text never reaches the server or its logs.
+/// `attributes` are added to LOGIN (e.g. CREATEROLE for pgfleet's own login in dev).
 pub async fn ensure_login_role(
     client: &tokio_postgres::Client,
     role: &str,
     password: &pgfleet_core::Secret,
+    attributes: &str,
 ) -> Result<()> {
     let verifier = postgres_protocol::password::scram_sha_256(password.expose().as_bytes());
     let exists = client
@@ -158,7 +160,7 @@ pub async fn ensure_login_role(
     let verb = if exists { "ALTER" } else { "CREATE" };
     // A verifier is base64 and `$`-separated; quoting keeps it a literal all the same.
     let sql = format!(
-        "{verb} ROLE {} LOGIN PASSWORD {}",
+        "{verb} ROLE {} LOGIN {attributes} PASSWORD {}",
         quote_ident(role),
         pgfleet_core::ident::quote_literal(&verifier)
     );
@@ -211,4 +213,45 @@ pub async fn ensure_schema(
         .batch_execute(&sql)
         .await
         .map_err(|e| pg_error(&format!("creating schema {schema}"), &e))
+}
+
+/// Creates a random password file (0600, in a 0700 folder) unless one exists: the password
+/// of a local role that no variable provides.
+pub fn generate_password(path: &std::path::Path) -> Result<()> {
+    use rand::Rng as _;
+    use std::io::Write as _;
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+    if path.exists() {
+        return Ok(());
+    }
+    let io_error =
+        |e: std::io::Error| CliError::Failed(format!("cannot write {}: {e}", path.display()));
+    if let Some(dir) = path.parent() {
+        // Only the secrets folder is private: the state folder above it must stay reachable
+        // for the server user, whose clusters live beside it.
+        if let Some(state_dir) = dir.parent() {
+            std::fs::create_dir_all(state_dir).map_err(io_error)?;
+        }
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io_error)?;
+    }
+    let password: String = rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(32)
+        .map(char::from)
+        .collect();
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(mut file) => file.write_all(password.as_bytes()).map_err(io_error),
+        // Another pgfleet wrote it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(io_error(e)),
+    }
 }

@@ -7,7 +7,8 @@ mod setting;
 
 pub use error::{LineColumn, ManifestError, Problem, line_column};
 pub use model::{
-    ConnectionSettings, Fleet, Manifest, Placement, PoolSettings, Server, Service, SslMode,
+    ConnectionSettings, Fleet, Manifest, Placement, PoolSettings, RlsPolicy, Server, Service,
+    ServiceAccess, SslMode,
 };
 pub use setting::Setting;
 
@@ -244,6 +245,7 @@ impl Validator {
                 environment_var,
                 default_environment,
                 dotenv: project_dir.join(raw.fleet.dotenv.as_deref().unwrap_or(".env")),
+                manage_roles: raw.fleet.manage_roles.unwrap_or(true),
             },
             environments,
             servers,
@@ -377,6 +379,7 @@ impl Validator {
             None => format!("{}_DATABASE_URL", service_name.to_ascii_uppercase()),
         };
 
+        let access = self.access(service_name, &raw.access, &raw.pool);
         let service_dir = Path::new("services").join(service_name);
         Some(Service {
             name: service_name.clone(),
@@ -396,7 +399,83 @@ impl Validator {
             labels: raw.labels.clone(),
             pool: raw.pool.clone(),
             url_env,
+            access,
         })
+    }
+
+    fn access(
+        &mut self,
+        service: &str,
+        raw: &model::RawAccess,
+        pool: &PoolSettings,
+    ) -> ServiceAccess {
+        let mut role = |field: &Option<Spanned<String>>, suffix: &str| match field {
+            Some(name) => {
+                self.identifier("role name", name);
+                name.get_ref().clone()
+            }
+            None => format!("{service}_{suffix}"),
+        };
+        let owner_role = role(&raw.owner_role, "owner");
+        let runtime_role = role(&raw.runtime_role, "app");
+        let readonly_role = role(&raw.readonly_role, "ro");
+        let password = match &raw.password {
+            Some(setting) => {
+                if let Setting::Literal(_) = setting.get_ref() {
+                    self.report(
+                        Problem::at(setting.span(), "a password must not be written in the manifest")
+                            .with_help(r#"name the variable that holds it: password = { env = "APP_DB_PASSWORD" }"#),
+                    );
+                }
+                setting.get_ref().clone()
+            }
+            None => Setting::FromEnv {
+                var: format!("{}_DB_PASSWORD", service.to_ascii_uppercase()),
+                default: None,
+            },
+        };
+        let mut rls = Vec::new();
+        for policy in &raw.rls {
+            self.identifier("table name", &policy.table);
+            self.identifier("column name", &policy.column);
+            let setting = match &policy.setting {
+                Some(setting) => {
+                    let valid = setting.get_ref().split_once('.').is_some_and(|(a, b)| {
+                        identifier_problem(a).is_none() && identifier_problem(b).is_none()
+                    });
+                    if !valid {
+                        self.report(Problem::at(
+                            setting.span(),
+                            format!(
+                                "`{}` is not a custom setting name like app.current_user_id",
+                                setting.get_ref()
+                            ),
+                        ));
+                    }
+                    setting.get_ref().clone()
+                }
+                None => "app.current_user_id".to_owned(),
+            };
+            rls.push(RlsPolicy {
+                table: policy.table.get_ref().clone(),
+                column: policy.column.get_ref().clone(),
+                setting,
+            });
+        }
+        ServiceAccess {
+            owner_role,
+            runtime_role,
+            readonly_role,
+            // Room for the pool plus a few sessions for operators.
+            connection_limit: raw.connection_limit.unwrap_or_else(|| {
+                i32::try_from(pool.max_size)
+                    .unwrap_or(i32::MAX)
+                    .saturating_add(5)
+            }),
+            truncate: raw.truncate,
+            password,
+            rls,
+        }
     }
 
     /// Checks that need every service: reads, and unique databases, schemas and URL variables.
@@ -405,6 +484,7 @@ impl Validator {
         let mut databases: HashMap<(&str, &str), (&str, bool)> = HashMap::new();
         let mut schemas: HashMap<(&str, &str, &str), &str> = HashMap::new();
         let mut url_vars: HashMap<&str, &str> = HashMap::new();
+        let mut roles: HashMap<&str, &str> = HashMap::new();
         for (name, raw_service) in &raw.services {
             let Some(service) = services.get(name.get_ref()) else {
                 continue;
@@ -460,6 +540,21 @@ impl Validator {
                         service.name, service.url_env
                     ),
                 ));
+            }
+            for role in [
+                &service.access.owner_role,
+                &service.access.runtime_role,
+                &service.access.readonly_role,
+            ] {
+                if let Some(other) = roles.insert(role.as_str(), service.name.as_str()) {
+                    self.report(Problem::at(
+                        name.span(),
+                        format!(
+                            "role `{role}` of service `{}` is also a role of service `{other}`",
+                            service.name
+                        ),
+                    ));
+                }
             }
             for read in &raw_service.reads {
                 if read.get_ref() == name.get_ref() {

@@ -29,6 +29,9 @@ pub(super) struct RawFleet {
     pub environment_var: Option<Spanned<String>>,
     pub default_environment: Option<Spanned<String>>,
     pub dotenv: Option<String>,
+    /// pgfleet manages each service's roles and grants (`pgfleet access`); services connect
+    /// as their runtime role. Off: services connect as the environment's user.
+    pub manage_roles: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -55,6 +58,35 @@ pub(super) struct RawService {
     #[serde(default)]
     pub pool: PoolSettings,
     pub url_env: Option<Spanned<String>>,
+    #[serde(default)]
+    pub access: RawAccess,
+}
+
+/// `[services.NAME.access]`: the service's roles and what they may do.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAccess {
+    pub owner_role: Option<Spanned<String>>,
+    pub runtime_role: Option<Spanned<String>>,
+    pub readonly_role: Option<Spanned<String>>,
+    /// CONNECTION LIMIT of the runtime role (default: the pool's max_size plus headroom).
+    pub connection_limit: Option<i32>,
+    /// Grant TRUNCATE to the runtime role.
+    #[serde(default)]
+    pub truncate: bool,
+    /// The runtime role's password (default `{ env = "<NAME>_DB_PASSWORD" }`).
+    pub password: Option<Spanned<Setting>>,
+    #[serde(default)]
+    pub rls: Vec<RawRls>,
+}
+
+/// A table whose rows the runtime role sees only when they belong to the session's user.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRls {
+    pub table: Spanned<String>,
+    pub column: Spanned<String>,
+    pub setting: Option<Spanned<String>>,
 }
 
 /// How to reach a server in one environment. Set for a whole environment under
@@ -176,6 +208,7 @@ pub struct Fleet {
     pub default_environment: String,
     /// The `.env` file read before resolving variables (absolute).
     pub dotenv: PathBuf,
+    pub manage_roles: bool,
 }
 
 /// A PostgreSQL cluster that services live on.
@@ -228,6 +261,32 @@ pub struct Service {
     pub pool: PoolSettings,
     /// The variable whose URL, when set, overrides everything else (`<NAME>_DATABASE_URL`).
     pub url_env: String,
+    pub access: ServiceAccess,
+}
+
+/// A service's roles (names already defaulted and validated).
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceAccess {
+    /// NOLOGIN; owns the schema and everything in it; migrations run as it.
+    pub owner_role: String,
+    /// LOGIN; what the service process connects as.
+    pub runtime_role: String,
+    /// NOLOGIN; SELECT only; granted to the runtime roles of services that read this one.
+    pub readonly_role: String,
+    pub connection_limit: i32,
+    pub truncate: bool,
+    #[serde(skip)]
+    pub password: Setting,
+    pub rls: Vec<RlsPolicy>,
+}
+
+/// Row level security on one table, keyed by a session setting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RlsPolicy {
+    pub table: String,
+    pub column: String,
+    /// e.g. `app.current_user_id` (seed 004).
+    pub setting: String,
 }
 
 /// A validated manifest.

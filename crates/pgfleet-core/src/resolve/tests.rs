@@ -55,7 +55,7 @@ fn development_resolves_to_the_local_cluster() {
     let r = Resolver::new(&m, &v);
     let env = r.environment(None).unwrap();
     assert_eq!(env, "development");
-    let c = r.resolve("billing", &env).unwrap();
+    let c = r.resolve_admin("billing", &env).unwrap();
     assert_eq!((c.host.as_str(), c.port), (LOCAL_HOST, 5502));
     assert_eq!(c.user, "demo_user");
     assert_eq!(c.database, "billing_db");
@@ -69,7 +69,7 @@ fn development_resolves_to_the_local_cluster() {
         c.expose_url(),
         "postgresql://demo_user:devpw@127.0.0.1:5502/billing_db?sslmode=disable"
     );
-    let auth = r.resolve("auth", &env).unwrap();
+    let auth = r.resolve_admin("auth", &env).unwrap();
     assert_eq!(auth.database, "shared");
     assert_eq!(auth.schema.as_deref(), Some("auth_schema"));
 }
@@ -94,11 +94,14 @@ fn production_lists_every_missing_variable_at_once() {
     let m = manifest();
     let v = vars(&[]);
     let r = Resolver::new(&m, &v);
-    let (resolved, problems) = r.resolve_all(&[], "production");
-    assert!(resolved.is_empty());
+    let problems = r.check_all(&[], "production");
     let missing = ResolveError { problems }.missing_variables().join(" ");
-    // auth needs host, user and password; billing has a literal host.
-    assert_eq!(missing, "DEMO_PROD_HOST DEMO_DB_USER DEMO_PROD_PASSWORD");
+    // auth needs a host (billing has a literal one); pgfleet needs the user and password of
+    // the environment; each service process needs its runtime role's password.
+    assert_eq!(
+        missing,
+        "DEMO_PROD_HOST AUTH_DB_PASSWORD DEMO_DB_USER DEMO_PROD_PASSWORD BILLING_DB_PASSWORD"
+    );
 }
 
 #[test]
@@ -111,7 +114,7 @@ fn production_resolves_from_variables_and_server_overrides() {
         ("DEMO_PROD_PASSWORD", "p@ss:w/rd"),
     ]);
     let r = Resolver::new(&m, &v);
-    let auth = r.resolve("auth", "production").unwrap();
+    let auth = r.resolve_admin("auth", "production").unwrap();
     assert_eq!(
         auth.url,
         "postgresql://app:***@db.example.com:6543/shared?sslmode=require"
@@ -120,7 +123,7 @@ fn production_resolves_from_variables_and_server_overrides() {
         auth.expose_url(),
         "postgresql://app:p%40ss%3Aw%2Frd@db.example.com:6543/shared?sslmode=require"
     );
-    let billing = r.resolve("billing", "production").unwrap();
+    let billing = r.resolve_admin("billing", "production").unwrap();
     assert_eq!(billing.host, "billing.internal");
 }
 
@@ -132,7 +135,7 @@ fn an_explicit_url_variable_wins() {
         "postgresql+asyncpg://u:secret@override:7000/other?sslmode=require&application_name=x",
     )]);
     let r = Resolver::new(&m, &v);
-    let c = r.resolve("billing", "production").unwrap();
+    let c = r.resolve_admin("billing", "production").unwrap();
     assert_eq!(
         c.source,
         Source::UrlVariable {
@@ -148,7 +151,7 @@ fn an_explicit_url_variable_wins() {
         "postgresql://u:***@override:7000/other?sslmode=require&application_name=x"
     );
     // And it is the only thing that is needed: auth still lacks its variables.
-    let (_, problems) = r.resolve_all(&[], "production");
+    let problems = r.check_all(&[], "production");
     assert!(
         problems
             .iter()
@@ -161,7 +164,7 @@ fn a_bad_url_is_reported_without_repeating_it() {
     let m = manifest();
     let v = vars(&[("BILLING_DATABASE_URL", "mysql://u:topsecret@h/db")]);
     let err = Resolver::new(&m, &v)
-        .resolve("billing", "development")
+        .resolve_admin("billing", "development")
         .unwrap_err()
         .to_string();
     assert!(
@@ -182,7 +185,9 @@ fn secrets_can_come_from_file_variables() {
         ("DEMO_DB_USER", "u"),
         ("DEMO_PROD_PASSWORD_FILE", file.to_str().unwrap()),
     ]);
-    let c = Resolver::new(&m, &v).resolve("auth", "production").unwrap();
+    let c = Resolver::new(&m, &v)
+        .resolve_admin("auth", "production")
+        .unwrap();
     assert_eq!(c.password.unwrap().expose(), "from-file");
 
     let v = vars(&[
@@ -191,7 +196,7 @@ fn secrets_can_come_from_file_variables() {
         ("DEMO_PROD_PASSWORD_FILE", "/nonexistent/pw"),
     ]);
     let err = Resolver::new(&m, &v)
-        .resolve("auth", "production")
+        .resolve_admin("auth", "production")
         .unwrap_err();
     assert!(
         err.to_string()
@@ -204,7 +209,7 @@ fn an_environment_without_settings_says_what_to_add() {
     let m = manifest();
     let v = vars(&[]);
     let err = Resolver::new(&m, &v)
-        .resolve("auth", "staging")
+        .resolve_admin("auth", "staging")
         .unwrap_err()
         .to_string();
     assert!(
@@ -227,7 +232,7 @@ fn a_bad_port_names_the_variable_not_the_value() {
         ("DEMO_PROD_PORT", "not-a-port"),
     ]);
     let err = Resolver::new(&m, &v)
-        .resolve("auth", "production")
+        .resolve_admin("auth", "production")
         .unwrap_err()
         .to_string();
     assert_eq!(err, "auth: DEMO_PROD_PORT is not a port number (1-65535)");
@@ -238,11 +243,47 @@ fn unknown_services_list_the_known_ones() {
     let m = manifest();
     let v = vars(&[]);
     let err = Resolver::new(&m, &v)
-        .resolve("nope", "development")
+        .resolve_admin("nope", "development")
         .unwrap_err()
         .to_string();
     assert_eq!(
         err,
         "unknown service `nope`; the manifest declares: auth, billing"
+    );
+}
+
+#[test]
+fn services_connect_as_their_runtime_role_with_its_own_password() {
+    let m = manifest();
+    let v = vars(&[
+        ("DEMO_PROD_HOST", "db"),
+        ("DEMO_DB_USER", "deployer"),
+        ("DEMO_PROD_PASSWORD", "admin-pw"),
+        ("AUTH_DB_PASSWORD", "auth-pw"),
+    ]);
+    let r = Resolver::new(&m, &v);
+    let service = r.resolve("auth", "production").unwrap();
+    assert_eq!(service.user, "auth_app");
+    assert_eq!(service.password.unwrap().expose(), "auth-pw");
+    let admin = r.resolve_admin("auth", "production").unwrap();
+    assert_eq!(admin.user, "deployer");
+    assert_eq!(admin.password.unwrap().expose(), "admin-pw");
+    // The service's connection needs neither the deployer's user nor its password.
+    let v = vars(&[("DEMO_PROD_HOST", "db"), ("AUTH_DB_PASSWORD", "auth-pw")]);
+    assert!(Resolver::new(&m, &v).resolve("auth", "production").is_ok());
+
+    // With roles unmanaged, services use the environment's user, as before pgfleet.
+    let text = MANIFEST.replace(
+        "environment_var = \"DEMO_ENV\"",
+        "environment_var = \"DEMO_ENV\"\nmanage_roles = false",
+    );
+    let m = Manifest::parse(&text, Path::new("/nonexistent/fleet.toml")).unwrap();
+    let v = vars(&[("DEMO_DB_PASSWORD", "devpw")]);
+    assert_eq!(
+        Resolver::new(&m, &v)
+            .resolve("auth", "development")
+            .unwrap()
+            .user,
+        "demo_user"
     );
 }

@@ -65,7 +65,7 @@ fn service_connections(ctx: &Context, services: &[String]) -> Result<Vec<Connect
     for service in services {
         match resolver.resolve_from_manifest(service, &ctx.environment) {
             Ok(connection) if connection.password.is_none() => {
-                generate_password(&dev_password_path(&ctx.manifest, &connection.user))?;
+                local::generate_password(&dev_password_path(&ctx.manifest, &connection.user))?;
                 connections.push(resolver.resolve_from_manifest(service, &ctx.environment)?);
             }
             Ok(connection) => connections.push(connection),
@@ -76,45 +76,6 @@ fn service_connections(ctx: &Context, services: &[String]) -> Result<Vec<Connect
         return Err(pgfleet_core::ResolveError { problems }.into());
     }
     Ok(connections)
-}
-
-fn generate_password(path: &std::path::Path) -> Result<()> {
-    use rand::Rng as _;
-    use std::io::Write as _;
-    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
-    if path.exists() {
-        return Ok(());
-    }
-    let io_error =
-        |e: std::io::Error| CliError::Failed(format!("cannot write {}: {e}", path.display()));
-    if let Some(dir) = path.parent() {
-        // Only the secrets folder is private: the state folder above it must stay reachable
-        // for the server user, whose clusters live beside it.
-        if let Some(state_dir) = dir.parent() {
-            std::fs::create_dir_all(state_dir).map_err(io_error)?;
-        }
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(io_error)?;
-    }
-    let password: String = rand::rng()
-        .sample_iter(rand::distr::Alphanumeric)
-        .take(32)
-        .map(char::from)
-        .collect();
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        Ok(mut file) => file.write_all(password.as_bytes()).map_err(io_error),
-        // Another pgfleet wrote it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(io_error(e)),
-    }
 }
 
 /// Spinners on stderr, one per server; invisible when stderr is not a terminal.
@@ -208,7 +169,8 @@ async fn bring_up_server(
                 .password
                 .clone()
                 .unwrap_or_else(|| Secret::new(""));
-            local::ensure_login_role(&admin, &connection.user, &password).await?;
+            // pgfleet's own login creates the services' roles (`access apply`).
+            local::ensure_login_role(&admin, &connection.user, &password, "CREATEROLE").await?;
             roles_done.push(connection.user.clone());
         }
         local::ensure_database(&admin, &connection.database, &connection.user).await?;
@@ -220,12 +182,33 @@ async fn bring_up_server(
     Ok(())
 }
 
+/// The services' roles and grants, and their runtime passwords kept in line with the
+/// variables (or the generated files).
+async fn apply_access(ctx: &Context, fleet: &LocalFleet, services: &[String]) -> Result<()> {
+    if !ctx.manifest.fleet.manage_roles {
+        return Ok(());
+    }
+    crate::commands::access::apply_quietly(ctx, services).await?;
+    let resolver = ctx.resolver();
+    for service in services {
+        let connection = resolver.resolve_service_from_manifest(service, &ctx.environment)?;
+        let Some(password) = &connection.password else {
+            continue;
+        };
+        let cluster = fleet.cluster(&ctx.manifest.servers[&connection.server])?;
+        let admin = local::admin_session(&cluster, "postgres").await?;
+        local::ensure_login_role(&admin, &connection.user, password, "").await?;
+    }
+    Ok(())
+}
+
 pub async fn up(ctx: &Context, services: &[String]) -> Result<()> {
     require_local(ctx)?;
     let _lock = lock_project(ctx)?;
     let services = ctx.services(services)?;
     let fleet = LocalFleet::new(&ctx.manifest)?;
     bring_up(ctx, &fleet, &services).await?;
+    apply_access(ctx, &fleet, &services).await?;
     let report = status_report(ctx, &fleet).await?;
     output::print_report(&report, ReportFormat::Table);
     Ok(())
@@ -451,12 +434,24 @@ pub async fn reset(ctx: &Context, services: &[String]) -> Result<()> {
                     ))
                     .await
                     .map_err(|e| pg_error(&format!("dropping schema {schema}"), &e))?;
+                    // The shared database keeps every service's history: forget this one's.
+                    db.execute(
+                        "DELETE FROM pgfleet.migrations WHERE service = $1 AND to_regclass('pgfleet.migrations') IS NOT NULL",
+                        &[&connection.service],
+                    )
+                    .await
+                    .or_else(|e| match e.code() {
+                        Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => Ok(0),
+                        _ => Err(e),
+                    })
+                    .map_err(|e| pg_error("forgetting the service's migration history", &e))?;
                     local::ensure_schema(&db, schema, &connection.user).await?;
                 }
             }
         }
     }
-    // Recreated databases get the service's migrations again.
+    // Recreated databases get the service's roles, grants and migrations again.
+    apply_access(ctx, &fleet, &services).await?;
     let mut failures = Vec::new();
     for service in &services {
         let target = crate::commands::migrate::target(ctx, service)?;

@@ -84,24 +84,18 @@ pub fn check(ctx: &Context, format: ReportFormat) -> Result<()> {
         missing_variables: Vec::new(),
         problems: Vec::new(),
     };
+    // Both logins of each service: the service process's and pgfleet's own.
     for service in &services {
-        match resolver.resolve(service, &ctx.environment) {
-            Ok(connection) => report.services.push(ServiceCheck {
-                service: service.clone(),
-                ok: true,
-                url: Some(connection.url),
-            }),
-            Err(error) => {
-                report.ok = false;
-                report.services.push(ServiceCheck {
-                    service: service.clone(),
-                    ok: false,
-                    url: None,
-                });
-                for problem in error.problems {
-                    add_problem(&mut report, problem);
-                }
-            }
+        let problems = resolver.check_all(std::slice::from_ref(service), &ctx.environment);
+        let connection = resolver.resolve(service, &ctx.environment).ok();
+        report.services.push(ServiceCheck {
+            service: service.clone(),
+            ok: problems.is_empty(),
+            url: connection.filter(|_| problems.is_empty()).map(|c| c.url),
+        });
+        for problem in problems {
+            report.ok = false;
+            add_problem(&mut report, problem);
         }
     }
     output::print_report(&report, format);

@@ -16,12 +16,18 @@ use std::time::Duration;
 
 /// The migration target of a service in the active environment, through the one resolver.
 pub fn target(ctx: &Context, service: &str) -> Result<Target> {
-    let connection = ctx.resolver().resolve(service, &ctx.environment)?;
+    let connection = ctx.resolver().resolve_admin(service, &ctx.environment)?;
+    let config = &ctx.manifest.services[service];
     Ok(Target {
         fleet: ctx.manifest.fleet.name.clone(),
         environment: ctx.environment.clone(),
         service: service.to_owned(),
-        migrations_dir: ctx.manifest.services[service].migrations.clone(),
+        migrations_dir: config.migrations.clone(),
+        owner_role: ctx
+            .manifest
+            .fleet
+            .manage_roles
+            .then(|| config.access.owner_role.clone()),
         connection,
     })
 }

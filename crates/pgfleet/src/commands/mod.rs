@@ -1,5 +1,6 @@
 //! One module per command group. Each returns `Result`; printing goes through `output`.
 
+pub mod access;
 pub mod dev;
 pub mod env;
 pub mod migrate;

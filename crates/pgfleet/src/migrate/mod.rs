@@ -80,18 +80,17 @@ pub struct Target {
     pub service: String,
     pub connection: Connection,
     pub migrations_dir: PathBuf,
+    /// The role migrations run as (SET ROLE) once it exists and we may use it, so that what
+    /// they create is owned by the service, never by pgfleet's login.
+    pub owner_role: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
     #[error(transparent)]
     Source(#[from] SourceError),
-    #[error("{service}: cannot connect to {url}: {message}")]
-    Connect {
-        service: String,
-        url: String,
-        message: String,
-    },
+    #[error("{service}: {message}")]
+    Connect { service: String, message: String },
     #[error("{service}: {source}")]
     Lock {
         service: String,
@@ -270,37 +269,24 @@ impl Target {
 
     /// A session for this service: its schema first on the search path, with deadlines.
     pub async fn connect(&self, purpose: &str, options: &Options) -> Result<Client, MigrateError> {
-        let config = self.connection.pg_config(
-            &format!(
-                "pgfleet {purpose} {} (pid {})",
-                self.service,
-                std::process::id()
-            ),
-            options.connect_timeout,
-        );
-        let (client, connection) =
-            config
-                .connect(tokio_postgres::NoTls)
-                .await
-                .map_err(|e| MigrateError::Connect {
-                    service: self.service.clone(),
-                    url: self.connection.url.clone(),
-                    message: crate::error::pg_error_text(&e),
-                })?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "migration session closed");
-            }
-        });
+        let client = crate::db::connect(&self.connection, purpose, options.connect_timeout)
+            .await
+            .map_err(|message| MigrateError::Connect {
+                service: self.service.clone(),
+                message,
+            })?;
+        // History rows are written as SQL text with quoted literals: make quoting certain.
+        let mut setup = String::from("SET standard_conforming_strings = on;");
         if let Some(schema) = &self.connection.schema {
-            client
-                .batch_execute(&format!(
-                    "SET search_path TO {}, public",
-                    quote_ident(schema)
-                ))
-                .await
-                .map_err(|e| self.pg("setting search_path", &e))?;
+            setup.push_str(&format!(
+                " SET search_path TO {}, public;",
+                quote_ident(schema)
+            ));
         }
+        client
+            .batch_execute(&setup)
+            .await
+            .map_err(|e| self.pg("setting up the session", &e))?;
         Ok(client)
     }
 
@@ -579,6 +565,11 @@ async fn run_locked(
     let before = history.iter().map(|a| a.version).max();
     let steps = plan(target, migrations, &history, direction, options).map_err(|e| (before, e))?;
     progress(Event::Planned { total: steps.len() });
+    let act_as = match acting_role(target, client).await {
+        Ok(role) => role,
+        Err(e) => return Err((before, e)),
+    };
+    let act_as = act_as.as_deref();
     let by_version = |v: i64| migrations.iter().find(|m| m.version == v);
     for step in &steps {
         progress(Event::Step {
@@ -597,13 +588,56 @@ async fn run_locked(
             }
         };
         let result = if script.directives.no_transaction {
-            apply_statements(target, client, migration, script, step.direction, options).await
+            apply_statements(
+                target,
+                client,
+                migration,
+                script,
+                step.direction,
+                options,
+                act_as,
+            )
+            .await
         } else {
-            apply_transaction(target, client, migration, script, step.direction, options).await
+            apply_transaction(
+                target,
+                client,
+                migration,
+                script,
+                step.direction,
+                options,
+                act_as,
+            )
+            .await
         };
         result.map_err(|e| (before, e))?;
     }
     Ok((before, steps))
+}
+
+/// The owner role when it exists and the session may become it; otherwise migrations run as
+/// the login (before `access apply` created the roles; `access apply` then hands ownership
+/// over).
+async fn acting_role(target: &Target, client: &Client) -> Result<Option<String>, MigrateError> {
+    let Some(role) = &target.owner_role else {
+        return Ok(None);
+    };
+    let usable: Option<bool> = client
+        .query_opt(
+            "SELECT pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = $1",
+            &[role],
+        )
+        .await
+        .map_err(|e| target.pg("looking up the owner role", &e))?
+        .map(|r| r.get(0));
+    match usable {
+        Some(true) => Ok(Some(role.clone())),
+        Some(false) => {
+            tracing::warn!(service = %target.service, role, "the login is not a member of the owner role; running as the login");
+            Ok(None)
+        }
+        None => Ok(None),
+    }
 }
 
 /// `SET` commands for a script's deadlines (`SET LOCAL` inside a transaction).
@@ -640,7 +674,11 @@ async fn apply_transaction(
     script: &Script,
     direction: &str,
     options: &Options,
+    act_as: Option<&str>,
 ) -> Result<(), MigrateError> {
+    let set_role = act_as
+        .map(|role| format!("SET LOCAL ROLE {};", quote_ident(role)))
+        .unwrap_or_default();
     // Text the parser cannot split goes to the server whole, which reports its own position.
     let statements =
         source::split_statements(&script.sql).unwrap_or_else(|_| vec![(0, script.sql.clone())]);
@@ -649,7 +687,10 @@ async fn apply_transaction(
         let started = Instant::now();
         let result = async {
             client
-                .batch_execute(&format!("BEGIN; {}", deadlines(script, options, true)))
+                .batch_execute(&format!(
+                    "BEGIN; {set_role} {}",
+                    deadlines(script, options, true)
+                ))
                 .await
                 .map_err(Failure::Setup)?;
             for (offset, statement) in &statements {
@@ -666,8 +707,9 @@ async fn apply_transaction(
                 "applied",
                 0,
             );
+            // History belongs to pgfleet's login, not to the service.
             client
-                .batch_execute(&format!("{record}; COMMIT"))
+                .batch_execute(&format!("RESET ROLE; {record}; COMMIT"))
                 .await
                 .map_err(Failure::Setup)
         }
@@ -722,6 +764,7 @@ async fn apply_statements(
     script: &Script,
     direction: &str,
     options: &Options,
+    act_as: Option<&str>,
 ) -> Result<(), MigrateError> {
     let statements =
         source::split_statements(&script.sql).map_err(|message| MigrateError::Sql {
@@ -751,6 +794,12 @@ async fn apply_statements(
         .await
         .map_err(|e| pg("setting deadlines", &e))?;
     for (index, (offset, statement)) in statements.iter().enumerate() {
+        if let Some(role) = act_as {
+            client
+                .batch_execute(&format!("SET ROLE {}", quote_ident(role)))
+                .await
+                .map_err(|e| pg("switching to the owner role", &e))?;
+        }
         let mut attempt = 0;
         loop {
             match client.batch_execute(statement).await {
@@ -781,10 +830,12 @@ async fn apply_statements(
             }
         }
         client
-            .execute(
-                "UPDATE pgfleet.migrations SET statements_done = $3 WHERE service = $1 AND version = $2",
-                &[&target.service, &migration.version, &((index + 1) as i32)],
-            )
+            .batch_execute(&format!(
+                "RESET ROLE; UPDATE pgfleet.migrations SET statements_done = {} WHERE service = {} AND version = {}",
+                index + 1,
+                quote_literal(&target.service),
+                migration.version
+            ))
             .await
             .map_err(|e| pg("recording progress", &e))?;
     }

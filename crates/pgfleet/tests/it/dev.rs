@@ -42,6 +42,24 @@ database = "billing"
         solo = free_port(),
     ));
     ctx.stop_clusters_on_drop = true;
+    for (service, table) in [
+        ("auth", "tokens"),
+        ("users", "profiles"),
+        ("billing", "invoices"),
+    ] {
+        let dir = ctx
+            .dir
+            .path()
+            .join("services")
+            .join(service)
+            .join("migrations");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("001_init.up.sql"),
+            format!("CREATE TABLE {table} (id int);\n"),
+        )
+        .unwrap();
+    }
     ctx
 }
 
@@ -97,7 +115,7 @@ fn up_status_psql_down_up_keeps_data_and_reset_drops_only_its_service() {
             "auth",
             "select current_user || ' ' || current_database() || ' ' || current_schema()"
         ),
-        "shop_user shop auth_schema"
+        "auth_app shop auth_schema"
     );
     assert_eq!(
         psql(&ctx, "users", "select current_schema()"),
@@ -117,21 +135,10 @@ fn up_status_psql_down_up_keeps_data_and_reset_drops_only_its_service() {
         }
     }
 
-    psql(
-        &ctx,
-        "auth",
-        "create table tokens(id int); insert into tokens values (1)",
-    );
-    psql(
-        &ctx,
-        "users",
-        "create table profiles(id int); insert into profiles values (2)",
-    );
-    psql(
-        &ctx,
-        "billing",
-        "create table invoices(id int); insert into invoices values (3)",
-    );
+    ctx.run(&["migrate", "up", "--all"]).success();
+    psql(&ctx, "auth", "insert into tokens values (1)");
+    psql(&ctx, "users", "insert into profiles values (2)");
+    psql(&ctx, "billing", "insert into invoices values (3)");
 
     // Idempotent.
     ctx.run(&["dev", "up"]).success();
@@ -152,16 +159,10 @@ fn up_status_psql_down_up_keeps_data_and_reset_drops_only_its_service() {
     ctx.run(&["dev", "up"]).success();
     assert_eq!(psql(&ctx, "auth", "select id from tokens"), "1");
 
-    // Reset auth: its schema is recreated empty; users (same database) and billing keep data.
+    // Reset auth: its schema is recreated and migrated, empty; users (same database) and
+    // billing keep their data.
     ctx.run(&["dev", "reset", "auth"]).success();
-    assert_eq!(
-        psql(
-            &ctx,
-            "auth",
-            "select count(*) from pg_tables where schemaname = 'auth_schema'"
-        ),
-        "0"
-    );
+    assert_eq!(psql(&ctx, "auth", "select count(*) from tokens"), "0");
     assert_eq!(psql(&ctx, "users", "select id from profiles"), "2");
     assert_eq!(psql(&ctx, "billing", "select id from invoices"), "3");
     // Reset billing: its database is recreated even with a session open on it.
@@ -176,21 +177,21 @@ fn up_status_psql_down_up_keeps_data_and_reset_drops_only_its_service() {
     ctx.run(&["dev", "reset", "billing"]).success();
     let _ = open.kill();
     let _ = open.wait();
-    assert_eq!(
-        psql(
-            &ctx,
-            "billing",
-            "select count(*) from pg_tables where tablename = 'invoices'"
-        ),
-        "0"
-    );
+    assert_eq!(psql(&ctx, "billing", "select count(*) from invoices"), "0");
 }
 
 #[test]
 fn generated_dev_passwords_are_private_and_needed() {
     let ctx = two_server_fleet();
     ctx.run(&["dev", "up", "billing"]).success();
-    let secret = ctx.dir.path().join(".pgfleet/secrets/shop_user.password");
+    // pgfleet's own login and the service's runtime role each get a generated password.
+    assert!(
+        ctx.dir
+            .path()
+            .join(".pgfleet/secrets/shop_user.password")
+            .is_file()
+    );
+    let secret = ctx.dir.path().join(".pgfleet/secrets/billing_app.password");
     let mode =
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&secret).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600);
@@ -211,7 +212,7 @@ fn generated_dev_passwords_are_private_and_needed() {
     }
     // TCP logins need it: a wrong one is refused by the server.
     let mut wrong = TestContext::with_manifest(&ctx.manifest);
-    wrong.var("SHOP_DB_PASSWORD", "wrong-password");
+    wrong.var("BILLING_DB_PASSWORD", "wrong-password");
     let run = wrong.run(&["dev", "psql", "billing", "--", "-XtAc", "select 1"]);
     assert_ne!(run.code, 0);
     assert!(

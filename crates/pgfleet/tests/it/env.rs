@@ -3,11 +3,31 @@
 use crate::context::{TestContext, huleedu_manifest};
 use pgfleet_testkit::TestCluster;
 
+/// pgfleet's own login in production …
 const PROD_VARS: [&str; 3] = [
     "HULEEDU_PROD_DB_HOST",
     "HULEEDU_DB_USER",
     "HULEEDU_PROD_DB_PASSWORD",
 ];
+
+/// … and each service's runtime role.
+const SERVICES: [&str; 8] = [
+    "BATCH_ORCHESTRATOR_SERVICE",
+    "CJ_ASSESSMENT_SERVICE",
+    "CLASS_MANAGEMENT_SERVICE",
+    "ESSAY_LIFECYCLE_SERVICE",
+    "FILE_SERVICE",
+    "NLP_SERVICE",
+    "RESULT_AGGREGATOR_SERVICE",
+    "SPELLCHECKER_SERVICE",
+];
+
+fn service_password_vars() -> Vec<String> {
+    SERVICES
+        .iter()
+        .map(|s| format!("{s}_DB_PASSWORD"))
+        .collect()
+}
 
 #[test]
 fn production_check_lists_every_missing_variable_at_once() {
@@ -38,7 +58,9 @@ fn production_check_lists_every_missing_variable_at_once() {
         .map(|m| m["var"].as_str().unwrap())
         .collect();
     missing.sort_unstable();
-    let mut expected = PROD_VARS.to_vec();
+    let passwords = service_password_vars();
+    let mut expected: Vec<&str> = PROD_VARS.to_vec();
+    expected.extend(passwords.iter().map(String::as_str));
     expected.sort_unstable();
     assert_eq!(missing, expected);
     assert_eq!(json["ok"], false);
@@ -51,6 +73,9 @@ fn the_environment_variable_of_the_manifest_selects_production() {
         .var("HULEEDU_PROD_DB_HOST", "db.example.com")
         .var("HULEEDU_DB_USER", "huleedu")
         .var("HULEEDU_PROD_DB_PASSWORD", "pw");
+    for var in service_password_vars() {
+        ctx.var(&var, "service-pw");
+    }
     let json = ctx
         .run(&["env", "check", "--format", "json"])
         .success()
@@ -118,6 +143,9 @@ fn passwords_never_reach_output_unless_asked_for() {
             "NLP_SERVICE_DATABASE_URL",
             &format!("postgresql://nlp:{PASSWORD}@nlp-db:5432/nlp"),
         );
+    for var in service_password_vars() {
+        ctx.var(&var, PASSWORD);
+    }
     let runs = [
         ctx.run(&["env", "show", "--env", "production"]),
         ctx.run(&["env", "show", "--env", "production", "--format", "json"]),
@@ -187,6 +215,7 @@ fn a_dotenv_file_beside_the_manifest_is_read_and_the_process_wins() {
         r#"
 [fleet]
 name = "shop"
+manage_roles = false
 [environments.production]
 host = { env = "SHOP_HOST" }
 user = { env = "SHOP_USER" }
@@ -229,6 +258,7 @@ async fn an_exported_environment_connects() {
         r#"
 [fleet]
 name = "shop"
+manage_roles = false
 [environments.staging]
 host = {{ env = "SHOP_HOST" }}
 port = {{ env = "SHOP_PORT" }}

@@ -7,6 +7,7 @@
     clippy::print_stderr
 )]
 
+mod access;
 mod context;
 mod corpus;
 mod dev;

@@ -1,0 +1,169 @@
+//! The access state the manifest asks for, as facts.
+
+use super::facts::{DefaultKind, Fact, Object, ObjectKind};
+use super::live::Live;
+use pgfleet_core::Manifest;
+use pgfleet_core::manifest::Service;
+use std::collections::BTreeSet;
+
+/// The schema a service owns: its own, or `public` of its own database.
+pub fn schema_of(service: &Service) -> String {
+    service.placement.schema().unwrap_or("public").to_owned()
+}
+
+const RUNTIME_TABLE: [&str; 4] = ["SELECT", "INSERT", "UPDATE", "DELETE"];
+const RUNTIME_SEQUENCE: [&str; 2] = ["USAGE", "SELECT"];
+
+/// Roles and memberships of the services on one server (cluster-wide facts).
+pub fn cluster(
+    manifest: &Manifest,
+    services: &[&Service],
+    admin: &str,
+    admin_is_superuser: bool,
+) -> BTreeSet<Fact> {
+    let mut facts = BTreeSet::new();
+    for service in services {
+        let access = &service.access;
+        for (role, login, limit) in [
+            (&access.owner_role, false, -1),
+            (&access.runtime_role, true, access.connection_limit),
+            (&access.readonly_role, false, -1),
+        ] {
+            facts.insert(Fact::Role {
+                role: role.clone(),
+                login,
+                connection_limit: limit,
+                elevated: false,
+            });
+        }
+        // pgfleet runs migrations as the owner with SET ROLE.
+        if !admin_is_superuser {
+            facts.insert(Fact::Member {
+                role: access.owner_role.clone(),
+                member: admin.to_owned(),
+            });
+        }
+        for read in &service.reads {
+            let Some(other) = manifest.services.get(read) else {
+                continue;
+            };
+            // Roles are per cluster: a read across servers cannot be granted.
+            if other.server == service.server {
+                facts.insert(Fact::Member {
+                    role: other.access.readonly_role.clone(),
+                    member: access.runtime_role.clone(),
+                });
+            }
+        }
+    }
+    facts
+}
+
+/// Grants, ownership, default privileges and RLS inside one database, for the services that
+/// live in it; existing objects are taken from `live`.
+pub fn database(database: &str, services: &[&Service], live: &Live) -> BTreeSet<Fact> {
+    let mut facts = BTreeSet::new();
+    let grant =
+        |facts: &mut BTreeSet<Fact>, object: &Object, grantee: &str, privileges: &[&str]| {
+            for privilege in privileges {
+                facts.insert(Fact::Grant {
+                    object: object.clone(),
+                    grantee: grantee.to_owned(),
+                    privilege: (*privilege).to_owned(),
+                });
+            }
+        };
+    let db = Object::database(database);
+    for service in services {
+        let access = &service.access;
+        let schema = schema_of(service);
+        let mut table_privileges: Vec<&str> = RUNTIME_TABLE.to_vec();
+        if access.truncate {
+            table_privileges.push("TRUNCATE");
+        }
+        grant(&mut facts, &db, &access.runtime_role, &["CONNECT"]);
+        grant(&mut facts, &db, &access.readonly_role, &["CONNECT"]);
+
+        let schema_object = Object::schema(&schema);
+        facts.insert(Fact::Owner {
+            object: schema_object.clone(),
+            role: access.owner_role.clone(),
+        });
+        grant(&mut facts, &schema_object, &access.runtime_role, &["USAGE"]);
+        grant(
+            &mut facts,
+            &schema_object,
+            &access.readonly_role,
+            &["USAGE"],
+        );
+
+        for (object, object_schema) in &live.objects {
+            if *object_schema != schema {
+                continue;
+            }
+            facts.insert(Fact::Owner {
+                object: object.clone(),
+                role: access.owner_role.clone(),
+            });
+            match object.kind {
+                ObjectKind::Table => {
+                    grant(&mut facts, object, &access.runtime_role, &table_privileges);
+                    grant(&mut facts, object, &access.readonly_role, &["SELECT"]);
+                }
+                ObjectKind::Sequence => {
+                    grant(&mut facts, object, &access.runtime_role, &RUNTIME_SEQUENCE);
+                    grant(&mut facts, object, &access.readonly_role, &["SELECT"]);
+                }
+                ObjectKind::Function => {
+                    grant(&mut facts, object, &access.runtime_role, &["EXECUTE"]);
+                }
+                ObjectKind::Database | ObjectKind::Schema => {}
+            }
+        }
+
+        // What later migrations create is covered without another apply.
+        let mut default = |on: DefaultKind, grantee: &str, privileges: &[&str]| {
+            for privilege in privileges {
+                facts.insert(Fact::DefaultGrant {
+                    owner: access.owner_role.clone(),
+                    schema: schema.clone(),
+                    on,
+                    grantee: grantee.to_owned(),
+                    privilege: (*privilege).to_owned(),
+                });
+            }
+        };
+        default(DefaultKind::Tables, &access.runtime_role, &table_privileges);
+        default(DefaultKind::Tables, &access.readonly_role, &["SELECT"]);
+        default(
+            DefaultKind::Sequences,
+            &access.runtime_role,
+            &RUNTIME_SEQUENCE,
+        );
+        default(DefaultKind::Sequences, &access.readonly_role, &["SELECT"]);
+        default(DefaultKind::Functions, &access.runtime_role, &["EXECUTE"]);
+
+        for policy in &access.rls {
+            if !live
+                .rls_columns
+                .contains_key(&(schema.clone(), policy.table.clone()))
+            {
+                continue;
+            }
+            let table = format!("{schema}.{}", policy.table);
+            facts.insert(Fact::RowSecurity {
+                table: table.clone(),
+            });
+            facts.insert(Fact::Policy {
+                table: table.clone(),
+                role: access.runtime_role.clone(),
+            });
+            // RLS is forced, so the owner (migrations, backfills) needs a policy of its own.
+            facts.insert(Fact::Policy {
+                table,
+                role: access.owner_role.clone(),
+            });
+        }
+    }
+    facts
+}

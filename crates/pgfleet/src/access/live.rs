@@ -1,0 +1,254 @@
+//! The live access state, read from the catalogs: pg_roles, pg_auth_members, and the ACLs of
+//! pg_database, pg_namespace, pg_class and pg_proc expanded with `aclexplode` (a NULL ACL
+//! through `acldefault`), pg_default_acl and pg_policies.
+
+use super::facts::{DefaultKind, Fact, Object, ObjectKind};
+use std::collections::{BTreeMap, BTreeSet};
+use tokio_postgres::Client;
+
+/// What one database looks like, for the roles and schemas pgfleet manages there.
+#[derive(Debug, Default)]
+pub struct Live {
+    pub facts: BTreeSet<Fact>,
+    /// Relations, sequences and functions in the managed schemas (not members of extensions).
+    pub objects: Vec<(Object, String)>,
+    /// `schema.table` of RLS tables that exist → the type of their key column.
+    pub rls_columns: BTreeMap<(String, String), String>,
+}
+
+/// Roles and memberships: cluster-wide facts.
+pub async fn read_roles(
+    client: &Client,
+    roles: &[String],
+) -> Result<BTreeSet<Fact>, tokio_postgres::Error> {
+    let mut facts = BTreeSet::new();
+    for row in client
+        .query(
+            "SELECT rolname::text, rolcanlogin, rolconnlimit,
+                    rolsuper OR rolcreatedb OR rolcreaterole OR rolreplication OR rolbypassrls
+               FROM pg_roles WHERE rolname = ANY($1)",
+            &[&roles],
+        )
+        .await?
+    {
+        facts.insert(Fact::Role {
+            role: row.get(0),
+            login: row.get(1),
+            connection_limit: row.get(2),
+            elevated: row.get(3),
+        });
+    }
+    for row in client
+        .query(
+            "SELECT r.rolname::text, m.rolname::text
+               FROM pg_auth_members am
+               JOIN pg_roles r ON r.oid = am.roleid
+               JOIN pg_roles m ON m.oid = am.member
+              WHERE r.rolname = ANY($1) OR m.rolname = ANY($1)",
+            &[&roles],
+        )
+        .await?
+    {
+        facts.insert(Fact::Member {
+            role: row.get(0),
+            member: row.get(1),
+        });
+    }
+    Ok(facts)
+}
+
+pub async fn is_superuser(client: &Client, role: &str) -> Result<bool, tokio_postgres::Error> {
+    Ok(client
+        .query_opt("SELECT rolsuper FROM pg_roles WHERE rolname = $1", &[&role])
+        .await?
+        .is_some_and(|r| r.get(0)))
+}
+
+/// The database's own grants and everything in `schemas`.
+pub async fn read_database(
+    client: &Client,
+    schemas: &[String],
+    rls_tables: &[(String, String, String)],
+) -> Result<Live, tokio_postgres::Error> {
+    let mut live = Live::default();
+    // Grants on the database, except the owner's own (implicit) ones.
+    for row in client
+        .query(
+            "SELECT d.datname::text, coalesce(g.rolname::text, 'PUBLIC'), a.privilege_type
+               FROM pg_database d
+               CROSS JOIN LATERAL aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
+               LEFT JOIN pg_roles g ON g.oid = a.grantee
+              WHERE d.datname = current_database() AND a.grantee <> d.datdba",
+            &[],
+        )
+        .await?
+    {
+        live.facts.insert(Fact::Grant {
+            object: Object::database(row.get(0)),
+            grantee: row.get(1),
+            privilege: row.get(2),
+        });
+    }
+    // Schemas: owner and grants.
+    for row in client
+        .query(
+            "SELECT n.nspname::text, pg_get_userbyid(n.nspowner)::text,
+                    coalesce(g.rolname::text, 'PUBLIC'), a.privilege_type, a.grantee = n.nspowner
+               FROM pg_namespace n
+               CROSS JOIN LATERAL aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a
+               LEFT JOIN pg_roles g ON g.oid = a.grantee
+              WHERE n.nspname = ANY($1)",
+            &[&schemas],
+        )
+        .await?
+    {
+        let object = Object::schema(row.get(0));
+        live.facts.insert(Fact::Owner {
+            object: object.clone(),
+            role: row.get(1),
+        });
+        if !row.get::<_, bool>(4) {
+            live.facts.insert(Fact::Grant {
+                object,
+                grantee: row.get(2),
+                privilege: row.get(3),
+            });
+        }
+    }
+    // Relations and sequences.
+    for row in client
+        .query(
+            "SELECT c.relname::text, c.relkind::text, n.nspname::text, NULL::text,
+                    pg_get_userbyid(c.relowner)::text,
+                    coalesce(g.rolname::text, 'PUBLIC'), a.privilege_type, a.grantee = c.relowner
+               FROM pg_class c
+               JOIN pg_namespace n ON n.oid = c.relnamespace
+               CROSS JOIN LATERAL aclexplode(coalesce(c.relacl,
+                    acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::\"char\", c.relowner))) a
+               LEFT JOIN pg_roles g ON g.oid = a.grantee
+              WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+                AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                                 WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')",
+            &[&schemas],
+        )
+        .await?
+    {
+        let kind = if row.get::<_, String>(1) == "S" {
+            ObjectKind::Sequence
+        } else {
+            ObjectKind::Table
+        };
+        add_object(&mut live, kind, &row);
+    }
+    // Functions and procedures. PUBLIC's default EXECUTE is left alone: without USAGE on the
+    // schema nobody else can reach them.
+    for row in client
+        .query(
+            "SELECT p.proname::text, p.prokind::text, n.nspname::text,
+                    pg_get_function_identity_arguments(p.oid), pg_get_userbyid(p.proowner)::text,
+                    coalesce(g.rolname::text, 'PUBLIC'), a.privilege_type, a.grantee = p.proowner OR a.grantee = 0
+               FROM pg_proc p
+               JOIN pg_namespace n ON n.oid = p.pronamespace
+               CROSS JOIN LATERAL aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+               LEFT JOIN pg_roles g ON g.oid = a.grantee
+              WHERE n.nspname = ANY($1)
+                AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                                 WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')",
+            &[&schemas],
+        )
+        .await?
+    {
+        add_object(&mut live, ObjectKind::Function, &row);
+    }
+    // Default privileges in the managed schemas.
+    for row in client
+        .query(
+            "SELECT pg_get_userbyid(d.defaclrole)::text, n.nspname::text, d.defaclobjtype::text,
+                    coalesce(g.rolname::text, 'PUBLIC'), a.privilege_type
+               FROM pg_default_acl d
+               JOIN pg_namespace n ON n.oid = d.defaclnamespace
+               CROSS JOIN LATERAL aclexplode(d.defaclacl) a
+               LEFT JOIN pg_roles g ON g.oid = a.grantee
+              WHERE n.nspname = ANY($1)",
+            &[&schemas],
+        )
+        .await?
+    {
+        let on = match row.get::<_, String>(2).as_str() {
+            "r" => DefaultKind::Tables,
+            "S" => DefaultKind::Sequences,
+            "f" => DefaultKind::Functions,
+            _ => continue,
+        };
+        live.facts.insert(Fact::DefaultGrant {
+            owner: row.get(0),
+            schema: row.get(1),
+            on,
+            grantee: row.get(3),
+            privilege: row.get(4),
+        });
+    }
+    // Row level security on the tables the manifest names, and who their policies apply to.
+    for (schema, table, column) in rls_tables {
+        let row = client
+            .query_opt(
+                "SELECT c.relrowsecurity AND c.relforcerowsecurity,
+                        (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+                          WHERE a.attrelid = c.oid AND a.attname = $3 AND NOT a.attisdropped)
+                   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE n.nspname = $1 AND c.relname = $2",
+                &[schema, table, column],
+            )
+            .await?;
+        let Some(row) = row else { continue };
+        let qualified = format!("{schema}.{table}");
+        if row.get::<_, bool>(0) {
+            live.facts.insert(Fact::RowSecurity {
+                table: qualified.clone(),
+            });
+        }
+        if let Some(column_type) = row.get::<_, Option<String>>(1) {
+            live.rls_columns
+                .insert((schema.clone(), table.clone()), column_type);
+        }
+        for policy in client
+            .query(
+                "SELECT unnest(roles)::text FROM pg_policies WHERE schemaname = $1 AND tablename = $2",
+                &[schema, table],
+            )
+            .await?
+        {
+            let role: String = policy.get(0);
+            live.facts.insert(Fact::Policy {
+                table: qualified.clone(),
+                role: if role == "public" { "PUBLIC".to_owned() } else { role },
+            });
+        }
+    }
+    Ok(live)
+}
+
+/// Columns: name, kind, schema, function arguments, owner, grantee, privilege, grantee is owner.
+fn add_object(live: &mut Live, kind: ObjectKind, row: &tokio_postgres::Row) {
+    let schema: String = row.get(2);
+    let object = Object {
+        kind,
+        schema: Some(schema.clone()),
+        name: row.get(0),
+        args: row.get(3),
+    };
+    if !live.objects.iter().any(|(o, _)| *o == object) {
+        live.objects.push((object.clone(), schema));
+    }
+    live.facts.insert(Fact::Owner {
+        object: object.clone(),
+        role: row.get(4),
+    });
+    if !row.get::<_, bool>(7) {
+        live.facts.insert(Fact::Grant {
+            object,
+            grantee: row.get(5),
+            privilege: row.get(6),
+        });
+    }
+}

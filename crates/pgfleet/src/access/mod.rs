@@ -1,0 +1,157 @@
+//! Access as code: each service's owner, runtime and read-only roles, their grants, default
+//! privileges and row level security, compared with the live catalogs.
+//!
+//! desired (manifest) − live (catalogs) = what is missing; live − desired = what is extra.
+//! `plan` turns both into statements, `apply` runs them in one transaction per database,
+//! `check` lists them. Returns values; never prints.
+
+pub mod desired;
+pub mod facts;
+pub mod live;
+pub mod plan;
+
+use facts::Fact;
+use pgfleet_core::Manifest;
+use pgfleet_core::manifest::Service;
+use plan::{Difference, Extras, Statement};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use tokio_postgres::Client;
+
+/// The plan of one scope: the cluster's roles, or one database.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScopePlan {
+    pub server: String,
+    /// `None` for the cluster-wide part (roles and memberships).
+    pub database: Option<String>,
+    pub services: Vec<String>,
+    pub differences: Vec<Difference>,
+    pub statements: Vec<Statement>,
+}
+
+/// Roles and memberships of `services` (all on one server), read through `client`.
+pub async fn plan_cluster(
+    manifest: &Manifest,
+    server: &str,
+    services: &[&Service],
+    admin: &str,
+    client: &Client,
+    verifiers: &BTreeMap<String, String>,
+) -> Result<ScopePlan, tokio_postgres::Error> {
+    let admin_is_superuser = live::is_superuser(client, admin).await?;
+    let desired = desired::cluster(manifest, services, admin, admin_is_superuser);
+    let roles: Vec<String> = services
+        .iter()
+        .flat_map(|s| {
+            [
+                s.access.owner_role.clone(),
+                s.access.runtime_role.clone(),
+                s.access.readonly_role.clone(),
+            ]
+        })
+        .collect();
+    let live = live::read_roles(client, &roles).await?;
+    let differences = plan::differences(&desired, &live);
+    let extras = Extras {
+        verifiers: verifiers.clone(),
+        ..Extras::default()
+    };
+    let statements = plan::statements(&differences, &live, &extras);
+    Ok(ScopePlan {
+        server: server.to_owned(),
+        database: None,
+        services: services.iter().map(|s| s.name.clone()).collect(),
+        differences,
+        statements,
+    })
+}
+
+/// Grants, ownership, default privileges and RLS in one database.
+pub async fn plan_database(
+    server: &str,
+    database: &str,
+    services: &[&Service],
+    client: &Client,
+) -> Result<ScopePlan, tokio_postgres::Error> {
+    let schemas: Vec<String> = services.iter().map(|s| desired::schema_of(s)).collect();
+    let rls_tables: Vec<(String, String, String)> = services
+        .iter()
+        .flat_map(|s| {
+            s.access
+                .rls
+                .iter()
+                .map(|p| (desired::schema_of(s), p.table.clone(), p.column.clone()))
+        })
+        .collect();
+    let live = live::read_database(client, &schemas, &rls_tables).await?;
+    let desired = desired::database(database, services, &live);
+    let differences = plan::differences(&desired, &live.facts);
+    let mut extras = Extras::default();
+    for service in services {
+        let schema = desired::schema_of(service);
+        for policy in &service.access.rls {
+            let key = (schema.clone(), policy.table.clone());
+            if let Some(column_type) = live.rls_columns.get(&key) {
+                extras
+                    .rls
+                    .insert(key, (policy.clone(), column_type.clone()));
+                extras.owners.insert(service.access.owner_role.clone());
+            }
+        }
+    }
+    let statements = plan::statements(&differences, &live.facts, &extras);
+    Ok(ScopePlan {
+        server: server.to_owned(),
+        database: Some(database.to_owned()),
+        services: services.iter().map(|s| s.name.clone()).collect(),
+        differences,
+        statements,
+    })
+}
+
+/// Runs a plan's statements in one transaction: all of them or none.
+pub async fn apply(
+    client: &Client,
+    plan: &ScopePlan,
+) -> Result<(), (String, tokio_postgres::Error)> {
+    if plan.statements.is_empty() {
+        return Ok(());
+    }
+    client
+        .batch_execute("BEGIN")
+        .await
+        .map_err(|e| ("BEGIN".to_owned(), e))?;
+    for statement in &plan.statements {
+        if let Err(e) = client.batch_execute(&statement.sql).await {
+            let _ = client.batch_execute("ROLLBACK").await;
+            return Err((statement.sql.clone(), e));
+        }
+    }
+    client
+        .batch_execute("COMMIT")
+        .await
+        .map_err(|e| ("COMMIT".to_owned(), e))
+}
+
+/// Roles a plan would create with LOGIN but has no password for.
+pub fn logins_without_password(
+    plan: &ScopePlan,
+    verifiers: &BTreeMap<String, String>,
+) -> Vec<String> {
+    plan.differences
+        .iter()
+        .filter_map(|d| match &d.fact {
+            Fact::Role {
+                role, login: true, ..
+            } if d.kind == "missing"
+                && !d.description.contains(", but the manifest says")
+                && !verifiers.contains_key(role) =>
+            {
+                Some(role.clone())
+            }
+            _ => None,
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}

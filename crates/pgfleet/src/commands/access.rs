@@ -1,0 +1,309 @@
+//! `pgfleet access plan|apply|check`: the manifest's roles and grants against the live
+//! catalogs, per server (roles) and per database (everything else).
+
+use crate::access::{self, ScopePlan};
+use crate::cli::ReportFormat;
+use crate::context::Context;
+use crate::error::{CliError, Result, pg_error};
+use crate::migrate::history::{self, AuditEntry};
+use crate::output::{self, Report};
+use pgfleet_core::Connection;
+use pgfleet_core::manifest::Service;
+use pgfleet_core::resolve::dev_password_path;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use tokio_postgres::Client;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A scope's plan and the session it was read through (applied through the same one).
+struct Scope {
+    plan: ScopePlan,
+    client: Client,
+    connection: Connection,
+}
+
+/// The runtime roles' passwords as SCRAM verifiers; in a local environment a missing one is
+/// generated (as `dev up` does for its login).
+fn verifiers(ctx: &Context, services: &[&Service]) -> Result<BTreeMap<String, String>> {
+    let local = ctx.manifest.is_local(&ctx.environment);
+    let resolver = ctx.resolver();
+    let mut verifiers = BTreeMap::new();
+    for service in services {
+        let mut connection =
+            resolver.resolve_service_from_manifest(&service.name, &ctx.environment);
+        if local && matches!(&connection, Ok(c) if c.password.is_none()) {
+            crate::local::generate_password(&dev_password_path(
+                &ctx.manifest,
+                &service.access.runtime_role,
+            ))?;
+            connection = resolver.resolve_service_from_manifest(&service.name, &ctx.environment);
+        }
+        if let Ok(Connection {
+            password: Some(password),
+            ..
+        }) = connection
+        {
+            verifiers.insert(
+                service.access.runtime_role.clone(),
+                postgres_protocol::password::scram_sha_256(password.expose().as_bytes()),
+            );
+        }
+    }
+    Ok(verifiers)
+}
+
+/// Reads the live state of every scope of the selected services and plans each.
+async fn plan_scopes(ctx: &Context, names: &[String]) -> Result<Vec<Scope>> {
+    if !ctx.manifest.fleet.manage_roles {
+        return Err(CliError::Config(
+            "this fleet does not manage roles (manage_roles = false in [fleet])".to_owned(),
+        ));
+    }
+    let names = ctx.services(names)?;
+    let services: Vec<&Service> = names.iter().map(|n| &ctx.manifest.services[n]).collect();
+    let everyone: Vec<&Service> = ctx.manifest.services.values().collect();
+    let verifiers = verifiers(ctx, &everyone)?;
+    // The selection picks the servers and databases to act on; each is then planned with
+    // every service that lives in it, so acting on one service never revokes its
+    // neighbours' grants.
+    let mut by_server: BTreeMap<&str, Vec<&Service>> = BTreeMap::new();
+    for service in ctx.manifest.services.values() {
+        if services.iter().any(|s| s.server == service.server) {
+            by_server.entry(&service.server).or_default().push(service);
+        }
+    }
+    let resolver = ctx.resolver();
+    let mut scopes = Vec::new();
+    for (server, on_server) in by_server {
+        let mut by_database: BTreeMap<&str, Vec<&Service>> = BTreeMap::new();
+        for service in &on_server {
+            let selected = services.iter().any(|s| {
+                s.server == service.server && s.placement.database() == service.placement.database()
+            });
+            if selected {
+                by_database
+                    .entry(service.placement.database())
+                    .or_default()
+                    .push(service);
+            }
+        }
+        let mut first = true;
+        for (database, in_database) in by_database {
+            let connection = resolver.resolve_admin(&in_database[0].name, &ctx.environment)?;
+            let open = || crate::db::connect(&connection, "access", CONNECT_TIMEOUT);
+            if first {
+                first = false;
+                let client = open().await.map_err(CliError::Failed)?;
+                let plan = access::plan_cluster(
+                    &ctx.manifest,
+                    server,
+                    &on_server,
+                    &connection.user,
+                    &client,
+                    &verifiers,
+                )
+                .await
+                .map_err(|e| pg_error(&format!("reading the roles of server {server}"), &e))?;
+                let missing = access::logins_without_password(&plan, &verifiers);
+                if !missing.is_empty() {
+                    let vars: Vec<String> = on_server
+                        .iter()
+                        .filter(|s| missing.contains(&s.access.runtime_role))
+                        .filter_map(|s| s.access.password.var().map(str::to_owned))
+                        .collect();
+                    return Err(CliError::Config(format!(
+                        "cannot create login role(s) {} without a password: set {}",
+                        missing.join(", "),
+                        vars.join(", ")
+                    )));
+                }
+                scopes.push(Scope {
+                    plan,
+                    client,
+                    connection: connection.clone(),
+                });
+            }
+            let client = open().await.map_err(CliError::Failed)?;
+            let plan = access::plan_database(server, database, &in_database, &client)
+                .await
+                .map_err(|e| {
+                    pg_error(&format!("reading the catalogs of database {database}"), &e)
+                })?;
+            scopes.push(Scope {
+                plan,
+                client,
+                connection,
+            });
+        }
+    }
+    Ok(scopes)
+}
+
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct PlanReport(pub Vec<ScopePlan>);
+
+impl Report for PlanReport {
+    fn table(&self) -> String {
+        let mut text = String::new();
+        for scope in &self.0 {
+            if scope.statements.is_empty() {
+                continue;
+            }
+            text.push_str(&format!(
+                "-- server {}, {}\n",
+                scope.server,
+                scope_name(scope)
+            ));
+            for statement in &scope.statements {
+                text.push_str(&format!("-- {}\n{};\n", statement.reason, statement.sql));
+            }
+        }
+        if text.is_empty() {
+            text.push_str("-- nothing to do: every role and grant matches the manifest");
+        }
+        text.trim_end().to_owned()
+    }
+}
+
+fn scope_name(scope: &ScopePlan) -> String {
+    match &scope.database {
+        Some(database) => format!("database {database}"),
+        None => "roles".to_owned(),
+    }
+}
+
+pub async fn plan(ctx: &Context, services: &[String], format: ReportFormat) -> Result<()> {
+    let scopes = plan_scopes(ctx, services).await?;
+    output::print_report(
+        &PlanReport(scopes.into_iter().map(|s| s.plan).collect()),
+        format,
+    );
+    Ok(())
+}
+
+/// Plans and applies, each scope in one transaction, and records the run in each database's
+/// audit log. Returns how many statements ran.
+pub async fn apply_quietly(ctx: &Context, services: &[String]) -> Result<(Vec<ScopePlan>, usize)> {
+    let started = Instant::now();
+    let scopes = plan_scopes(ctx, services).await?;
+    let mut ran = 0;
+    let cluster_statements: usize = scopes
+        .iter()
+        .filter(|s| s.plan.database.is_none())
+        .map(|s| s.plan.statements.len())
+        .sum();
+    for scope in &scopes {
+        access::apply(&scope.client, &scope.plan)
+            .await
+            .map_err(|(sql, e)| {
+                pg_error(
+                    &format!(
+                        "applying access on server {} ({}): {sql}",
+                        scope.plan.server,
+                        scope_name(&scope.plan)
+                    ),
+                    &e,
+                )
+            })?;
+        ran += scope.plan.statements.len();
+        if scope.plan.database.is_some() {
+            history::ensure_tables(&scope.client)
+                .await
+                .map_err(|e| pg_error("creating the pgfleet tables", &e))?;
+            for service in &scope.plan.services {
+                history::audit(
+                    &scope.client,
+                    &AuditEntry {
+                        service,
+                        command: "access apply",
+                        environment: &ctx.environment,
+                        os_user: crate::migrate::os_user(),
+                        version_before: None,
+                        version_after: None,
+                        result: "success",
+                        duration_ms: started.elapsed().as_millis() as i64,
+                        detail: serde_json::json!({
+                            "statements": scope.plan.statements.iter().map(|s| &s.sql).collect::<Vec<_>>(),
+                            "role_statements": cluster_statements,
+                            "connected_as": scope.connection.user,
+                        }),
+                    },
+                )
+                .await
+                .map_err(|e| pg_error("writing the audit row", &e))?;
+            }
+        }
+    }
+    Ok((scopes.into_iter().map(|s| s.plan).collect(), ran))
+}
+
+pub async fn apply(ctx: &Context, services: &[String], format: ReportFormat) -> Result<()> {
+    let (plans, ran) = apply_quietly(ctx, services).await?;
+    output::print_report(&PlanReport(plans), format);
+    output::note(&format!("applied {ran} statement(s)"));
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+pub struct CheckReport {
+    pub ok: bool,
+    pub differences: Vec<CheckRow>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CheckRow {
+    pub server: String,
+    pub database: Option<String>,
+    #[serde(flatten)]
+    pub difference: access::plan::Difference,
+}
+
+impl Report for CheckReport {
+    fn table(&self) -> String {
+        if self.ok {
+            return "no drift: every role and grant matches the manifest".to_owned();
+        }
+        let mut table = output::table(&["server", "scope", "difference"]);
+        for row in &self.differences {
+            table.add_row(vec![
+                row.server.clone(),
+                row.database.clone().unwrap_or_else(|| "roles".to_owned()),
+                row.difference.description.clone(),
+            ]);
+        }
+        table.to_string()
+    }
+}
+
+/// Drift between the manifest and the catalogs; exit 2 when there is any.
+pub async fn check(ctx: &Context, services: &[String], format: ReportFormat) -> Result<()> {
+    let scopes = plan_scopes(ctx, services).await?;
+    let differences: Vec<CheckRow> = scopes
+        .into_iter()
+        .flat_map(|scope| {
+            let (server, database) = (scope.plan.server.clone(), scope.plan.database.clone());
+            scope
+                .plan
+                .differences
+                .into_iter()
+                .map(move |difference| CheckRow {
+                    server: server.clone(),
+                    database: database.clone(),
+                    difference,
+                })
+        })
+        .collect();
+    let report = CheckReport {
+        ok: differences.is_empty(),
+        differences,
+    };
+    output::print_report(&report, format);
+    if report.ok {
+        Ok(())
+    } else {
+        Err(CliError::Drift(report.differences.len()))
+    }
+}
