@@ -70,6 +70,30 @@ pub async fn inspect(target: &Target, options: &Options) -> Result<State, Migrat
     })
 }
 
+/// The service's lock, a session, and its history read under the lock.
+async fn locked_session(
+    target: &Target,
+    purpose: &str,
+    options: &Options,
+) -> Result<
+    (
+        super::lock::MigrationLock,
+        tokio_postgres::Client,
+        Vec<Applied>,
+    ),
+    MigrateError,
+> {
+    let lock = target.lock(options, &|_| {}).await?;
+    let client = target.connect(purpose, options).await?;
+    history::ensure_tables(&client)
+        .await
+        .map_err(|e| target.pg("creating the pgfleet history tables", &e))?;
+    let applied = history::read(&client, &target.service)
+        .await
+        .map_err(|e| target.pg("reading history", &e))?;
+    Ok((lock, client, applied))
+}
+
 fn short(checksum: &str) -> &str {
     &checksum[..checksum.len().min(12)]
 }
@@ -99,14 +123,7 @@ pub async fn repair(
 ) -> Result<Repaired, MigrateError> {
     let started = Instant::now();
     let migrations = source::load(&target.migrations_dir)?;
-    let lock = target.lock(options, &|_| {}).await?;
-    let client = target.connect("repair", options).await?;
-    history::ensure_tables(&client)
-        .await
-        .map_err(|e| target.pg("creating the pgfleet history tables", &e))?;
-    let applied = history::read(&client, &target.service)
-        .await
-        .map_err(|e| target.pg("reading history", &e))?;
+    let (lock, client, applied) = locked_session(target, "repair", options).await?;
     let before = applied.iter().filter(|a| !a.dirty).map(|a| a.version).max();
     let mut changes = Vec::new();
     for row in &applied {
@@ -201,14 +218,7 @@ pub async fn baseline(
 ) -> Result<Vec<i64>, MigrateError> {
     let started = Instant::now();
     let migrations = source::load(&target.migrations_dir)?;
-    let lock = target.lock(options, &|_| {}).await?;
-    let client = target.connect("baseline", options).await?;
-    history::ensure_tables(&client)
-        .await
-        .map_err(|e| target.pg("creating the pgfleet history tables", &e))?;
-    let applied = history::read(&client, &target.service)
-        .await
-        .map_err(|e| target.pg("reading history", &e))?;
+    let (lock, client, applied) = locked_session(target, "baseline", options).await?;
     if let Some(last) = applied.last() {
         return Err(target.other(format!(
             "already has a history (current version {}); baseline adopts a database with none",

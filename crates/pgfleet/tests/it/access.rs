@@ -33,17 +33,10 @@ async fn fleet() -> Fleet {
         ))
         .await
         .unwrap();
-    let mut ctx = TestContext::new(&format!(
-        r#"
-[fleet]
-name = "{p}"
-default_environment = "testing"
-[environments.testing]
-host = {{ env = "IT_HOST" }}
-port = {{ env = "IT_PORT" }}
-user = "{superuser}"
-sslmode = "disable"
-
+    let mut ctx = TestContext::on_test_cluster(
+        &format!("name = \"{p}\""),
+        &format!(
+            r#"
 [servers.main]
 database = "{shared}"
 
@@ -62,12 +55,10 @@ rls = [{{ table = "profiles", column = "user_id" }}]
 database = "{billing}"
 migrations = "migrations/billing"
 "#,
-        superuser = cluster.superuser(),
-        shared = shared.name,
-        billing = billing.name,
-    ));
-    ctx.var("IT_HOST", cluster.host())
-        .var("IT_PORT", &cluster.port().to_string());
+            shared = shared.name,
+            billing = billing.name,
+        ),
+    );
     for service in ["auth", "users", "billing"] {
         ctx.var(
             &format!("{p}_{service}_DB_PASSWORD").to_uppercase(),

@@ -72,6 +72,27 @@ impl TestContext {
         }
     }
 
+    /// A project whose `testing` (default) and `production` environments point at the shared
+    /// test cluster as its superuser. `fleet` is the body of `[fleet]` (at least `name`);
+    /// `rest` declares servers and services.
+    pub fn on_test_cluster(fleet: &str, rest: &str) -> TestContext {
+        let cluster = pgfleet_testkit::TestCluster::shared();
+        let mut environments = String::new();
+        for environment in ["testing", "production"] {
+            environments.push_str(&format!(
+                "[environments.{environment}]\nhost = {{ env = \"IT_HOST\" }}\nport = {{ env = \"IT_PORT\" }}\n\
+                 user = \"{}\"\nsslmode = \"disable\"\n\n",
+                cluster.superuser()
+            ));
+        }
+        let mut ctx = TestContext::new(&format!(
+            "[fleet]\n{fleet}\ndefault_environment = \"testing\"\n\n{environments}{rest}"
+        ));
+        ctx.var("IT_HOST", cluster.host())
+            .var("IT_PORT", &cluster.port().to_string());
+        ctx
+    }
+
     /// A context on an existing manifest (e.g. the examples), run from a temp folder.
     pub fn with_manifest(path: &Path) -> TestContext {
         let mut ctx = TestContext::new("");

@@ -10,39 +10,14 @@ use std::time::{Duration, Instant};
 /// A fleet whose `testing` and `production` environments point at the test cluster, with one
 /// service per database given.
 fn fleet(databases: &[(&str, &TestDatabase)]) -> TestContext {
-    let cluster = TestCluster::shared();
-    let mut manifest = format!(
-        r#"
-[fleet]
-name = "it"
-default_environment = "testing"
-
-[environments.testing]
-host = {{ env = "IT_HOST" }}
-port = {{ env = "IT_PORT" }}
-user = "{user}"
-sslmode = "disable"
-
-[environments.production]
-host = {{ env = "IT_HOST" }}
-port = {{ env = "IT_PORT" }}
-user = "{user}"
-sslmode = "disable"
-
-[servers.main]
-"#,
-        user = cluster.superuser()
-    );
+    let mut services = String::from("[servers.main]\n");
     for (service, db) in databases {
-        manifest.push_str(&format!(
+        services.push_str(&format!(
             "\n[services.{service}]\ndatabase = \"{}\"\nmigrations = \"migrations/{service}\"\n",
             db.name
         ));
     }
-    let mut ctx = TestContext::new(&manifest);
-    ctx.var("IT_HOST", cluster.host())
-        .var("IT_PORT", &cluster.port().to_string());
-    ctx
+    TestContext::on_test_cluster("name = \"it\"", &services)
 }
 
 fn migrations_dir(ctx: &TestContext, service: &str) -> PathBuf {
@@ -723,17 +698,10 @@ async fn services_sharing_a_database_keep_separate_histories() {
         .batch_execute("CREATE SCHEMA auth_schema; CREATE SCHEMA user_schema;")
         .await
         .unwrap();
-    let cluster = TestCluster::shared();
-    let mut ctx = TestContext::new(&format!(
-        r#"
-[fleet]
-name = "edu"
-default_environment = "testing"
-[environments.testing]
-host = {{ env = "IT_HOST" }}
-port = {{ env = "IT_PORT" }}
-user = "{user}"
-sslmode = "disable"
+    let ctx = TestContext::on_test_cluster(
+        "name = \"edu\"",
+        &format!(
+            r#"
 [servers.main]
 database = "{db}"
 [services.auth]
@@ -743,11 +711,9 @@ migrations = "migrations/auth"
 schema = "user_schema"
 migrations = "migrations/users"
 "#,
-        user = cluster.superuser(),
-        db = db.name
-    ));
-    ctx.var("IT_HOST", cluster.host())
-        .var("IT_PORT", &cluster.port().to_string());
+            db = db.name
+        ),
+    );
     for service in ["auth", "users"] {
         corpus::write(&migrations_dir(&ctx, service), 8);
     }
