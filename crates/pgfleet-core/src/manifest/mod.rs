@@ -462,7 +462,16 @@ impl Validator {
                 setting,
             });
         }
+        let append_only = raw
+            .append_only
+            .iter()
+            .map(|table| {
+                self.identifier("table name", table);
+                table.get_ref().clone()
+            })
+            .collect();
         ServiceAccess {
+            append_only,
             owner_role,
             runtime_role,
             readonly_role,

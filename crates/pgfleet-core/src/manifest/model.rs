@@ -74,6 +74,9 @@ pub(super) struct RawAccess {
     /// Grant TRUNCATE to the runtime role.
     #[serde(default)]
     pub truncate: bool,
+    /// Tables the runtime role may read and append to, never UPDATE or DELETE (audit logs).
+    #[serde(default)]
+    pub append_only: Vec<Spanned<String>>,
     /// The runtime role's password (default `{ env = "<NAME>_DB_PASSWORD" }`).
     pub password: Option<Spanned<Setting>>,
     #[serde(default)]
@@ -275,6 +278,8 @@ pub struct ServiceAccess {
     pub readonly_role: String,
     pub connection_limit: i32,
     pub truncate: bool,
+    /// Tables the runtime role may only SELECT and INSERT.
+    pub append_only: Vec<String>,
     #[serde(skip)]
     pub password: Setting,
     pub rls: Vec<RlsPolicy>,

@@ -83,6 +83,11 @@ pub fn database(database: &str, services: &[&Service], live: &Live) -> BTreeSet<
         }
         grant(&mut facts, &db, &access.runtime_role, &["CONNECT"]);
         grant(&mut facts, &db, &access.readonly_role, &["CONNECT"]);
+        if service.placement.schema().is_none() {
+            // A database of its own: the owner may add schemas and trusted extensions
+            // (pg_trgm…) from its migrations.
+            grant(&mut facts, &db, &access.owner_role, &["CREATE"]);
+        }
 
         let schema_object = Object::schema(&schema);
         facts.insert(Fact::Owner {
@@ -106,6 +111,15 @@ pub fn database(database: &str, services: &[&Service], live: &Live) -> BTreeSet<
                 role: access.owner_role.clone(),
             });
             match object.kind {
+                ObjectKind::Table if access.append_only.contains(&object.name) => {
+                    grant(
+                        &mut facts,
+                        object,
+                        &access.runtime_role,
+                        &["SELECT", "INSERT"],
+                    );
+                    grant(&mut facts, object, &access.readonly_role, &["SELECT"]);
+                }
                 ObjectKind::Table => {
                     grant(&mut facts, object, &access.runtime_role, &table_privileges);
                     grant(&mut facts, object, &access.readonly_role, &["SELECT"]);
@@ -114,8 +128,10 @@ pub fn database(database: &str, services: &[&Service], live: &Live) -> BTreeSet<
                     grant(&mut facts, object, &access.runtime_role, &RUNTIME_SEQUENCE);
                     grant(&mut facts, object, &access.readonly_role, &["SELECT"]);
                 }
+                // A service's functions are its API: readers may call them.
                 ObjectKind::Function => {
                     grant(&mut facts, object, &access.runtime_role, &["EXECUTE"]);
+                    grant(&mut facts, object, &access.readonly_role, &["EXECUTE"]);
                 }
                 ObjectKind::Database | ObjectKind::Schema => {}
             }
@@ -142,6 +158,7 @@ pub fn database(database: &str, services: &[&Service], live: &Live) -> BTreeSet<
         );
         default(DefaultKind::Sequences, &access.readonly_role, &["SELECT"]);
         default(DefaultKind::Functions, &access.runtime_role, &["EXECUTE"]);
+        default(DefaultKind::Functions, &access.readonly_role, &["EXECUTE"]);
 
         for policy in &access.rls {
             if !live
