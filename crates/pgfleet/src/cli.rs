@@ -238,6 +238,11 @@ pub enum DevCommand {
     Status(ReportArgs),
     /// Drop and recreate the data of these services (default: all), leaving others untouched.
     Reset { services: Vec<String> },
+    /// Load each service's seed data (services/<name>/seeds/*.sql, in name order).
+    Seed {
+        /// Services to seed (default: all).
+        services: Vec<String>,
+    },
     /// Open psql on a service's database, as the service's role.
     Psql {
         service: String,

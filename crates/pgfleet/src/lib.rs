@@ -88,6 +88,7 @@ async fn run(cli: &Cli) -> Result<(), CliError> {
             commands::dev::status(&ctx, report.format).await
         }
         Command::Dev(DevCommand::Reset { services }) => commands::dev::reset(&ctx, services).await,
+        Command::Dev(DevCommand::Seed { services }) => commands::dev::seed(&ctx, services).await,
         Command::Dev(DevCommand::Psql { service, args }) => {
             commands::dev::psql(&ctx, service, args)
         }

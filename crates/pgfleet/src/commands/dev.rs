@@ -464,10 +464,13 @@ pub async fn reset(ctx: &Context, services: &[String]) -> Result<()> {
         )
         .await
         {
-            Ok(report) => output::note(&format!(
-                "{service}: reset, {} migration(s) applied",
-                report.steps.len()
-            )),
+            Ok(report) => match seed_service(ctx, service).await {
+                Ok(seeds) => output::note(&format!(
+                    "{service}: reset, {} migration(s) and {seeds} seed file(s) applied",
+                    report.steps.len()
+                )),
+                Err(e) => failures.push(e.to_string()),
+            },
             Err(failure) => failures.push(failure.error.to_string()),
         }
     }
@@ -476,6 +479,25 @@ pub async fn reset(ctx: &Context, services: &[String]) -> Result<()> {
     } else {
         Err(CliError::Failed(failures.join("\n")))
     }
+}
+
+async fn seed_service(ctx: &Context, service: &str) -> Result<usize> {
+    let target = crate::commands::migrate::target(ctx, service)?;
+    let files = crate::migrate::source::sql_files(&ctx.manifest.services[service].seeds)
+        .map_err(crate::migrate::MigrateError::from)?;
+    Ok(crate::migrate::seed(&target, &files, &crate::migrate::Options::default()).await?)
+}
+
+/// `dev seed`: each service's seed files, in name order, each in one transaction as the
+/// service's owner. Seed files are written to be re-runnable (ON CONFLICT DO NOTHING…).
+pub async fn seed(ctx: &Context, services: &[String]) -> Result<()> {
+    require_local(ctx)?;
+    let services = ctx.services(services)?;
+    for service in &services {
+        let count = seed_service(ctx, service).await?;
+        output::note(&format!("{service}: {count} seed file(s) applied"));
+    }
+    Ok(())
 }
 
 /// Replaces this process with psql connected as the service (its exit code becomes ours).

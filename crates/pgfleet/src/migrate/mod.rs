@@ -599,16 +599,9 @@ async fn run_locked(
             )
             .await
         } else {
-            apply_transaction(
-                target,
-                client,
-                migration,
-                script,
-                step.direction,
-                options,
-                act_as,
-            )
-            .await
+            let record =
+                |elapsed| history_sql(target, migration, step.direction, elapsed, "applied", 0);
+            apply_transaction(target, client, script, options, act_as, Some(&record)).await
         };
         result.map_err(|e| (before, e))?;
     }
@@ -638,6 +631,25 @@ async fn acting_role(target: &Target, client: &Client) -> Result<Option<String>,
         }
         None => Ok(None),
     }
+}
+
+/// Runs seed files (`dev seed`): each in one transaction, as the owner role, with the
+/// migrations' deadlines and error reporting, and no history. Returns how many ran.
+pub async fn seed(
+    target: &Target,
+    files: &[PathBuf],
+    options: &Options,
+) -> Result<usize, MigrateError> {
+    if files.is_empty() {
+        return Ok(0);
+    }
+    let client = target.connect("seed", options).await?;
+    let act_as = acting_role(target, &client).await?;
+    for path in files {
+        let script = source::read_script(path)?;
+        apply_transaction(target, &client, &script, options, act_as.as_deref(), None).await?;
+    }
+    Ok(files.len())
 }
 
 /// `SET` commands for a script's deadlines (`SET LOCAL` inside a transaction).
@@ -670,11 +682,10 @@ fn backoff(attempt: u32) -> Duration {
 async fn apply_transaction(
     target: &Target,
     client: &Client,
-    migration: &Migration,
     script: &Script,
-    direction: &str,
     options: &Options,
     act_as: Option<&str>,
+    record: Option<&(dyn Fn(Duration) -> String + Sync)>,
 ) -> Result<(), MigrateError> {
     let set_role = act_as
         .map(|role| format!("SET LOCAL ROLE {};", quote_ident(role)))
@@ -699,17 +710,10 @@ async fn apply_transaction(
                     .await
                     .map_err(|e| Failure::Script(*offset, e))?;
             }
-            let record = history_sql(
-                target,
-                migration,
-                direction,
-                started.elapsed(),
-                "applied",
-                0,
-            );
             // History belongs to pgfleet's login, not to the service.
+            let record = record.map(|r| format!("RESET ROLE; {};", r(started.elapsed())));
             client
-                .batch_execute(&format!("RESET ROLE; {record}; COMMIT"))
+                .batch_execute(&format!("{} COMMIT", record.unwrap_or_default()))
                 .await
                 .map_err(Failure::Setup)
         }

@@ -133,14 +133,14 @@ pub fn load(dir: &Path) -> Result<Vec<Migration>, SourceError> {
                         message: format!("its name differs from its up file `{name}`"),
                     });
                 }
-                Some(script(&down_path)?)
+                Some(read_script(&down_path)?)
             }
             None => None,
         };
         migrations.push(Migration {
             version,
             name,
-            up: script(&up_path)?,
+            up: read_script(&up_path)?,
             down,
         });
     }
@@ -153,7 +153,8 @@ pub fn load(dir: &Path) -> Result<Vec<Migration>, SourceError> {
     Ok(migrations)
 }
 
-fn script(path: &Path) -> Result<Script, SourceError> {
+/// One SQL file with its checksum and directives.
+pub fn read_script(path: &Path) -> Result<Script, SourceError> {
     let sql = std::fs::read_to_string(path).map_err(|source| SourceError::Read {
         path: path.to_path_buf(),
         source,
@@ -245,6 +246,26 @@ pub fn split_statements(sql: &str) -> Result<Vec<(usize, String)>, String> {
         }
     }
     Ok(statements)
+}
+
+/// The `.sql` files of a folder in name order (seed files); none when it does not exist.
+pub fn sql_files(dir: &Path) -> Result<Vec<PathBuf>, SourceError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(SourceError::Read {
+                path: dir.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    files.sort();
+    Ok(files)
 }
 
 /// The next version for `migrate new`: a UTC timestamp (YYYYMMDDHHMMSS) by default, or the

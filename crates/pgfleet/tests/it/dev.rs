@@ -285,3 +285,49 @@ fn dev_commands_refuse_a_non_local_environment_and_missing_binaries() {
     let run = ctx.run(&["dev", "up"]).failure(5);
     assert!(run.stderr.contains("/nonexistent/bin"), "{}", run.stderr);
 }
+
+#[test]
+fn seed_loads_data_reruns_cleanly_and_reset_reapplies_it() {
+    let ctx = two_server_fleet();
+    let seeds = ctx.dir.path().join("services/billing/seeds");
+    std::fs::create_dir_all(&seeds).unwrap();
+    std::fs::write(
+        seeds.join("01_invoices.sql"),
+        "INSERT INTO invoices (id) SELECT g FROM generate_series(1, 5) AS g\n\
+         WHERE NOT EXISTS (SELECT 1 FROM invoices WHERE id = g);\n",
+    )
+    .unwrap();
+    ctx.run(&["dev", "up"]).success();
+    ctx.run(&["migrate", "up", "--all"]).success();
+    ctx.run(&["dev", "seed"]).success();
+    ctx.run(&["dev", "seed", "billing"]).success();
+    assert_eq!(psql(&ctx, "billing", "select count(*) from invoices"), "5");
+    psql(&ctx, "billing", "delete from invoices where id > 2");
+    ctx.run(&["dev", "reset", "billing"]).success();
+    assert_eq!(psql(&ctx, "billing", "select count(*) from invoices"), "5");
+
+    // A broken seed names its file and line, and leaves nothing of itself behind.
+    let broken = seeds.join("02_broken.sql");
+    std::fs::write(
+        &broken,
+        "INSERT INTO invoices (id) VALUES (100);\n\nINSERT INTO nowhere VALUES (1);\n",
+    )
+    .unwrap();
+    let run = ctx.run(&["dev", "seed", "billing"]).failure(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "{}:3: relation \"nowhere\" does not exist",
+            broken.display()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        psql(
+            &ctx,
+            "billing",
+            "select count(*) from invoices where id = 100"
+        ),
+        "0"
+    );
+}
