@@ -193,12 +193,12 @@ async fn run_fleet(
                 move |event: Event| match event {
                     Event::WaitingForLock => bar.set_message("locking"),
                     Event::Planned { total } => bar.set_length(total as u64),
-                    Event::Step { version, name } => {
-                        if bar.position() < bar.length().unwrap_or(0)
-                            && !bar.message().starts_with("lock")
-                        {
-                            bar.inc(1);
-                        }
+                    Event::Step {
+                        index,
+                        version,
+                        name,
+                    } => {
+                        bar.set_position(index as u64);
                         bar.set_message(format!("{version} {name}"));
                     }
                 }

@@ -198,8 +198,12 @@ fn sql_error_text(
 pub enum Event {
     /// The plan is known: `total` steps.
     Planned { total: usize },
-    /// A step starts.
-    Step { version: i64, name: String },
+    /// Step `index` (0-based) of the plan starts.
+    Step {
+        index: usize,
+        version: i64,
+        name: String,
+    },
     /// Waiting for another runner's lock.
     WaitingForLock,
 }
@@ -571,8 +575,9 @@ async fn run_locked(
     };
     let act_as = act_as.as_deref();
     let by_version = |v: i64| migrations.iter().find(|m| m.version == v);
-    for step in &steps {
+    for (index, step) in steps.iter().enumerate() {
         progress(Event::Step {
+            index,
             version: step.version,
             name: step.name.clone(),
         });
