@@ -456,10 +456,26 @@ impl Validator {
                 }
                 None => "app.current_user_id".to_owned(),
             };
+            let readers_see_all = match &policy.readers {
+                None => false,
+                Some(readers) if readers.get_ref() == "session" => false,
+                Some(readers) if readers.get_ref() == "all" => true,
+                Some(readers) => {
+                    self.report(Problem::at(
+                        readers.span(),
+                        format!(
+                            "readers = `{}`: expected \"session\" or \"all\"",
+                            readers.get_ref()
+                        ),
+                    ));
+                    false
+                }
+            };
             rls.push(RlsPolicy {
                 table: policy.table.get_ref().clone(),
                 column: policy.column.get_ref().clone(),
                 setting,
+                readers_see_all,
             });
         }
         let append_only = raw

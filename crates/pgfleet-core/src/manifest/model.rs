@@ -90,6 +90,9 @@ pub(super) struct RawRls {
     pub table: Spanned<String>,
     pub column: Spanned<String>,
     pub setting: Option<Spanned<String>>,
+    /// What services that read this one see: `session` (the rows of the session's user, as
+    /// the runtime role) or `all`.
+    pub readers: Option<Spanned<String>>,
 }
 
 /// How to reach a server in one environment. Set for a whole environment under
@@ -292,6 +295,8 @@ pub struct RlsPolicy {
     pub column: String,
     /// e.g. `app.current_user_id` (seed 004).
     pub setting: String,
+    /// Readers see every row (`readers = "all"`) rather than the session user's.
+    pub readers_see_all: bool,
 }
 
 /// A validated manifest.

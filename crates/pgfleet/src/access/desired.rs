@@ -47,12 +47,15 @@ pub fn cluster(
             let Some(other) = manifest.services.get(read) else {
                 continue;
             };
-            // Roles are per cluster: a read across servers cannot be granted.
+            // Roles are per cluster: a read across servers cannot be granted. The owner reads
+            // too, so that the service's views and functions over the other's data work.
             if other.server == service.server {
-                facts.insert(Fact::Member {
-                    role: other.access.readonly_role.clone(),
-                    member: access.runtime_role.clone(),
-                });
+                for member in [&access.runtime_role, &access.owner_role] {
+                    facts.insert(Fact::Member {
+                        role: other.access.readonly_role.clone(),
+                        member: member.clone(),
+                    });
+                }
             }
         }
     }
@@ -81,7 +84,15 @@ pub fn database(database: &str, services: &[&Service], live: &Live) -> BTreeSet<
         if access.truncate {
             table_privileges.push("TRUNCATE");
         }
-        grant(&mut facts, &db, &access.runtime_role, &["CONNECT"]);
+        // Temporary tables are private to a session: the service's own roles may have them
+        // (CREATE TEMP TABLE, REFRESH MATERIALIZED VIEW CONCURRENTLY need it).
+        grant(
+            &mut facts,
+            &db,
+            &access.runtime_role,
+            &["CONNECT", "TEMPORARY"],
+        );
+        grant(&mut facts, &db, &access.owner_role, &["TEMPORARY"]);
         grant(&mut facts, &db, &access.readonly_role, &["CONNECT"]);
         if service.placement.schema().is_none() {
             // A database of its own: the owner may add schemas and trusted extensions
@@ -111,7 +122,13 @@ pub fn database(database: &str, services: &[&Service], live: &Live) -> BTreeSet<
                 role: access.owner_role.clone(),
             });
             match object.kind {
-                ObjectKind::Table if access.append_only.contains(&object.name) => {
+                ObjectKind::Table
+                    if access.append_only.contains(&object.name)
+                        || live
+                            .partition_roots
+                            .get(object)
+                            .is_some_and(|root| access.append_only.contains(root)) =>
+                {
                     grant(
                         &mut facts,
                         object,
@@ -175,11 +192,14 @@ pub fn database(database: &str, services: &[&Service], live: &Live) -> BTreeSet<
                 table: table.clone(),
                 role: access.runtime_role.clone(),
             });
-            // RLS is forced, so the owner (migrations, backfills) needs a policy of its own.
-            facts.insert(Fact::Policy {
-                table,
-                role: access.owner_role.clone(),
-            });
+            // RLS is forced, so the owner (migrations, backfills) needs a policy of its own;
+            // readers get one too (the session's rows, or every row with `readers = "all"`).
+            for role in [&access.owner_role, &access.readonly_role] {
+                facts.insert(Fact::Policy {
+                    table: table.clone(),
+                    role: role.clone(),
+                });
+            }
         }
     }
     facts

@@ -12,6 +12,8 @@ pub struct Live {
     pub facts: BTreeSet<Fact>,
     /// Relations, sequences and functions in the managed schemas (not members of extensions).
     pub objects: Vec<(Object, String)>,
+    /// Partitions → the name of their root table (an append-only root covers its partitions).
+    pub partition_roots: BTreeMap<Object, String>,
     /// `schema.table` of RLS tables that exist → the type of their key column.
     pub rls_columns: BTreeMap<(String, String), String>,
 }
@@ -120,7 +122,8 @@ pub async fn read_database(
         .query(
             "SELECT c.relname::text, c.relkind::text, n.nspname::text, NULL::text,
                     pg_get_userbyid(c.relowner)::text,
-                    coalesce(g.rolname::text, 'PUBLIC'), a.privilege_type, a.grantee = c.relowner
+                    coalesce(g.rolname::text, 'PUBLIC'), a.privilege_type, a.grantee = c.relowner,
+                    CASE WHEN c.relispartition THEN (SELECT relname::text FROM pg_class WHERE oid = pg_partition_root(c.oid)) END
                FROM pg_class c
                JOIN pg_namespace n ON n.oid = c.relnamespace
                CROSS JOIN LATERAL aclexplode(coalesce(c.relacl,
@@ -139,6 +142,15 @@ pub async fn read_database(
             ObjectKind::Table
         };
         add_object(&mut live, kind, &row);
+        if let Some(root) = row.get::<_, Option<String>>(8) {
+            let partition = Object {
+                kind: ObjectKind::Table,
+                schema: Some(row.get(2)),
+                name: row.get(0),
+                args: None,
+            };
+            live.partition_roots.insert(partition, root);
+        }
     }
     // Functions and procedures. PUBLIC's default EXECUTE is left alone: without USAGE on the
     // schema nobody else can reach them.

@@ -95,7 +95,10 @@ pub async fn plan_database(
                 extras
                     .rls
                     .insert(key, (policy.clone(), column_type.clone()));
-                extras.owners.insert(service.access.owner_role.clone());
+                extras.sees_all.insert(service.access.owner_role.clone());
+                if policy.readers_see_all {
+                    extras.sees_all.insert(service.access.readonly_role.clone());
+                }
             }
         }
     }

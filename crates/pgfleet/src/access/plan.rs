@@ -69,8 +69,8 @@ pub struct Extras {
     pub verifiers: BTreeMap<String, String>,
     /// (schema, table) → (policy, key column type)
     pub rls: BTreeMap<(String, String), (RlsPolicy, String)>,
-    /// Owner roles of RLS tables: their policy lets them see every row.
-    pub owners: BTreeSet<String>,
+    /// Roles whose RLS policy lets them see every row (owners; readers with `readers = "all"`).
+    pub sees_all: BTreeSet<String>,
 }
 
 fn grantee(role: &str) -> String {
@@ -257,7 +257,7 @@ pub fn statements(
                     continue;
                 };
                 // The runtime role sees the rows of the session's user; the owner sees all.
-                let predicate = if extras.owners.contains(role) {
+                let predicate = if extras.sees_all.contains(role) {
                     "true".to_owned()
                 } else {
                     format!(

@@ -474,6 +474,10 @@ pub async fn reset(ctx: &Context, services: &[String]) -> Result<()> {
             Err(failure) => failures.push(failure.error.to_string()),
         }
     }
+    // What the migrations created gets its grants, RLS and append-only rules.
+    if failures.is_empty() {
+        apply_access(ctx, &fleet, &services).await?;
+    }
     if failures.is_empty() {
         Ok(())
     } else {
@@ -507,7 +511,13 @@ pub fn psql(ctx: &Context, service: &str, args: &[String]) -> Result<()> {
     let fleet = LocalFleet::new(&ctx.manifest)?;
     let mut command = std::process::Command::new(fleet.bins().tool("psql"));
     let url_var = &ctx.manifest.services[service].url_env;
-    for (key, value) in crate::commands::env::export_vars(&connection, url_var, true) {
+    for (key, mut value) in crate::commands::env::export_vars(&connection, url_var, true) {
+        if key == "PGOPTIONS" {
+            // The caller's own options (e.g. -c app.current_user_id=…) come along.
+            if let Ok(theirs) = std::env::var("PGOPTIONS") {
+                value = format!("{value} {theirs}");
+            }
+        }
         if key.starts_with("PG") {
             command.env(key, value);
         }

@@ -144,7 +144,8 @@ async fn runtime_roles_get_least_privilege_in_both_placements() {
     f.ctx.run(&["access", "apply"]).success();
     f.ctx.run(&["migrate", "up", "--all"]).success();
     // Migrations ran as the owner and default privileges covered what they created: left to
-    // do are the RLS of the table the migration just made (3 statements) and taking UPDATE and
+    // do are the RLS of the table the migration just made (4 statements: enable, and policies
+    // for the runtime, owner and read-only roles) and taking UPDATE and
     // DELETE of the new append-only table back from the runtime role (2).
     let plan = f
         .ctx
@@ -157,7 +158,7 @@ async fn runtime_roles_get_least_privilege_in_both_placements() {
         .iter()
         .map(|s| s["statements"].as_array().unwrap().len())
         .sum();
-    assert_eq!(statements, 5, "{plan}");
+    assert_eq!(statements, 6, "{plan}");
     f.ctx.run(&["access", "apply"]).success();
     // A second apply finds nothing to do.
     let plan = f
@@ -268,6 +269,25 @@ async fn runtime_roles_get_least_privilege_in_both_placements() {
         .await
         .unwrap();
     f.ctx.run(&["access", "check"]).success();
+
+    // A reader's migrations run as its owner, which reads too: a view over the other's table.
+    let dir = f.ctx.dir.path().join("migrations/users");
+    std::fs::write(
+        dir.join("002_token_view.up.sql"),
+        format!(
+            "CREATE VIEW token_count AS SELECT count(*) AS tokens FROM {p}_auth_schema.tokens;\n"
+        ),
+    )
+    .unwrap();
+    f.ctx
+        .run(&["migrate", "up", &format!("{p}_users")])
+        .success();
+    let count: i64 = users
+        .query_one("SELECT tokens FROM token_count", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 1);
 }
 
 #[tokio::test]

@@ -12,5 +12,6 @@ mod context;
 mod corpus;
 mod dev;
 mod env;
+mod examples;
 mod manifest;
 mod migrate;

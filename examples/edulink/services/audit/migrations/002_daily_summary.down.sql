@@ -1,0 +1,1 @@
+DROP VIEW audit_daily_summary;

@@ -1,0 +1,2 @@
+DROP INDEX idx_opportunity_search;
+ALTER TABLE internships_opportunity DROP COLUMN search_vector;

@@ -1,0 +1,2 @@
+DROP INDEX idx_students_full_name_trgm;
+DROP EXTENSION pg_trgm;

@@ -1,0 +1,1 @@
+DROP VIEW batch_progress;

@@ -1,0 +1,2 @@
+-- pgfleet:no-transaction
+DROP INDEX CONCURRENTLY IF EXISTS idx_nlp_analyses_features;

@@ -1,0 +1,3 @@
+ALTER TABLE essay_results
+    DROP COLUMN ai_feedback_text_id,
+    DROP COLUMN ai_feedback_status;
