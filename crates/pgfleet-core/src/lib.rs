@@ -6,6 +6,8 @@ pub mod ident;
 pub mod manifest;
 pub mod resolve;
 pub mod secret;
+#[cfg(feature = "tokio-postgres")]
+pub mod tls;
 pub mod vars;
 
 pub use manifest::{Manifest, ManifestError};

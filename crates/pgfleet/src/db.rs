@@ -20,7 +20,9 @@ pub async fn connect(
         ),
         timeout,
     );
-    let (client, conn) = config.connect(tokio_postgres::NoTls).await.map_err(|e| {
+    let tls = pgfleet_core::tls::connector(connection)
+        .map_err(|e| format!("cannot connect to {}: {e}", connection.url))?;
+    let (client, conn) = config.connect(tls).await.map_err(|e| {
         format!(
             "cannot connect to {}: {}",
             connection.url,

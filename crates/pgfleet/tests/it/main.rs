@@ -15,3 +15,4 @@ mod env;
 mod examples;
 mod manifest;
 mod migrate;
+mod tls;
