@@ -89,7 +89,7 @@ pub struct RunArgs {
     /// Do not ask for confirmation in a protected environment (production).
     #[arg(long)]
     pub yes: bool,
-    /// Services migrated at once (default: one per server).
+    /// Services migrated at once (default: up to 4 per server).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
     /// How long to wait for another runner of the same service.

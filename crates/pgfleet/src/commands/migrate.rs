@@ -54,6 +54,9 @@ fn options(run: &RunArgs, allow_out_of_order: bool) -> Options {
     }
 }
 
+/// Services migrated at once per server when `--jobs` is not given.
+pub const JOBS_PER_SERVER: usize = 4;
+
 /// One service's outcome in a fleet run.
 #[derive(Debug, Serialize)]
 pub struct Outcome {
@@ -110,12 +113,16 @@ pub async fn run(
     if !run.dry_run && ctx.manifest.is_protected(&ctx.environment) {
         confirm(ctx, &targets, direction, &options, run.yes).await?;
     }
+    // Default: up to JOBS_PER_SERVER services at once on each server. One migration session
+    // keeps about one core of the server busy with DDL; a few at once use a server well
+    // without flooding it (docs/PERFORMANCE.md).
     let jobs = run.jobs.unwrap_or_else(|| {
-        services
+        let servers = services
             .iter()
             .map(|s| &ctx.manifest.services[s].server)
             .collect::<BTreeSet<_>>()
-            .len()
+            .len();
+        (servers * JOBS_PER_SERVER).min(services.len())
     });
     let outcomes = run_fleet(targets, direction, options, jobs.max(1), run.dry_run).await;
     if run.dry_run && run.report.format == ReportFormat::Table {

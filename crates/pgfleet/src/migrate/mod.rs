@@ -604,8 +604,9 @@ async fn run_locked(
             )
             .await
         } else {
-            let record =
-                |elapsed| history_sql(target, migration, step.direction, elapsed, "applied", 0);
+            let record = |duration_ms: &str| {
+                history_sql(target, migration, step.direction, duration_ms, "applied", 0)
+            };
             apply_transaction(target, client, script, options, act_as, Some(&record)).await
         };
         result.map_err(|e| (before, e))?;
@@ -690,7 +691,7 @@ async fn apply_transaction(
     script: &Script,
     options: &Options,
     act_as: Option<&str>,
-    record: Option<&(dyn Fn(Duration) -> String + Sync)>,
+    record: Option<&(dyn Fn(&str) -> String + Sync)>,
 ) -> Result<(), MigrateError> {
     let set_role = act_as
         .map(|role| format!("SET LOCAL ROLE {};", quote_ident(role)))
@@ -700,29 +701,39 @@ async fn apply_transaction(
         source::split_statements(&script.sql).unwrap_or_else(|_| vec![(0, script.sql.clone())]);
     let mut attempt = 0;
     loop {
-        let started = Instant::now();
-        let result = async {
-            client
-                .batch_execute(&format!(
-                    "BEGIN; {set_role} {}",
-                    deadlines(script, options, true)
-                ))
-                .await
-                .map_err(Failure::Setup)?;
-            for (offset, statement) in &statements {
-                client
-                    .batch_execute(statement)
-                    .await
-                    .map_err(|e| Failure::Script(*offset, e))?;
-            }
-            // History belongs to pgfleet's login, not to the service.
-            let record = record.map(|r| format!("RESET ROLE; {};", r(started.elapsed())));
-            client
-                .batch_execute(&format!("{} COMMIT", record.unwrap_or_default()))
-                .await
-                .map_err(Failure::Setup)
+        // Pipelined: BEGIN, every statement, then the history row and COMMIT are sent without
+        // waiting for each answer (one round trip per file instead of one per statement). The
+        // first error is the one reported; after it the transaction is aborted, so nothing that
+        // follows takes effect, and the COMMIT batch fails at its first statement.
+        let begin = format!("BEGIN; {set_role} {}", deadlines(script, options, true));
+        let commit = match record {
+            // History belongs to pgfleet's login, not to the service; the duration is the
+            // server's, from the transaction's start.
+            Some(record) => format!(
+                "RESET ROLE; {}; COMMIT",
+                record("(extract(epoch FROM clock_timestamp() - now()) * 1000)::bigint")
+            ),
+            None => "COMMIT".to_owned(),
+        };
+        let mut requests = Vec::with_capacity(statements.len() + 2);
+        requests.push(client.batch_execute(&begin));
+        for (_, statement) in &statements {
+            requests.push(client.batch_execute(statement));
         }
-        .await;
+        requests.push(client.batch_execute(&commit));
+        let results = futures_util::future::join_all(requests).await;
+        let last = results.len() - 1;
+        let mut result = Ok(());
+        for (i, answer) in results.into_iter().enumerate() {
+            if let Err(e) = answer {
+                result = Err(if i == 0 || i == last {
+                    Failure::Setup(e)
+                } else {
+                    Failure::Script(statements[i - 1].0, e)
+                });
+                break;
+            }
+        }
         match result {
             Ok(()) => return Ok(()),
             Err(failure) => {
@@ -788,20 +799,13 @@ async fn apply_statements(
     let pg = |context: &str, e: &tokio_postgres::Error| target.pg(context, e);
     // Dirty marker: for `up` a new row; for `down` the existing row turns dirty.
     client
-        .batch_execute(&history_sql(
-            target,
-            migration,
-            direction,
-            Duration::ZERO,
-            "dirty",
-            0,
+        .batch_execute(&format!(
+            "{}; {}",
+            history_sql(target, migration, direction, "0", "dirty", 0),
+            deadlines(script, options, false)
         ))
         .await
         .map_err(|e| pg("marking the migration dirty", &e))?;
-    client
-        .batch_execute(&deadlines(script, options, false))
-        .await
-        .map_err(|e| pg("setting deadlines", &e))?;
     for (index, (offset, statement)) in statements.iter().enumerate() {
         if let Some(role) = act_as {
             client
@@ -876,11 +880,12 @@ async fn apply_statements(
 /// the dirty marker of a non-transactional down, flags it). Plain SQL text rather than a
 /// prepared statement, so that it travels with the COMMIT in one round trip; every value is
 /// a number or goes through `quote_literal` (the session has standard_conforming_strings on).
+/// `duration_ms` is an SQL expression (a number, or the server's clock).
 fn history_sql(
     target: &Target,
     migration: &Migration,
     direction: &str,
-    elapsed: Duration,
+    duration_ms: &str,
     state: &str,
     statements_done: i32,
 ) -> String {
@@ -894,7 +899,7 @@ fn history_sql(
             quote_literal(&migration.up.checksum),
             quote_literal(state),
             quote_literal(os_user()),
-            elapsed.as_millis()
+            duration_ms
         )
     } else if state == "dirty" {
         format!(
