@@ -125,7 +125,7 @@ pub async fn apply(
         .await
         .map_err(|e| ("BEGIN".to_owned(), e))?;
     for statement in &plan.statements {
-        if let Err(e) = client.batch_execute(&statement.sql).await {
+        if let Err(e) = client.batch_execute(&statement.exec).await {
             let _ = client.batch_execute("ROLLBACK").await;
             return Err((statement.sql.clone(), e));
         }

@@ -9,8 +9,12 @@ use std::collections::{BTreeMap, BTreeSet};
 /// One statement of a plan.
 #[derive(Debug, Clone, Serialize)]
 pub struct Statement {
+    /// The statement as reports show it: a role's password verifier is replaced by `***`.
     pub sql: String,
     pub reason: String,
+    /// The statement as it runs.
+    #[serde(skip)]
+    pub(super) exec: String,
     #[serde(skip)]
     rank: u8,
 }
@@ -89,8 +93,14 @@ pub fn statements(
     extras: &Extras,
 ) -> Vec<Statement> {
     let mut out = Vec::new();
-    let mut push =
-        |rank: u8, sql: String, reason: String| out.push(Statement { sql, reason, rank });
+    let mut push = |rank: u8, exec: String, reason: String| {
+        out.push(Statement {
+            sql: redact(&exec),
+            exec,
+            reason,
+            rank,
+        })
+    };
     for d in differences {
         let reason = d.description.clone();
         match (d.kind, &d.fact) {
@@ -284,6 +294,18 @@ pub fn statements(
     }
     out.sort_by_key(|s| s.rank);
     out
+}
+
+/// Hides a SCRAM verifier (`PASSWORD '…'`): not the password, but nothing to print or audit.
+fn redact(sql: &str) -> String {
+    match sql.find(" PASSWORD '") {
+        Some(at) => format!(
+            "{} PASSWORD '{}'",
+            &sql[..at],
+            pgfleet_core::secret::REDACTED
+        ),
+        None => sql.to_owned(),
+    }
 }
 
 fn qualified(table: &str) -> String {

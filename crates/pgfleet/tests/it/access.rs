@@ -141,7 +141,29 @@ fn refused<T: std::fmt::Debug>(result: Result<T, tokio_postgres::Error>, what: &
 async fn runtime_roles_get_least_privilege_in_both_placements() {
     let f = fleet().await;
     let p = &f.p;
+    // Login roles are created with a password verifier that no report or audit row shows.
+    let plan = f.ctx.run(&["access", "plan"]).success();
+    assert!(
+        plan.stdout.contains("LOGIN") && plan.stdout.contains("PASSWORD '***'"),
+        "{}",
+        plan.stdout
+    );
+    assert!(!plan.stdout.contains("SCRAM-SHA-256"), "{}", plan.stdout);
     f.ctx.run(&["access", "apply"]).success();
+    let audit: Vec<String> = f
+        .shared
+        .client()
+        .await
+        .query("SELECT detail::text FROM pgfleet.audit_log", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        !audit.is_empty() && audit.iter().all(|d| !d.contains("SCRAM-SHA-256")),
+        "{audit:?}"
+    );
     f.ctx.run(&["migrate", "up", "--all"]).success();
     // Migrations ran as the owner and default privileges covered what they created: left to
     // do are the RLS of the table the migration just made (4 statements: enable, and policies
