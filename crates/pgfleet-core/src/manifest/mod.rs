@@ -602,6 +602,23 @@ impl Validator {
                             join(raw.services.keys().map(|k| k.get_ref()))
                         )),
                     );
+                } else if let Some(other) = services.get(read.get_ref())
+                    && other.server != service.server
+                {
+                    // Roles live in one cluster: a grant cannot reach across servers.
+                    self.report(
+                        Problem::at(
+                            read.span(),
+                            format!(
+                                "service `{}` (server `{}`) reads `{}`, which is on server `{}`: a read can only be granted within one server",
+                                name.get_ref(),
+                                service.server,
+                                read.get_ref(),
+                                other.server
+                            ),
+                        )
+                        .with_help("put both services on one server, or let the service ask the other through its API"),
+                    );
                 }
             }
         }

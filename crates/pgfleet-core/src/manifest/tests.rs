@@ -247,3 +247,27 @@ fn the_manifest_is_found_upward_like_cargo_finds_cargo_toml() {
         Err(ManifestError::NotFound { .. })
     ));
 }
+
+#[test]
+fn reads_stay_within_one_server() {
+    let text = r#"
+[fleet]
+name = "demo"
+[servers.a]
+dev_port = 5501
+[servers.b]
+dev_port = 5502
+[services.one]
+server = "a"
+[services.two]
+server = "b"
+reads = ["one"]
+"#;
+    let found = problems(text);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0]
+            .starts_with("12:10: service `two` (server `b`) reads `one`, which is on server `a`"),
+        "{found:?}"
+    );
+}
