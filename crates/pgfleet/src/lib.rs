@@ -59,7 +59,9 @@ fn init_tracing(verbose: u8) {
     let default = match verbose {
         0 => "warn",
         1 => "info",
-        _ => "debug",
+        // tokio-postgres logs statement text at debug, and a role statement carries a password
+        // verifier: keep it at info.
+        _ => "debug,tokio_postgres=info",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));

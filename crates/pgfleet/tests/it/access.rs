@@ -340,32 +340,17 @@ async fn row_level_security_shows_only_the_session_users_rows() {
             .batch_execute("INSERT INTO profiles (user_id) VALUES (2)")
             .await,
     );
-    let seen: i64 = users
-        .query_one("SELECT count(*) FROM profiles", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(seen, 2);
+    assert_eq!(visible(&users).await, 2);
     users
         .batch_execute("SET app.current_user_id = '2'")
         .await
         .unwrap();
-    let seen: i64 = users
-        .query_one("SELECT count(*) FROM profiles", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(seen, 1);
+    assert_eq!(visible(&users).await, 1);
     users
         .batch_execute("RESET app.current_user_id")
         .await
         .unwrap();
-    let seen: i64 = users
-        .query_one("SELECT count(*) FROM profiles", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(seen, 0);
+    assert_eq!(visible(&users).await, 0);
     // The owner (migrations, backfills) still sees every row.
     let admin = f.shared.client().await;
     admin
@@ -381,6 +366,15 @@ async fn row_level_security_shows_only_the_session_users_rows() {
         .unwrap_or_else(|e| panic!("{e:?}"))
         .get(0);
     assert_eq!(all, 3);
+}
+
+/// The profiles rows the session can see.
+async fn visible(client: &tokio_postgres::Client) -> i64 {
+    client
+        .query_one("SELECT count(*) FROM profiles", &[])
+        .await
+        .unwrap()
+        .get(0)
 }
 
 fn refused_rls(result: Result<(), tokio_postgres::Error>) {
