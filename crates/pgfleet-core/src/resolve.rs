@@ -523,11 +523,57 @@ fn from_url(
     text: &str,
     local: bool,
 ) -> Result<Connection, ResolveError> {
+    parse_url(
+        UrlOwner {
+            service: &service.name,
+            server: &service.server,
+            var: &service.url_env,
+            database: service.placement.database(),
+            schema: service.placement.schema(),
+        },
+        environment,
+        text,
+        local,
+    )
+}
+
+/// A service process's connection from the URL in variable `var`, without a manifest (what
+/// `pgfleet-client` reads at run time). Same parsing and errors as [`Resolver::resolve`].
+pub fn connection_from_url(
+    service: &str,
+    var: &str,
+    text: &str,
+) -> Result<Connection, ResolveError> {
+    let owner = UrlOwner {
+        service,
+        server: "",
+        var,
+        database: "",
+        schema: None,
+    };
+    parse_url(owner, "runtime", text, false)
+}
+
+/// Whose URL is parsed, for defaults and error messages.
+struct UrlOwner<'a> {
+    service: &'a str,
+    server: &'a str,
+    var: &'a str,
+    database: &'a str,
+    schema: Option<&'a str>,
+}
+
+fn parse_url(
+    service: UrlOwner<'_>,
+    environment: &str,
+    text: &str,
+    local: bool,
+) -> Result<Connection, ResolveError> {
     let invalid = |reason: &str| -> ResolveError {
         Problem::InvalidVariable {
-            var: service.url_env.clone(),
+            var: service.var.to_owned(),
             reason: reason.to_owned(),
-            service: service.name.clone(),
+            service: service.service.to_owned(),
         }
         .into()
     };
@@ -566,21 +612,21 @@ fn from_url(
     }
     let database = decode(parsed.path().trim_start_matches('/'));
     let mut connection = Connection {
-        service: service.name.clone(),
+        service: service.service.to_owned(),
         environment: environment.to_owned(),
-        server: service.server.clone(),
+        server: service.server.to_owned(),
         source: Source::UrlVariable {
-            var: service.url_env.clone(),
+            var: service.var.to_owned(),
         },
         local,
         host,
         port: parsed.port().unwrap_or(5432),
         database: if database.is_empty() {
-            service.placement.database().to_owned()
+            service.database.to_owned()
         } else {
             database
         },
-        schema: service.placement.schema().map(str::to_owned),
+        schema: service.schema.map(str::to_owned),
         user: decode(parsed.username()),
         password: parsed.password().map(|p| Secret::new(decode(p))),
         sslmode: sslmode.unwrap_or(SslMode::Prefer),

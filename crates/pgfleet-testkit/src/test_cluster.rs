@@ -20,11 +20,13 @@ const PORT_ATTEMPTS: u32 = 5;
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Settings for speed over durability; a test cluster is thrown away anyway.
-const SETTINGS: [(&str, &str); 4] = [
+const SETTINGS: [(&str, &str); 5] = [
     ("fsync", "off"),
     ("synchronous_commit", "off"),
     ("full_page_writes", "off"),
     ("max_connections", "200"),
+    // As in pgfleet's dev clusters, for `pgfleet serve`'s statement metrics.
+    ("shared_preload_libraries", "pg_stat_statements"),
 ];
 
 /// A throw-away PostgreSQL cluster in a temporary directory, listening on 127.0.0.1 (a free

@@ -45,6 +45,50 @@ pub enum Command {
     /// Roles and grants as code: least privilege per service, cross-service reads, RLS.
     #[command(subcommand)]
     Access(AccessCommand),
+    /// Prometheus metrics, health probes and a status page for every service database.
+    Serve(ServeArgs),
+    /// Dashboards and alert rules for the metrics `pgfleet serve` emits.
+    #[command(subcommand)]
+    Observe(ObserveCommand),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (postgres_exporter's port by default).
+    #[arg(long, default_value = "127.0.0.1:9187", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// Freshness of probes, sessions and database statistics; `/ready` runs at most one
+    /// query per database per interval, and a database that went away reconnects within it.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub interval: std::time::Duration,
+    /// How long a scrape or probe waits; a database slower than this reports down and the
+    /// rest report normally.
+    #[arg(long, default_value = "4s", value_parser = humantime::parse_duration)]
+    pub deadline: std::time::Duration,
+    /// Freshness of sizes, migration state and statement statistics.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub slow_interval: std::time::Duration,
+    /// Freshness of access drift.
+    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    pub drift_interval: std::time::Duration,
+    /// Connections kept per database.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub pool_size: u16,
+    /// Statements per service reported by `pgfleet_top_query_*`.
+    #[arg(long, default_value_t = 10)]
+    pub top_queries: usize,
+    /// A file holding the bearer token that /health/detailed and /health/SERVICE require
+    /// (or set PGFLEET_SERVE_TOKEN).
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ObserveCommand {
+    /// A Grafana dashboard (JSON) for pgfleet serve's metrics.
+    Grafana,
+    /// Prometheus alert rules (YAML) for pgfleet serve's metrics.
+    Alerts,
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,10 +10,12 @@ pub mod db;
 pub mod error;
 pub mod local;
 pub mod migrate;
+pub mod observe;
 pub mod output;
+pub mod serve;
 
 use clap::Parser as _;
-use cli::{AccessCommand, Cli, Command, DevCommand, EnvCommand, MigrateCommand};
+use cli::{AccessCommand, Cli, Command, DevCommand, EnvCommand, MigrateCommand, ObserveCommand};
 use context::Context;
 use error::{CliError, exit};
 use migrate::Direction;
@@ -73,6 +75,14 @@ fn init_tracing(verbose: u8) {
 }
 
 async fn run(cli: &Cli) -> Result<(), CliError> {
+    // Generated files need no manifest.
+    if let Command::Observe(command) = &cli.command {
+        output::print_text(&match command {
+            ObserveCommand::Grafana => output::json(&observe::grafana_dashboard()) + "\n",
+            ObserveCommand::Alerts => observe::alert_rules(),
+        });
+        return Ok(());
+    }
     let ctx = Context::load(cli)?;
     match &cli.command {
         Command::Env(EnvCommand::Check(report)) => commands::env::check(&ctx, report.format),
@@ -104,6 +114,8 @@ async fn run(cli: &Cli) -> Result<(), CliError> {
         Command::Access(AccessCommand::Check { services, report }) => {
             commands::access::check(&ctx, services, report.format).await
         }
+        Command::Serve(args) => commands::serve::run(ctx, args).await,
+        Command::Observe(_) => Ok(()),
     }
 }
 

@@ -76,7 +76,11 @@ impl LocalFleet {
             listen_addresses: pgfleet_core::resolve::LOCAL_HOST.to_owned(),
             superuser: SUPERUSER.to_owned(),
             host_auth: HostAuth::ScramSha256,
-            settings: Vec::new(),
+            // `pgfleet serve` reports each service's statements from pg_stat_statements.
+            settings: vec![(
+                "shared_preload_libraries".to_owned(),
+                "pg_stat_statements".to_owned(),
+            )],
         };
         Ok(LocalCluster::new(
             spec,
@@ -254,4 +258,23 @@ pub fn generate_password(path: &std::path::Path) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(io_error(e)),
     }
+}
+
+/// pg_stat_statements in a dev database (the cluster preloads it), for `pgfleet serve`'s
+/// statement metrics. It goes in the `pgfleet` schema, owned by pgfleet's login like the
+/// migration history, so the services' own schemas stay exactly what their migrations make.
+pub async fn ensure_statement_stats(
+    cluster: &LocalCluster,
+    database: &str,
+    admin_user: &str,
+) -> Result<()> {
+    let db = admin_session(cluster, database).await?;
+    let sql = format!(
+        "CREATE SCHEMA IF NOT EXISTS pgfleet AUTHORIZATION {};
+         CREATE EXTENSION IF NOT EXISTS pg_stat_statements SCHEMA pgfleet",
+        quote_ident(admin_user)
+    );
+    db.batch_execute(&sql)
+        .await
+        .map_err(|e| pg_error(&format!("creating pg_stat_statements in {database}"), &e))
 }

@@ -158,3 +158,26 @@ pub fn logins_without_password(
         .into_iter()
         .collect()
 }
+
+/// Whether a fact is about `service`: one of its roles, or a table in its schema. A
+/// membership between two services' roles concerns both.
+pub fn fact_concerns(fact: &Fact, service: &Service) -> bool {
+    let access = &service.access;
+    let is_own = |role: &str| {
+        role == access.owner_role || role == access.runtime_role || role == access.readonly_role
+    };
+    let in_schema = |table: &str| {
+        table
+            .strip_prefix(&desired::schema_of(service))
+            .is_some_and(|rest| rest.starts_with('.'))
+    };
+    match fact {
+        Fact::Role { role, .. } => is_own(role),
+        Fact::Member { role, member } => is_own(role) || is_own(member),
+        Fact::Owner { role, .. } => is_own(role),
+        Fact::Grant { grantee, .. } => is_own(grantee),
+        Fact::DefaultGrant { owner, grantee, .. } => is_own(owner) || is_own(grantee),
+        Fact::RowSecurity { table } => in_schema(table),
+        Fact::Policy { table, role } => in_schema(table) || is_own(role),
+    }
+}

@@ -174,6 +174,7 @@ async fn bring_up_server(
             roles_done.push(connection.user.clone());
         }
         local::ensure_database(&admin, &connection.database, &connection.user).await?;
+        local::ensure_statement_stats(cluster, &connection.database, &connection.user).await?;
         if let Some(schema) = &connection.schema {
             let db = local::admin_session(cluster, &connection.database).await?;
             local::ensure_schema(&db, schema, &connection.user).await?;
@@ -425,6 +426,8 @@ pub async fn reset(ctx: &Context, services: &[String]) -> Result<()> {
                             pg_error(&format!("dropping database {}", connection.database), &e)
                         })?;
                     local::ensure_database(&admin, &connection.database, &connection.user).await?;
+                    local::ensure_statement_stats(&cluster, &connection.database, &connection.user)
+                        .await?;
                 }
                 Some(schema) => {
                     let db = local::admin_session(&cluster, &connection.database).await?;

@@ -4,3 +4,4 @@ pub mod access;
 pub mod dev;
 pub mod env;
 pub mod migrate;
+pub mod serve;

@@ -24,6 +24,11 @@ pub async fn inspect(target: &Target, options: &Options) -> Result<State, Migrat
     let history = history::read(&client, &target.service)
         .await
         .map_err(|e| target.pg("reading history", &e))?;
+    Ok(compare(&target.service, &migrations, history))
+}
+
+/// A service's files against its history.
+pub fn compare(service: &str, migrations: &[source::Migration], history: Vec<Applied>) -> State {
     let current = history.iter().filter(|a| !a.dirty).map(|a| a.version).max();
     let mut problems = Vec::new();
     for applied in &history {
@@ -44,7 +49,7 @@ pub async fn inspect(target: &Target, options: &Options) -> Result<State, Migrat
         if applied.dirty {
             problems.push(format!(
                 "version {} ({}) is dirty after {} statement(s): see `pgfleet migrate repair {} --dirty …`",
-                applied.version, applied.name, applied.statements_done, target.service
+                applied.version, applied.name, applied.statements_done, service
             ));
         }
     }
@@ -60,14 +65,14 @@ pub async fn inspect(target: &Target, options: &Options) -> Result<State, Migrat
             ));
         }
     }
-    Ok(State {
-        service: target.service.clone(),
+    State {
+        service: service.to_owned(),
         current,
         pending,
         dirty: history.iter().find(|a| a.dirty).map(|a| a.version),
         problems,
         history,
-    })
+    }
 }
 
 /// The service's lock, a session, and its history read under the lock.

@@ -15,4 +15,5 @@ mod env;
 mod examples;
 mod manifest;
 mod migrate;
+mod serve;
 mod tls;

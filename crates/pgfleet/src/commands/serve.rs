@@ -1,0 +1,95 @@
+//! `pgfleet serve`: builds the targets and runs the HTTP daemon until SIGTERM or Ctrl-C.
+
+use crate::cli::ServeArgs;
+use crate::context::Context;
+use crate::error::{CliError, Result};
+use crate::output;
+use crate::serve::collect::Collectors;
+use crate::serve::targets::{Settings, Targets};
+use crate::serve::{Daemon, router};
+use pgfleet_core::Secret;
+use std::sync::Arc;
+
+/// The bearer token: the file named by `--token-file`, else `$PGFLEET_SERVE_TOKEN`.
+fn token(ctx: &Context, args: &ServeArgs) -> Result<Option<Secret>> {
+    if let Some(path) = &args.token_file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            CliError::Config(format!(
+                "cannot read the token file {}: {e}",
+                path.display()
+            ))
+        })?;
+        let token = text.trim();
+        if token.is_empty() {
+            return Err(CliError::Config(format!(
+                "the token file {} is empty",
+                path.display()
+            )));
+        }
+        return Ok(Some(Secret::new(token)));
+    }
+    Ok(ctx
+        .vars
+        .get("PGFLEET_SERVE_TOKEN")
+        .filter(|t| !t.is_empty())
+        .map(Secret::new))
+}
+
+pub async fn run(ctx: Context, args: &ServeArgs) -> Result<()> {
+    if args.deadline.is_zero() || args.interval.is_zero() {
+        return Err(CliError::Config(
+            "--interval and --deadline must be more than zero".to_owned(),
+        ));
+    }
+    let settings = Settings {
+        interval: args.interval,
+        deadline: args.deadline,
+        pool_size: usize::from(args.pool_size),
+        top_queries: args.top_queries,
+        slow_ttl: args.slow_interval,
+        drift_ttl: args.drift_interval,
+    };
+    let token = token(&ctx, args)?;
+    let targets = Arc::new(Targets::build(&ctx, &settings)?);
+    let manifest = Arc::new(ctx.manifest.clone());
+    let daemon = Arc::new(Daemon {
+        collectors: Collectors::new(targets.clone(), manifest, settings),
+        token,
+    });
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| CliError::Config(format!("cannot listen on {}: {e}", args.listen)))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    output::note(&format!(
+        "pgfleet serve: {} service(s) in {} database(s) on {} server(s) ({}), listening on http://{address}",
+        targets.services.len(),
+        targets.databases.len(),
+        targets.servers.len(),
+        ctx.environment,
+    ));
+    axum::serve(listener, router(daemon))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| CliError::Failed(format!("the HTTP server stopped: {e}")))?;
+    targets.close();
+    output::note("pgfleet serve: stopped");
+    Ok(())
+}
+
+/// SIGTERM (Kubernetes, systemd) or Ctrl-C: in-flight requests finish, then the pools close.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = terminate => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

@@ -1,0 +1,353 @@
+//! What `pgfleet observe` generates for the metrics `pgfleet serve` emits: a Grafana dashboard
+//! (seed 000 §2.4's panels) and Prometheus alert rules. Both name only metrics the daemon
+//! really emits (a test checks them against a real scrape).
+
+use serde_json::{Value, json};
+
+/// One alert rule; thresholds are the usual starting points, meant to be edited.
+struct Alert {
+    name: &'static str,
+    expr: &'static str,
+    for_: &'static str,
+    severity: &'static str,
+    summary: &'static str,
+    description: &'static str,
+}
+
+const ALERTS: [Alert; 10] = [
+    Alert {
+        name: "PgfleetDatabaseDown",
+        expr: "pgfleet_up == 0",
+        for_: "1m",
+        severity: "critical",
+        summary: "{{ $labels.service }}: its database is unreachable",
+        description: "pgfleet serve cannot run SELECT 1 on {{ $labels.database }} for service {{ $labels.service }}.",
+    },
+    Alert {
+        name: "PgfleetPoolUtilizationHigh",
+        expr: "pgfleet_pool_utilization_ratio > 0.8",
+        for_: "5m",
+        severity: "warning",
+        summary: "{{ $labels.service }}: over 80% of its pool in use",
+        description: "Sessions of {{ $labels.service }} use {{ $value | humanizePercentage }} of its pool size (seed 003's degraded threshold).",
+    },
+    Alert {
+        name: "PgfleetServerConnectionsHigh",
+        expr: "pgfleet_server_connections / pgfleet_server_max_connections > 0.8",
+        for_: "5m",
+        severity: "warning",
+        summary: "server {{ $labels.server }}: over 80% of max_connections in use",
+        description: "{{ $value | humanizePercentage }} of max_connections is in use on {{ $labels.server }}.",
+    },
+    Alert {
+        name: "PgfleetMigrationsPending",
+        expr: "pgfleet_migrations_pending > 0",
+        for_: "30m",
+        severity: "warning",
+        summary: "{{ $labels.service }}: {{ $value }} migration(s) pending",
+        description: "Migration files of {{ $labels.service }} have been waiting for 30 minutes: run pgfleet migrate up.",
+    },
+    Alert {
+        name: "PgfleetMigrationDirty",
+        expr: "pgfleet_migration_dirty == 1 or pgfleet_migration_problems > 0",
+        for_: "0m",
+        severity: "critical",
+        summary: "{{ $labels.service }}: a migration is dirty, edited or missing",
+        description: "See pgfleet migrate status {{ $labels.service }}; a dirty step needs pgfleet migrate repair.",
+    },
+    Alert {
+        name: "PgfleetLongTransaction",
+        expr: "pgfleet_oldest_transaction_seconds > 300",
+        for_: "2m",
+        severity: "warning",
+        summary: "{{ $labels.service }}: a transaction has been open for {{ $value | humanizeDuration }}",
+        description: "Long transactions hold back vacuum and locks; see pg_stat_activity for the service's roles.",
+    },
+    Alert {
+        name: "PgfleetReplicationLag",
+        expr: "pgfleet_replication_lag_seconds > 60",
+        for_: "5m",
+        severity: "warning",
+        summary: "replica {{ $labels.server }} is {{ $value | humanizeDuration }} behind",
+        description: "The replica's replay lags its primary by more than a minute.",
+    },
+    Alert {
+        name: "PgfleetAccessDrift",
+        expr: "pgfleet_access_drift > 0",
+        for_: "15m",
+        severity: "warning",
+        summary: "{{ $labels.service }}: {{ $value }} role or grant difference(s) from the manifest",
+        description: "Someone changed roles or grants by hand: see pgfleet access check {{ $labels.service }}.",
+    },
+    Alert {
+        name: "PgfleetDeadlocks",
+        expr: "increase(pgfleet_database_deadlocks_total[10m]) > 0",
+        for_: "0m",
+        severity: "warning",
+        summary: "database {{ $labels.database }}: deadlocks in the last 10 minutes",
+        description: "PostgreSQL detected {{ $value }} deadlock(s) in {{ $labels.database }}.",
+    },
+    Alert {
+        name: "PgfleetCollectorFailing",
+        expr: "pgfleet_collector_success == 0",
+        for_: "10m",
+        severity: "warning",
+        summary: "pgfleet serve: collector {{ $labels.collector }} failing for {{ $labels.target }}",
+        description: "Its metrics are missing; the daemon's log (-v) says why.",
+    },
+];
+
+/// Prometheus alerting rules (YAML).
+pub fn alert_rules() -> String {
+    let mut out = String::from(
+        "# Prometheus alert rules for pgfleet serve's metrics (pgfleet observe alerts).\n\
+         groups:\n  - name: pgfleet\n    rules:\n",
+    );
+    for alert in &ALERTS {
+        out.push_str(&format!(
+            "      - alert: {}\n        expr: {}\n        for: {}\n        labels:\n          severity: {}\n        annotations:\n          summary: {}\n          description: {}\n",
+            alert.name,
+            yaml_string(alert.expr),
+            alert.for_,
+            alert.severity,
+            yaml_string(alert.summary),
+            yaml_string(alert.description),
+        ));
+    }
+    out
+}
+
+/// A double-quoted YAML scalar (JSON string syntax is valid YAML).
+fn yaml_string(text: &str) -> String {
+    Value::String(text.to_owned()).to_string()
+}
+
+/// The names of the alerts, for tests and docs.
+pub fn alert_names() -> Vec<&'static str> {
+    ALERTS.iter().map(|a| a.name).collect()
+}
+
+fn panel(
+    id: u32,
+    title: &str,
+    kind: &str,
+    grid: (u32, u32, u32, u32),
+    targets: &[(&str, &str)],
+    unit: &str,
+) -> Value {
+    let (x, y, w, h) = grid;
+    json!({
+        "id": id,
+        "title": title,
+        "type": kind,
+        "datasource": { "type": "prometheus", "uid": "${datasource}" },
+        "gridPos": { "x": x, "y": y, "w": w, "h": h },
+        "fieldConfig": { "defaults": { "unit": unit }, "overrides": [] },
+        "options": {},
+        "targets": targets.iter().enumerate().map(|(i, (expr, legend))| json!({
+            "refId": char::from(b'A' + i as u8).to_string(),
+            "expr": expr,
+            "legendFormat": legend,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// A Grafana dashboard (JSON model) with seed 000 §2.4's panels.
+pub fn grafana_dashboard() -> Value {
+    let s = "service=~\"$service\"";
+    let panels = vec![
+        panel(
+            1,
+            "Services up",
+            "stat",
+            (0, 0, 6, 5),
+            &[(&format!("pgfleet_up{{{s}}}"), "{{service}}")],
+            "none",
+        ),
+        panel(
+            2,
+            "Connection pool status",
+            "timeseries",
+            (6, 0, 9, 8),
+            &[(
+                &format!("sum by (service, state) (pgfleet_connections{{{s}}})"),
+                "{{service}} {{state}}",
+            )],
+            "short",
+        ),
+        panel(
+            3,
+            "Pool utilization",
+            "timeseries",
+            (15, 0, 9, 8),
+            &[(
+                &format!("pgfleet_pool_utilization_ratio{{{s}}}"),
+                "{{service}}",
+            )],
+            "percentunit",
+        ),
+        panel(
+            4,
+            "p95 query time by service",
+            "timeseries",
+            (0, 8, 12, 8),
+            &[(
+                &format!(
+                    "histogram_quantile(0.95, sum by (service, le) (rate(pgfleet_query_duration_seconds_bucket{{{s}}}[5m])))"
+                ),
+                "{{service}}",
+            )],
+            "s",
+        ),
+        panel(
+            5,
+            "Server connections vs max_connections",
+            "timeseries",
+            (12, 8, 12, 8),
+            &[
+                ("pgfleet_server_connections", "{{server}} open"),
+                ("pgfleet_server_max_connections", "{{server}} max"),
+            ],
+            "short",
+        ),
+        panel(
+            6,
+            "Size growth",
+            "timeseries",
+            (0, 16, 12, 8),
+            &[(&format!("pgfleet_service_size_bytes{{{s}}}"), "{{service}}")],
+            "bytes",
+        ),
+        panel(
+            7,
+            "Migration state",
+            "table",
+            (12, 16, 12, 8),
+            &[
+                (&format!("pgfleet_migration_version{{{s}}}"), "version"),
+                (&format!("pgfleet_migrations_pending{{{s}}}"), "pending"),
+                (&format!("pgfleet_migration_dirty{{{s}}}"), "dirty"),
+            ],
+            "none",
+        ),
+        panel(
+            8,
+            "Cache hit ratio",
+            "timeseries",
+            (0, 24, 8, 8),
+            &[(
+                &format!("pgfleet_service_cache_hit_ratio{{{s}}}"),
+                "{{service}}",
+            )],
+            "percentunit",
+        ),
+        panel(
+            9,
+            "Deadlocks",
+            "timeseries",
+            (8, 24, 8, 8),
+            &[(
+                "increase(pgfleet_database_deadlocks_total[5m])",
+                "{{database}}",
+            )],
+            "short",
+        ),
+        panel(
+            10,
+            "Longest transaction",
+            "timeseries",
+            (16, 24, 8, 8),
+            &[(
+                &format!("pgfleet_oldest_transaction_seconds{{{s}}}"),
+                "{{service}}",
+            )],
+            "s",
+        ),
+        panel(
+            11,
+            "Top queries by total time",
+            "table",
+            (0, 32, 16, 8),
+            &[(
+                &format!("topk(10, rate(pgfleet_top_query_seconds_total{{{s}}}[5m]))"),
+                "{{service}} {{query}}",
+            )],
+            "s",
+        ),
+        panel(
+            12,
+            "Access drift",
+            "stat",
+            (16, 32, 8, 8),
+            &[(&format!("pgfleet_access_drift{{{s}}}"), "{{service}}")],
+            "none",
+        ),
+    ];
+    json!({
+        "title": "pgfleet: service databases",
+        "uid": "pgfleet-services",
+        "tags": ["pgfleet", "postgresql"],
+        "timezone": "browser",
+        "schemaVersion": 39,
+        "version": 1,
+        "refresh": "30s",
+        "time": { "from": "now-6h", "to": "now" },
+        "templating": { "list": [
+            {
+                "name": "datasource",
+                "type": "datasource",
+                "query": "prometheus",
+                "label": "Prometheus",
+            },
+            {
+                "name": "service",
+                "type": "query",
+                "datasource": { "type": "prometheus", "uid": "${datasource}" },
+                "query": "label_values(pgfleet_up, service)",
+                "refresh": 2,
+                "multi": true,
+                "includeAll": true,
+                "current": { "text": "All", "value": "$__all" },
+            },
+        ]},
+        "panels": panels,
+    })
+}
+
+/// Every metric name an expression in the dashboard or the rules refers to.
+pub fn referenced_metrics() -> Vec<String> {
+    let mut text = grafana_dashboard().to_string();
+    text.push_str(&alert_rules());
+    let mut names: Vec<String> = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(found) = text[i..].find("pgfleet_") {
+        let start = i + found;
+        let boundary = start == 0
+            || !(bytes[start - 1].is_ascii_alphanumeric()
+                || bytes[start - 1] == b'_'
+                || bytes[start - 1] == b'-');
+        let end = text[start..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .map_or(text.len(), |n| start + n);
+        let name = &text[start..end];
+        if boundary && !names.iter().any(|n| n == name) {
+            names.push(name.to_owned());
+        }
+        i = end;
+    }
+    names.sort();
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn references_are_metric_names_only() {
+        let names = super::referenced_metrics();
+        assert!(names.contains(&"pgfleet_up".to_owned()));
+        assert!(names.contains(&"pgfleet_query_duration_seconds_bucket".to_owned()));
+        // The dashboard uid `pgfleet-services` is not a metric.
+        assert!(!names.iter().any(|n| n.starts_with("pgfleet_services")));
+    }
+}

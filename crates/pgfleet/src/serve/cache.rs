@@ -1,0 +1,192 @@
+//! A collector's cached result: fresh values are served from memory, a stale one is refreshed
+//! by one background task whatever the number of concurrent scrapes or probes (single flight),
+//! and a caller waits for that refresh only until its own deadline. The refresh keeps running
+//! after a caller gives up, so a wedged database never piles up queries: the next caller joins
+//! the refresh already in flight.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// What a refresh produced: the value, or the reason there is none.
+pub type Outcome<T> = Result<Arc<T>, String>;
+
+#[derive(Debug)]
+pub struct Cell<T> {
+    ttl: Duration,
+    /// A failure is retried sooner than a value is refreshed.
+    error_ttl: Duration,
+    state: Mutex<State<T>>,
+}
+
+#[derive(Debug)]
+struct State<T> {
+    last: Option<(Instant, Outcome<T>)>,
+    /// Set while a refresh runs; its value turns `true` when the refresh has stored its outcome.
+    inflight: Option<watch::Receiver<bool>>,
+}
+
+/// What a caller got back.
+#[derive(Debug, Clone)]
+pub enum Read<T> {
+    Ready(Outcome<T>),
+    /// The refresh did not finish before the caller's deadline.
+    TimedOut,
+}
+
+impl<T: Send + Sync + 'static> Cell<T> {
+    pub fn new(ttl: Duration, error_ttl: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            ttl,
+            error_ttl: error_ttl.min(ttl),
+            state: Mutex::new(State {
+                last: None,
+                inflight: None,
+            }),
+        })
+    }
+
+    /// The cached outcome when younger than the TTL; otherwise the outcome of a refresh (started
+    /// now, or joined), waited for until `deadline`.
+    pub async fn get<F, Fut>(self: &Arc<Self>, deadline: Instant, refresh: F) -> Read<T>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, String>> + Send + 'static,
+    {
+        let mut receiver = {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((at, outcome)) = &state.last
+                && at.elapsed()
+                    < if outcome.is_ok() {
+                        self.ttl
+                    } else {
+                        self.error_ttl
+                    }
+            {
+                return Read::Ready(outcome.clone());
+            }
+            match &state.inflight {
+                Some(receiver) => receiver.clone(),
+                None => {
+                    let (sender, receiver) = watch::channel(false);
+                    state.inflight = Some(receiver.clone());
+                    let cell = Arc::clone(self);
+                    let work = refresh();
+                    tokio::spawn(async move {
+                        let outcome = work.await.map(Arc::new);
+                        let mut state = cell.state.lock().unwrap_or_else(|e| e.into_inner());
+                        state.last = Some((Instant::now(), outcome));
+                        state.inflight = None;
+                        drop(state);
+                        let _ = sender.send(true);
+                    });
+                    receiver
+                }
+            }
+        };
+        let waited = tokio::time::timeout_at(
+            tokio::time::Instant::from_std(deadline),
+            receiver.wait_for(|done| *done),
+        )
+        .await;
+        match waited {
+            Ok(_) => {
+                let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                match &state.last {
+                    Some((_, outcome)) => Read::Ready(outcome.clone()),
+                    None => Read::TimedOut,
+                }
+            }
+            Err(_) => Read::TimedOut,
+        }
+    }
+
+    /// The last outcome, however old, without refreshing (for the status page's "last seen").
+    pub fn last(&self) -> Option<(Instant, Outcome<T>)> {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.last.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn one_refresh_serves_concurrent_callers_and_the_ttl() {
+        let cell = Cell::<usize>::new(Duration::from_secs(60), Duration::from_secs(60));
+        let runs = Arc::new(AtomicUsize::new(0));
+        let mut callers = Vec::new();
+        for _ in 0..20 {
+            let cell = cell.clone();
+            let runs = runs.clone();
+            callers.push(tokio::spawn(async move {
+                let deadline = Instant::now() + Duration::from_secs(5);
+                cell.get(deadline, move || async move {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Ok(runs.fetch_add(1, Ordering::SeqCst) + 1)
+                })
+                .await
+            }));
+        }
+        for caller in callers {
+            match caller.await.expect("joins") {
+                Read::Ready(Ok(v)) => assert_eq!(*v, 1),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_slow_refresh_times_out_the_caller_but_still_lands() {
+        let cell = Cell::<u8>::new(Duration::from_secs(60), Duration::from_secs(60));
+        let deadline = Instant::now() + Duration::from_millis(20);
+        let read = cell
+            .get(deadline, || async {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                Ok(7)
+            })
+            .await;
+        assert!(matches!(read, Read::TimedOut));
+        // A second caller joins the refresh in flight instead of starting another.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let read = cell
+            .get(deadline, || async { Err("must not run".to_owned()) })
+            .await;
+        assert!(matches!(read, Read::Ready(Ok(v)) if *v == 7));
+    }
+
+    #[tokio::test]
+    async fn a_stale_value_is_refreshed() {
+        let cell = Cell::<u8>::new(Duration::from_millis(10), Duration::from_millis(10));
+        let deadline = || Instant::now() + Duration::from_secs(5);
+        let first = cell.get(deadline(), || async { Ok(1) }).await;
+        assert!(matches!(first, Read::Ready(Ok(v)) if *v == 1));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let second = cell
+            .get(deadline(), || async { Err("down".to_owned()) })
+            .await;
+        assert!(matches!(second, Read::Ready(Err(e)) if e == "down"));
+    }
+
+    #[tokio::test]
+    async fn a_failure_is_retried_after_the_shorter_error_ttl() {
+        let cell = Cell::<u8>::new(Duration::from_secs(60), Duration::from_millis(10));
+        let deadline = || Instant::now() + Duration::from_secs(5);
+        let first = cell
+            .get(deadline(), || async { Err("down".to_owned()) })
+            .await;
+        assert!(matches!(first, Read::Ready(Err(_))));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let second = cell.get(deadline(), || async { Ok(2) }).await;
+        assert!(matches!(second, Read::Ready(Ok(v)) if *v == 2));
+        let third = cell.get(deadline(), || async { Ok(3) }).await;
+        assert!(
+            matches!(third, Read::Ready(Ok(v)) if *v == 2),
+            "a value is kept for its TTL"
+        );
+    }
+}

@@ -1,0 +1,282 @@
+//! What `pgfleet serve` watches: every service of the fleet, the databases they live in (one
+//! small persistent pool each) and the servers those are on.
+
+use crate::context::Context;
+use crate::error::{CliError, Result};
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use pgfleet_core::manifest::Service;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Settings of the daemon (from the command line).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Freshness of the fast collectors and of `/ready`: at most one check per interval.
+    pub interval: Duration,
+    /// Everything a scrape or probe waits for; a target slower than this reports down.
+    pub deadline: Duration,
+    /// Connections per target database.
+    pub pool_size: usize,
+    /// Top queries per service in the statement metrics.
+    pub top_queries: usize,
+    /// Freshness of sizes and migration state.
+    pub slow_ttl: Duration,
+    /// Freshness of access drift (reads many catalogs).
+    pub drift_ttl: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(5),
+            deadline: Duration::from_secs(4),
+            pool_size: 2,
+            top_queries: 10,
+            slow_ttl: Duration::from_secs(30),
+            drift_ttl: Duration::from_secs(120),
+        }
+    }
+}
+
+/// A service and where its data lives.
+#[derive(Debug)]
+pub struct ServiceTarget {
+    pub name: String,
+    pub server: String,
+    pub database: String,
+    /// Its schema in a shared database; `None` when it owns the database.
+    pub schema: Option<String>,
+    /// The schema its tables are in (`public` of its own database, or its schema).
+    pub data_schema: String,
+    /// The roles whose sessions and statements are the service's.
+    pub roles: Vec<String>,
+    /// Its pool's size in the manifest: what its connections are measured against.
+    pub pool_max: u32,
+    pub migrations_dir: PathBuf,
+    pub config: Service,
+    /// Index of its database in [`Targets::databases`].
+    pub db: usize,
+}
+
+impl ServiceTarget {
+    /// The schema label: empty for a service that owns its database.
+    pub fn schema_label(&self) -> &str {
+        self.schema.as_deref().unwrap_or("")
+    }
+}
+
+/// One database pgfleet keeps a pool on.
+#[derive(Debug)]
+pub struct DatabaseTarget {
+    pub server: String,
+    pub database: String,
+    /// The redacted URL, for reports.
+    pub url: String,
+    /// The login serve uses (for the role plan of access drift).
+    pub user: String,
+    pub pool: Pool,
+    pub services: Vec<usize>,
+    backoff: Mutex<Backoff>,
+}
+
+#[derive(Debug, Default)]
+struct Backoff {
+    failures: u32,
+    retry_at: Option<Instant>,
+    last_error: String,
+}
+
+impl DatabaseTarget {
+    /// A session from the pool. After a failure, new connection attempts wait out an
+    /// exponential backoff (capped at `cap`) instead of hammering a database that is down.
+    pub async fn session(&self, cap: Duration) -> std::result::Result<Object, String> {
+        {
+            let backoff = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(at) = backoff.retry_at
+                && Instant::now() < at
+            {
+                return Err(backoff.last_error.clone());
+            }
+        }
+        match self.pool.get().await {
+            Ok(session) => {
+                let mut backoff = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
+                *backoff = Backoff::default();
+                Ok(session)
+            }
+            Err(e) => {
+                let message = pool_error_text(&e, &self.url);
+                let mut backoff = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
+                backoff.failures += 1;
+                let delay = Duration::from_millis(250)
+                    .saturating_mul(1 << backoff.failures.min(8))
+                    .min(cap);
+                backoff.retry_at = Some(Instant::now() + delay);
+                backoff.last_error = message.clone();
+                tracing::warn!(database = %self.database, server = %self.server, error = %message, retry_in = ?delay, "target unreachable");
+                Err(message)
+            }
+        }
+    }
+}
+
+fn pool_error_text(error: &deadpool_postgres::PoolError, url: &str) -> String {
+    use deadpool_postgres::PoolError;
+    match error {
+        PoolError::Backend(e) => format!("{url}: {}", crate::error::pg_error_text(e)),
+        PoolError::Timeout(_) => format!("{url}: timed out connecting"),
+        other => format!("{url}: {other}"),
+    }
+}
+
+/// A server and the databases serve reaches on it.
+#[derive(Debug)]
+pub struct ServerTarget {
+    pub name: String,
+    /// Indexes into [`Targets::databases`]; the first one carries the server-wide queries.
+    pub databases: Vec<usize>,
+}
+
+#[derive(Debug)]
+pub struct Targets {
+    pub fleet: String,
+    pub environment: String,
+    pub services: Vec<ServiceTarget>,
+    pub databases: Vec<DatabaseTarget>,
+    pub servers: Vec<ServerTarget>,
+}
+
+impl Targets {
+    /// Resolves every service's connection (every problem at once) and builds the pools;
+    /// nothing connects yet, so serve starts while databases are down.
+    pub fn build(ctx: &Context, settings: &Settings) -> Result<Targets> {
+        let resolver = ctx.resolver();
+        let mut problems = Vec::new();
+        let mut connections = Vec::new();
+        for service in ctx.manifest.services.values() {
+            match resolver.resolve_admin(&service.name, &ctx.environment) {
+                Ok(connection) => connections.push((service, connection)),
+                Err(e) => problems.extend(e.problems),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(pgfleet_core::ResolveError { problems }.into());
+        }
+        let mut databases: Vec<DatabaseTarget> = Vec::new();
+        let mut by_key: BTreeMap<(String, u16, String, String), usize> = BTreeMap::new();
+        let mut services = Vec::new();
+        for (service, connection) in connections {
+            let key = (
+                connection.host.clone(),
+                connection.port,
+                connection.database.clone(),
+                connection.user.clone(),
+            );
+            let db = match by_key.get(&key) {
+                Some(index) => *index,
+                None => {
+                    let pool = pool(&connection, settings)?;
+                    databases.push(DatabaseTarget {
+                        server: connection.server.clone(),
+                        database: connection.database.clone(),
+                        url: connection.url.clone(),
+                        user: connection.user.clone(),
+                        pool,
+                        services: Vec::new(),
+                        backoff: Mutex::new(Backoff::default()),
+                    });
+                    by_key.insert(key, databases.len() - 1);
+                    databases.len() - 1
+                }
+            };
+            databases[db].services.push(services.len());
+            let access = &service.access;
+            let mut roles = vec![
+                access.owner_role.clone(),
+                access.runtime_role.clone(),
+                access.readonly_role.clone(),
+            ];
+            if !ctx.manifest.fleet.manage_roles {
+                // Without managed roles the service's login is the only thing that tells its
+                // sessions apart.
+                if let Ok(runtime) = resolver.resolve(&service.name, &ctx.environment) {
+                    roles = vec![runtime.user];
+                }
+            }
+            services.push(ServiceTarget {
+                name: service.name.clone(),
+                server: connection.server.clone(),
+                database: connection.database.clone(),
+                schema: service.placement.schema().map(str::to_owned),
+                data_schema: crate::access::desired::schema_of(service),
+                roles,
+                pool_max: service.pool.max_size,
+                migrations_dir: service.migrations.clone(),
+                config: service.clone(),
+                db,
+            });
+        }
+        let mut servers: Vec<ServerTarget> = Vec::new();
+        for (index, database) in databases.iter().enumerate() {
+            match servers.iter_mut().find(|s| s.name == database.server) {
+                Some(server) => server.databases.push(index),
+                None => servers.push(ServerTarget {
+                    name: database.server.clone(),
+                    databases: vec![index],
+                }),
+            }
+        }
+        Ok(Targets {
+            fleet: ctx.manifest.fleet.name.clone(),
+            environment: ctx.environment.clone(),
+            services,
+            databases,
+            servers,
+        })
+    }
+
+    pub fn service(&self, name: &str) -> Option<(usize, &ServiceTarget)> {
+        self.services
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.name == name)
+    }
+
+    /// Closes every pool (on shutdown).
+    pub fn close(&self) {
+        for database in &self.databases {
+            database.pool.close();
+        }
+    }
+}
+
+fn pool(connection: &pgfleet_core::Connection, settings: &Settings) -> Result<Pool> {
+    let mut config = connection.pg_config("pgfleet serve", settings.deadline);
+    // The server ends a collector query stuck past the deadline, and a lock wait well before:
+    // a session holding a lock on a table the collectors read delays one collector, not the
+    // scrape, and never leaves a pooled session blocked.
+    let statement_ms = settings.deadline.as_millis().max(1);
+    let lock_ms = (statement_ms / 4).max(1);
+    config.options(format!(
+        "-c statement_timeout={statement_ms} -c lock_timeout={lock_ms} -c idle_in_transaction_session_timeout={statement_ms}"
+    ));
+    let tls = pgfleet_core::tls::connector(connection)
+        .map_err(|e| CliError::Config(format!("{}: {e}", connection.url)))?;
+    let manager = Manager::from_config(
+        config,
+        tls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(settings.pool_size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(settings.deadline))
+        .create_timeout(Some(settings.deadline))
+        .recycle_timeout(Some(settings.deadline))
+        .build()
+        .map_err(|e| CliError::Failed(format!("cannot build the pool of {}: {e}", connection.url)))
+}
