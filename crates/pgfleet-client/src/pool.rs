@@ -1,0 +1,764 @@
+//! [`FleetPool`]: a deadpool-postgres pool with seed 003's settings and seed 002's metrics.
+
+use crate::config::{PoolConfig, Resolved, replica_var, resolve_env, resolve_url};
+use crate::error::{ConfigError, Error};
+use crate::metrics::{Metrics, PoolGauges, PoolState, QueryLabels};
+use deadpool_postgres::{
+    Hook, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime, TimeoutType,
+    Timeouts,
+};
+use pgfleet_core::Vars;
+use prometheus_client::registry::Registry;
+use std::fmt;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+/// A service's connection pool. Cheap to clone (one `Arc`); share it between handlers.
+#[derive(Clone)]
+pub struct FleetPool {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub service: String,
+    pub primary: Pool,
+    pub replicas: Vec<Pool>,
+    next_replica: AtomicUsize,
+    pub config: PoolConfig,
+    pub metrics: Metrics,
+    /// The redacted URL of the primary, for logs.
+    pub url: String,
+    closing: AtomicBool,
+    maintenance: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    pub ready: crate::health::ReadyCache,
+}
+
+impl fmt::Debug for FleetPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FleetPool")
+            .field("service", &self.inner.service)
+            .field("url", &self.inner.url)
+            .field("replicas", &self.inner.replicas.len())
+            .field("max_size", &self.inner.config.max_size)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Inner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inner")
+            .field("service", &self.service)
+            .field("url", &self.url)
+            .finish()
+    }
+}
+
+/// Builds a [`FleetPool`]: where to connect, the settings, replicas.
+#[derive(Debug)]
+pub struct FleetPoolBuilder {
+    service: String,
+    source: Option<Result<Resolved, Error>>,
+    vars: Option<Vars>,
+    replicas: Vec<String>,
+    config: PoolConfig,
+}
+
+impl FleetPool {
+    /// The pool of `service`, connected as `pgfleet env export <service>` describes (see
+    /// [`crate::config::resolve_env`]), with seed 003's default settings. Must be called inside
+    /// a tokio runtime. Does not wait for the database: connections are opened in the
+    /// background, retried with exponential backoff while the database is down.
+    pub fn from_env(service: &str) -> Result<Self, Error> {
+        Self::builder(service).build()
+    }
+
+    pub fn builder(service: &str) -> FleetPoolBuilder {
+        FleetPoolBuilder {
+            service: service.to_owned(),
+            source: None,
+            vars: None,
+            replicas: Vec::new(),
+            config: PoolConfig::default(),
+        }
+    }
+
+    pub fn service(&self) -> &str {
+        &self.inner.service
+    }
+
+    pub fn config(&self) -> &PoolConfig {
+        &self.inner.config
+    }
+
+    /// The redacted URL of the primary (`postgresql://user:***@host:port/db?sslmode=…`).
+    pub fn url(&self) -> &str {
+        &self.inner.url
+    }
+
+    /// Adds this pool's metrics to the service's registry (once per registry).
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        let gauges: Arc<dyn PoolGauges> = self.inner.clone();
+        let weak: Weak<dyn PoolGauges> = Arc::downgrade(&gauges);
+        self.inner.metrics.register(registry, weak);
+    }
+
+    /// A connection from the primary; given back to the pool when dropped.
+    pub async fn get(&self) -> Result<PooledClient, Error> {
+        acquire(&self.inner, &self.inner.primary, None).await
+    }
+
+    /// Like [`get`](Self::get), waiting at most `wait` for a connection.
+    pub async fn get_timeout(&self, wait: Duration) -> Result<PooledClient, Error> {
+        acquire(&self.inner, &self.inner.primary, Some(wait)).await
+    }
+
+    /// Runs a tracked query: acquires a connection, runs `f` with it and records
+    /// `database_query_duration_seconds{operation,table,name}` (the Rust form of seed 002's
+    /// `@query_performance_tracker`) and, on failure, `database_errors_total{kind}`.
+    ///
+    /// ```no_run
+    /// # async fn example(pool: pgfleet_client::FleetPool, id: i64) -> Result<(), pgfleet_client::Error> {
+    /// let row = pool
+    ///     .track("select", "dashboard", "get_dashboard_by_id", async |c| {
+    ///         Ok(c.query_opt("SELECT name FROM dashboard WHERE id = $1", &[&id]).await?)
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Labels are `&'static str`: one series per query of the code, never per value.
+    pub async fn track<T, F>(
+        &self,
+        operation: &'static str,
+        table: &'static str,
+        name: &'static str,
+        f: F,
+    ) -> Result<T, Error>
+    where
+        F: AsyncFnOnce(&PooledClient) -> Result<T, Error>,
+    {
+        let client = self.get().await?;
+        track_on(&self.inner, &client, operation, table, name, f).await
+    }
+
+    /// Queries that may read from a replica: round-robin over the configured replicas, the
+    /// primary when there are none.
+    pub fn reader(&self) -> Reader<'_> {
+        Reader { pool: self }
+    }
+
+    /// Pool state (primary).
+    pub fn status(&self) -> PoolStatus {
+        let s = state(&self.inner.primary);
+        PoolStatus {
+            max_size: s.max_size,
+            size: s.size,
+            idle: s.idle,
+            active: s.active(),
+            waiting: s.waiting,
+        }
+    }
+
+    /// Stops handing out connections, waits up to `timeout` for those in use to come back,
+    /// then closes every connection. Returns whether all came back in time.
+    pub async fn close(&self, timeout: Duration) -> bool {
+        let inner = &self.inner;
+        if inner.closing.swap(true, Ordering::SeqCst) {
+            return state(&inner.primary).active() == 0;
+        }
+        if let Ok(mut task) = inner.maintenance.lock()
+            && let Some(task) = task.take()
+        {
+            task.abort();
+        }
+        let deadline = Instant::now() + timeout;
+        let drained = loop {
+            let busy: usize = std::iter::once(&inner.primary)
+                .chain(&inner.replicas)
+                .map(|p| state(p).active())
+                .sum();
+            if busy == 0 {
+                break true;
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!(
+                    service = %inner.service,
+                    in_use = busy,
+                    "closing the database pool with connections still in use"
+                );
+                break false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        for pool in std::iter::once(&inner.primary).chain(&inner.replicas) {
+            pool.close();
+        }
+        tracing::info!(service = %inner.service, drained, "database pool closed");
+        drained
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.inner.closing.load(Ordering::SeqCst)
+    }
+}
+
+/// A snapshot of the primary pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    pub max_size: usize,
+    /// Open connections.
+    pub size: usize,
+    pub idle: usize,
+    pub active: usize,
+    pub waiting: usize,
+}
+
+impl PoolStatus {
+    /// Connections in use, in percent of the maximum.
+    pub fn utilization_percent(&self) -> f64 {
+        pgfleet_core::health::utilization_percent(self.active as u64, self.max_size as u64)
+    }
+}
+
+/// Reads routed to replicas (see [`FleetPool::reader`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Reader<'a> {
+    pool: &'a FleetPool,
+}
+
+impl Reader<'_> {
+    fn pick(&self) -> &Pool {
+        let inner = &self.pool.inner;
+        match inner.replicas.len() {
+            0 => &inner.primary,
+            n => &inner.replicas[inner.next_replica.fetch_add(1, Ordering::Relaxed) % n],
+        }
+    }
+
+    pub async fn get(&self) -> Result<PooledClient, Error> {
+        acquire(&self.pool.inner, self.pick(), None).await
+    }
+
+    /// [`FleetPool::track`] on a replica.
+    pub async fn track<T, F>(
+        &self,
+        operation: &'static str,
+        table: &'static str,
+        name: &'static str,
+        f: F,
+    ) -> Result<T, Error>
+    where
+        F: AsyncFnOnce(&PooledClient) -> Result<T, Error>,
+    {
+        let client = self.get().await?;
+        track_on(&self.pool.inner, &client, operation, table, name, f).await
+    }
+}
+
+pub(crate) async fn track_on<T, F, C>(
+    inner: &Inner,
+    client: &C,
+    operation: &'static str,
+    table: &'static str,
+    name: &'static str,
+    f: F,
+) -> Result<T, Error>
+where
+    F: AsyncFnOnce(&C) -> Result<T, Error>,
+{
+    let start = Instant::now();
+    let result = f(client).await;
+    let elapsed = start.elapsed();
+    inner.metrics.query(
+        &QueryLabels {
+            operation,
+            table,
+            name,
+        },
+        elapsed,
+    );
+    if let Err(e) = &result {
+        if let Some(kind) = e.kind() {
+            inner.metrics.error(kind);
+        }
+        tracing::debug!(service = %inner.service, operation, table, name, error = %e, "tracked query failed");
+    } else if elapsed >= inner.config.slow_query {
+        tracing::warn!(service = %inner.service, operation, table, name, seconds = elapsed.as_secs_f64(), "slow query");
+    }
+    result
+}
+
+/// A pooled connection: derefs to the client (with `prepare_cached`); dropping it gives it
+/// back to the pool (`database_connections_released_total`).
+pub struct PooledClient {
+    pub(crate) object: Option<Object>,
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl fmt::Debug for PooledClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PooledClient")
+            .field("service", &self.inner.service)
+            .finish()
+    }
+}
+
+impl Deref for PooledClient {
+    type Target = deadpool_postgres::ClientWrapper;
+
+    fn deref(&self) -> &Self::Target {
+        match &self.object {
+            Some(object) => object,
+            // Only emptied in drop / discard.
+            None => unreachable!("a PooledClient is used after being discarded"),
+        }
+    }
+}
+
+impl PooledClient {
+    /// Closes this connection instead of giving it back (after an interrupted transaction).
+    pub(crate) fn discard(mut self) {
+        if let Some(object) = self.object.take() {
+            drop(Object::take(object));
+            self.inner.metrics.released.inc();
+        }
+    }
+
+    /// Runs `sql` (cached prepared statement), logging it, cut to the configured length,
+    /// when it fails.
+    pub async fn query_logged(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>, Error> {
+        let result = async {
+            let statement = self.prepare_cached(sql).await?;
+            self.query(&statement, params).await
+        }
+        .await;
+        result.map_err(|e| {
+            tracing::warn!(
+                service = %self.inner.service,
+                statement = %truncate(sql, self.inner.config.log_statement_chars),
+                error = %e,
+                "query failed"
+            );
+            Error::Db(e)
+        })
+    }
+}
+
+impl Drop for PooledClient {
+    fn drop(&mut self) {
+        if self.object.take().is_some() {
+            self.inner.metrics.released.inc();
+        }
+    }
+}
+
+/// `sql` cut to `max` characters (on a character boundary), with `…` when cut, whitespace runs
+/// folded: what log lines show of a statement.
+pub fn truncate(sql: &str, max: usize) -> String {
+    let mut out = String::with_capacity(sql.len().min(max + 3));
+    let mut count = 0;
+    let mut space = false;
+    for c in sql.trim().chars() {
+        if c.is_whitespace() {
+            space = true;
+            continue;
+        }
+        if space {
+            if count == max {
+                out.push('…');
+                return out;
+            }
+            out.push(' ');
+            count += 1;
+            space = false;
+        }
+        if count == max {
+            out.push('…');
+            return out;
+        }
+        out.push(c);
+        count += 1;
+    }
+    out
+}
+
+async fn acquire(
+    inner: &Arc<Inner>,
+    pool: &Pool,
+    wait: Option<Duration>,
+) -> Result<PooledClient, Error> {
+    if inner.closing.load(Ordering::Relaxed) {
+        return Err(Error::Closed);
+    }
+    let start = Instant::now();
+    let result = match wait {
+        None => pool.get().await,
+        Some(wait) => {
+            let mut timeouts = pool.timeouts();
+            timeouts.wait = Some(wait);
+            timeouts.create = Some(timeouts.create.map_or(wait, |c| c.min(wait)));
+            pool.timeout_get(&timeouts).await
+        }
+    };
+    let waited = start.elapsed();
+    inner.metrics.acquire_duration.observe(waited.as_secs_f64());
+    match result {
+        Ok(object) => {
+            inner.metrics.acquired.inc();
+            Ok(PooledClient {
+                object: Some(object),
+                inner: inner.clone(),
+            })
+        }
+        Err(e) => {
+            let error = match e {
+                PoolError::Timeout(TimeoutType::Wait) => {
+                    inner.metrics.acquire_timeouts.inc();
+                    Error::AcquireTimeout {
+                        waited,
+                        max_size: pool.status().max_size,
+                    }
+                }
+                PoolError::Timeout(TimeoutType::Create) => Error::Connect(format!(
+                    "no connection within the connect timeout ({:?})",
+                    pool.timeouts().create.unwrap_or_default()
+                )),
+                PoolError::Timeout(TimeoutType::Recycle) => {
+                    Error::Connect("checking a pooled connection timed out".to_owned())
+                }
+                PoolError::Backend(e) => Error::Connect(e.to_string()),
+                PoolError::Closed => Error::Closed,
+                PoolError::NoRuntimeSpecified => Error::Connect("no runtime".to_owned()),
+                PoolError::PostCreateHook(e) => Error::Connect(e.to_string()),
+            };
+            if let Some(kind) = error.kind() {
+                inner.metrics.error(kind);
+            }
+            Err(error)
+        }
+    }
+}
+
+pub(crate) fn state(pool: &Pool) -> PoolState {
+    let s = pool.status();
+    PoolState {
+        max_size: s.max_size,
+        size: s.size,
+        idle: s.available,
+        waiting: s.waiting,
+    }
+}
+
+impl PoolGauges for Inner {
+    fn states(&self) -> Vec<(&'static str, PoolState)> {
+        let mut states = vec![("primary", state(&self.primary))];
+        states.extend(self.replicas.iter().map(|p| ("replica", state(p))));
+        if self.replicas.len() > 1 {
+            // One series per label set: replicas are summed.
+            let mut sum = PoolState::default();
+            for (_, s) in &states[1..] {
+                sum.max_size += s.max_size;
+                sum.size += s.size;
+                sum.idle += s.idle;
+                sum.waiting += s.waiting;
+            }
+            states.truncate(1);
+            states.push(("replica", sum));
+        }
+        states
+    }
+}
+
+impl FleetPoolBuilder {
+    /// Connect with this URL (`postgresql://user:password@host:port/db?sslmode=…`).
+    pub fn url(mut self, url: &str) -> Self {
+        self.source = Some(resolve_url(&self.service, url));
+        self
+    }
+
+    /// Resolve from these variables instead of the process environment (tests, `.env` files).
+    pub fn vars(mut self, vars: Vars) -> Self {
+        self.vars = Some(vars);
+        self
+    }
+
+    /// Add a read replica (see [`FleetPool::reader`]). Replicas may also be listed in
+    /// `<SERVICE>_DATABASE_REPLICA_URLS`, comma-separated.
+    pub fn replica_url(mut self, url: &str) -> Self {
+        self.replicas.push(url.to_owned());
+        self
+    }
+
+    /// All settings at once (e.g. `PoolConfig::from(&manifest.services["x"].pool)`).
+    pub fn config(mut self, config: PoolConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Changes some settings of the current configuration.
+    pub fn configure(mut self, f: impl FnOnce(&mut PoolConfig)) -> Self {
+        f(&mut self.config);
+        self
+    }
+
+    pub fn max_size(self, max_size: usize) -> Self {
+        self.configure(|c| c.max_size = max_size)
+    }
+
+    pub fn min_idle(self, min_idle: usize) -> Self {
+        self.configure(|c| c.min_idle = min_idle)
+    }
+
+    pub fn acquire_timeout(self, timeout: Duration) -> Self {
+        self.configure(|c| c.acquire_timeout = timeout)
+    }
+
+    pub fn statement_timeout(self, timeout: Duration) -> Self {
+        self.configure(|c| c.statement_timeout = timeout)
+    }
+
+    /// Creates the pool and starts its maintenance task. Never waits for the database.
+    pub fn build(self) -> Result<FleetPool, Error> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| ConfigError::NoRuntime)?;
+        let config = self.config;
+        if config.max_size == 0 || config.min_idle > config.max_size {
+            return Err(ConfigError::Pool(format!(
+                "max_size must be at least 1 and min_idle ({}) at most max_size ({})",
+                config.min_idle, config.max_size
+            ))
+            .into());
+        }
+        let vars = self.vars.unwrap_or_else(Vars::from_process);
+        let resolved = match self.source {
+            Some(resolved) => resolved?,
+            None => resolve_env(&self.service, &vars)?,
+        };
+        let mut replica_urls = self.replicas;
+        if let Some(list) = vars.get(&replica_var(&self.service)) {
+            replica_urls.extend(
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned),
+            );
+        }
+        let metrics = Metrics::new(&self.service);
+        let primary = make_pool(&resolved, &config, &metrics)?;
+        let mut replicas = Vec::new();
+        for url in &replica_urls {
+            let mut replica = resolve_url(&self.service, url)?;
+            if replica.connection.password.is_none() {
+                replica
+                    .connection
+                    .password
+                    .clone_from(&resolved.connection.password);
+            }
+            replica
+                .application_name
+                .clone_from(&resolved.application_name);
+            replicas.push(make_pool(&replica, &config, &metrics)?);
+        }
+        let inner = Arc::new(Inner {
+            service: self.service,
+            primary,
+            replicas,
+            next_replica: AtomicUsize::new(0),
+            url: resolved.connection.url.clone(),
+            config,
+            metrics,
+            closing: AtomicBool::new(false),
+            maintenance: Mutex::new(None),
+            ready: crate::health::ReadyCache::default(),
+        });
+        tracing::info!(
+            service = %inner.service,
+            url = %inner.url,
+            replicas = inner.replicas.len(),
+            max_size = inner.config.max_size,
+            min_idle = inner.config.min_idle,
+            "database pool created"
+        );
+        let task = runtime.spawn(maintain(Arc::downgrade(&inner)));
+        if let Ok(mut slot) = inner.maintenance.lock() {
+            *slot = Some(task);
+        }
+        Ok(FleetPool { inner })
+    }
+}
+
+fn make_pool(resolved: &Resolved, config: &PoolConfig, metrics: &Metrics) -> Result<Pool, Error> {
+    let connection = &resolved.connection;
+    let mut pg = connection.pg_config(&resolved.application_name, config.connect_timeout);
+    let mut options = resolved.options.clone().unwrap_or_default();
+    if !config.statement_timeout.is_zero() {
+        if !options.is_empty() {
+            options.push(' ');
+        }
+        options.push_str(&format!(
+            "-c statement_timeout={}",
+            config.statement_timeout.as_millis()
+        ));
+    }
+    if !options.is_empty() {
+        pg.options(&options);
+    }
+    let tls = pgfleet_core::tls::connector(connection).map_err(ConfigError::from)?;
+    let manager = Manager::from_config(
+        pg,
+        tls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    let created = metrics.created.clone();
+    Pool::builder(manager)
+        .max_size(config.max_size)
+        .runtime(Runtime::Tokio1)
+        .timeouts(Timeouts {
+            wait: Some(config.acquire_timeout),
+            create: Some(config.connect_timeout),
+            recycle: Some(config.connect_timeout),
+        })
+        .post_create(Hook::sync_fn(move |_, _| {
+            created.inc();
+            Ok(())
+        }))
+        .build()
+        .map_err(|e| ConfigError::Pool(e.to_string()).into())
+}
+
+/// The maintenance loop: closes connections past their lifetime or idle beyond `min_idle`,
+/// keeps `min_idle` open (reconnecting with exponential backoff while the database is down),
+/// and warns when the pool is under pressure. Ends when the pool is dropped or closed.
+async fn maintain(weak: Weak<Inner>) {
+    let mut backoff: Option<Duration> = None;
+    let mut next_attempt = Instant::now();
+    let mut last_pressure_warning: Option<Instant> = None;
+    let mut down_since: Option<Instant> = None;
+    loop {
+        let Some(inner) = weak.upgrade() else { return };
+        if inner.closing.load(Ordering::SeqCst) {
+            return;
+        }
+        let config = &inner.config;
+        let interval = config.maintenance_interval;
+        for pool in std::iter::once(&inner.primary).chain(&inner.replicas) {
+            evict(pool, config);
+        }
+        if Instant::now() >= next_attempt {
+            match warm_up(&inner).await {
+                Ok(()) => {
+                    if let Some(since) = down_since.take() {
+                        tracing::info!(
+                            service = %inner.service,
+                            after_seconds = since.elapsed().as_secs_f64(),
+                            "database reachable again"
+                        );
+                    }
+                    backoff = None;
+                }
+                Err(e) => {
+                    let delay = backoff.map_or(config.reconnect_initial_delay, |d| {
+                        (d * 2).min(config.reconnect_max_delay)
+                    });
+                    backoff = Some(delay);
+                    next_attempt = Instant::now() + delay;
+                    down_since.get_or_insert_with(Instant::now);
+                    tracing::warn!(
+                        service = %inner.service,
+                        url = %inner.url,
+                        retry_in_ms = delay.as_millis() as u64,
+                        error = %e,
+                        "cannot open database connections; retrying"
+                    );
+                }
+            }
+        }
+        let s = state(&inner.primary);
+        let utilization =
+            pgfleet_core::health::utilization_percent(s.active() as u64, s.max_size as u64);
+        if utilization > pgfleet_core::health::DEGRADED_UTILIZATION_PERCENT || s.waiting > 0 {
+            if last_pressure_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                last_pressure_warning = Some(Instant::now());
+                tracing::warn!(
+                    service = %inner.service,
+                    active = s.active(),
+                    max_size = s.max_size,
+                    waiting = s.waiting,
+                    utilization_percent = utilization,
+                    "database pool under pressure"
+                );
+            }
+        } else if last_pressure_warning.take().is_some() {
+            tracing::info!(service = %inner.service, utilization_percent = utilization, "database pool pressure over");
+        }
+        let sleep = match backoff {
+            Some(_) => interval.min(next_attempt.saturating_duration_since(Instant::now())),
+            None => interval,
+        };
+        drop(inner);
+        tokio::time::sleep(sleep.max(Duration::from_millis(5))).await;
+    }
+}
+
+fn evict(pool: &Pool, config: &PoolConfig) {
+    let s = pool.status();
+    let mut removable_idle = s.size.saturating_sub(config.min_idle);
+    pool.retain(|client, metrics| {
+        if client.is_closed() || metrics.age() >= config.max_lifetime {
+            removable_idle = removable_idle.saturating_sub(1);
+            return false;
+        }
+        if removable_idle > 0 && metrics.last_used() >= config.idle_timeout {
+            removable_idle -= 1;
+            return false;
+        }
+        true
+    });
+}
+
+/// Opens connections until `min_idle` are open, on every pool (one, until the first
+/// connection succeeded, when `min_idle` is 0: a database down at start shows at once).
+async fn warm_up(inner: &Arc<Inner>) -> Result<(), Error> {
+    let target = if inner.metrics.created.get() == 0 {
+        inner.config.min_idle.max(1)
+    } else {
+        inner.config.min_idle
+    };
+    let mut first_error = None;
+    for pool in std::iter::once(&inner.primary).chain(&inner.replicas) {
+        let s = pool.status();
+        if s.size >= target {
+            continue;
+        }
+        // Holding `idle + missing` connections at once makes the pool open the missing ones.
+        let want = (s.available + target - s.size).min(s.max_size);
+        let mut held = Vec::with_capacity(want);
+        let mut timeouts = pool.timeouts();
+        timeouts.wait = Some(Duration::ZERO);
+        for _ in 0..want {
+            match pool.timeout_get(&timeouts).await {
+                Ok(object) => held.push(object),
+                Err(PoolError::Timeout(TimeoutType::Wait)) => break,
+                Err(PoolError::Backend(e)) => {
+                    first_error.get_or_insert(Error::Connect(e.to_string()));
+                    break;
+                }
+                Err(e) => {
+                    first_error.get_or_insert(Error::Connect(e.to_string()));
+                    break;
+                }
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
