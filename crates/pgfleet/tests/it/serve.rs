@@ -637,7 +637,6 @@ database = "{steady}"
             steady = steady.name
         ),
     );
-    let daemon = Daemon::start(&ctx, &["--interval", "1s", "--deadline", "1s"]);
     let flaky = [("service", format!("{p}_flaky"))];
     let flaky: Vec<(&str, &str)> = flaky.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let steady_labels = [("service", format!("{p}_steady"))];
@@ -645,8 +644,24 @@ database = "{steady}"
         .iter()
         .map(|(k, v)| (*k, v.as_str()))
         .collect();
+
+    // The daemon starts while a database is down, reports it, and connects once it is up.
+    private.cluster().stop().unwrap();
+    let daemon = Daemon::start(&ctx, &["--interval", "1s", "--deadline", "1s"]);
+    assert_eq!(daemon.get("/ready").status, 503);
+    let scrape = daemon.metrics();
+    assert_eq!(sample(&scrape, "pgfleet_up", &flaky), Some(0.0));
+    assert_eq!(sample(&scrape, "pgfleet_up", &steady_labels), Some(1.0));
+    private.cluster().start(Duration::from_secs(30)).unwrap();
+    let started = Instant::now();
+    while daemon.get("/ready").status != 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never connected"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert_eq!(sample(&daemon.metrics(), "pgfleet_up", &flaky), Some(1.0));
-    assert_eq!(daemon.get("/ready").status, 200);
 
     private.cluster().stop().unwrap();
     let stopped = Instant::now();
@@ -960,4 +975,90 @@ fn decode_png(path: &Path) -> (u32, u32, Vec<u8>) {
     let info = reader.next_frame(&mut buffer).unwrap();
     buffer.truncate(info.buffer_size());
     (info.width, info.height, buffer)
+}
+
+/// A streaming replica of a private cluster: serve reports it in recovery, with its lag.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replica_reports_recovery_and_replication_lag() {
+    use pgfleet_testkit::pgfleet_cluster::LocalCluster;
+    let primary = TestCluster::start_new().expect("primary");
+    primary
+        .connect("postgres")
+        .await
+        .batch_execute("CREATE DATABASE app")
+        .await
+        .unwrap();
+    let replica_dir = primary.root_dir().join("replica");
+    let port = primary.port().to_string();
+    let output = primary
+        .cluster()
+        .command("pg_basebackup")
+        .args(["-h", "127.0.0.1", "-p", &port, "-U", primary.superuser()])
+        .args(["--checkpoint=fast", "-X", "stream", "-R", "-D"])
+        .arg(&replica_dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut spec = primary.cluster().spec().clone();
+    spec.data_dir = replica_dir;
+    spec.socket_dir = primary.root_dir().join("rsock");
+    spec.port = free_port();
+    let replica = LocalCluster::new(
+        spec,
+        primary.cluster().bins().clone(),
+        primary.cluster().run_as().clone(),
+    );
+    struct StopOnDrop(LocalCluster);
+    impl Drop for StopOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.stop();
+        }
+    }
+    replica.start(Duration::from_secs(30)).unwrap();
+    let replica = StopOnDrop(replica);
+
+    let p = format!(
+        "r{}x{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    );
+    let ctx = fleet_manifest(
+        &p,
+        replica.0.spec().port,
+        &format!(
+            "[servers.replica]\n\n[services.{p}_reports]\nserver = \"replica\"\ndatabase = \"app\"\n"
+        ),
+    );
+    let daemon = Daemon::start(&ctx, &["--interval", "1s"]);
+    let scrape = daemon.metrics();
+    assert_eq!(
+        sample(
+            &scrape,
+            "pgfleet_server_in_recovery",
+            &[("server", "replica")]
+        ),
+        Some(1.0),
+        "{scrape}"
+    );
+    let lag = sample(
+        &scrape,
+        "pgfleet_replication_lag_seconds",
+        &[("server", "replica")],
+    )
+    .expect("a replica reports its lag");
+    assert!(lag >= 0.0);
+    assert_eq!(
+        sample(
+            &scrape,
+            "pgfleet_up",
+            &[("service", &format!("{p}_reports"))]
+        ),
+        Some(1.0)
+    );
+    drop(daemon);
+    drop(replica);
 }
