@@ -125,6 +125,16 @@ fn up_status_psql_down_up_keeps_data_and_reset_drops_only_its_service() {
         psql(&ctx, "billing", "select current_database()"),
         "billing"
     );
+    // pg_stat_statements is in each database (out of the services' schemas), for `pgfleet serve`.
+    assert_eq!(
+        psql(
+            &ctx,
+            "billing",
+            "select nspname from pg_extension e join pg_namespace n on n.oid = e.extnamespace \
+             where extname = 'pg_stat_statements'"
+        ),
+        "pgfleet"
+    );
     let json = ctx
         .run(&["dev", "status", "--format", "json"])
         .success()

@@ -215,4 +215,29 @@ fn perses_runs_end_to_end_and_its_queries_use_their_indexes() {
             run.stdout
         );
     }
+    // `pgfleet serve` on the dev cluster: the service is up, migrated, without drift, and its
+    // statements (the seeds and the queries above) are counted from pg_stat_statements.
+    let daemon = crate::serve::Daemon::start(&ctx, &[]);
+    let scrape = daemon.metrics();
+    let dashboard = [("service", "dashboard")];
+    use crate::serve::sample;
+    assert_eq!(sample(&scrape, "pgfleet_up", &dashboard), Some(1.0));
+    assert_eq!(
+        sample(&scrape, "pgfleet_migrations_pending", &dashboard),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&scrape, "pgfleet_access_drift", &dashboard),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(
+            &scrape,
+            "pgfleet_statements_available",
+            &[("server", "main")]
+        ),
+        Some(1.0)
+    );
+    let calls = sample(&scrape, "pgfleet_statements_calls_total", &dashboard).unwrap();
+    assert!(calls > 0.0, "{scrape}");
 }
