@@ -1062,3 +1062,66 @@ async fn a_replica_reports_recovery_and_replication_lag() {
     drop(daemon);
     drop(replica);
 }
+
+/// Drift and migration state follow the databases and the files while the daemon runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn drift_and_pending_migrations_are_counted_per_service() {
+    let fleet = fleet().await;
+    let p = &fleet.p;
+    let daemon = Daemon::start(
+        &fleet.ctx,
+        &["--slow-interval", "200ms", "--drift-interval", "200ms"],
+    );
+    let service = |name: &str| format!("{p}_{name}");
+    let value = |scrape: &str, metric: &str, name: &str| {
+        sample(scrape, metric, &[("service", &service(name))]).unwrap()
+    };
+    let scrape = daemon.metrics();
+    for name in ["catalog", "orders", "billing"] {
+        assert_eq!(value(&scrape, "pgfleet_access_drift", name), 0.0);
+        assert_eq!(value(&scrape, "pgfleet_migrations_pending", name), 0.0);
+    }
+    // A grant revoked by hand, and a migration file shipped but not applied.
+    fleet
+        .shared
+        .client()
+        .await
+        .batch_execute(&format!(
+            "REVOKE SELECT ON {p}_catalog.items FROM {p}_catalog_app"
+        ))
+        .await
+        .unwrap();
+    std::fs::write(
+        fleet
+            .ctx
+            .dir
+            .path()
+            .join("migrations/billing/002_refunds.up.sql"),
+        "CREATE TABLE refunds (id bigserial PRIMARY KEY);\n",
+    )
+    .unwrap();
+    let started = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(300));
+        let scrape = daemon.metrics();
+        if value(&scrape, "pgfleet_access_drift", "catalog") >= 1.0
+            && value(&scrape, "pgfleet_migrations_pending", "billing") == 1.0
+        {
+            assert_eq!(value(&scrape, "pgfleet_access_drift", "orders"), 0.0);
+            assert_eq!(value(&scrape, "pgfleet_access_drift", "billing"), 0.0);
+            assert_eq!(value(&scrape, "pgfleet_migrations_pending", "catalog"), 0.0);
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "drift or pending never showed:\n{scrape}"
+        );
+    }
+    // access apply repairs it; the metric follows.
+    fleet.ctx.run(&["access", "apply"]).success();
+    let repaired = Instant::now();
+    while value(&daemon.metrics(), "pgfleet_access_drift", "catalog") != 0.0 {
+        assert!(repaired.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
