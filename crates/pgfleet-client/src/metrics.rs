@@ -7,14 +7,16 @@
 
 use crate::error::ERROR_KINDS;
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
-use prometheus_client::metrics::MetricType;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::histogram::exponential_buckets;
+use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -47,6 +49,99 @@ fn acquire_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.00001, 2.0, 22))
 }
 
+/// A histogram of durations on atomics alone (prometheus-client's takes a lock per
+/// observation, which a preempted thread can hold while every other query waits). The sum is
+/// kept in nanoseconds. Cheap to clone (one `Arc`).
+#[derive(Debug, Clone)]
+pub struct Histogram(Arc<HistogramInner>);
+
+#[derive(Debug)]
+struct HistogramInner {
+    /// Upper bounds in seconds, the last `f64::MAX` (+Inf).
+    bounds: Vec<f64>,
+    /// Upper bounds in nanoseconds, for the lookup.
+    bounds_ns: Vec<u64>,
+    counts: Vec<AtomicU64>,
+    count: AtomicU64,
+    sum_ns: AtomicU64,
+}
+
+impl Histogram {
+    fn new(bounds: impl Iterator<Item = f64>) -> Self {
+        let mut bounds: Vec<f64> = bounds.collect();
+        bounds.push(f64::MAX);
+        let bounds_ns = bounds
+            .iter()
+            .map(|b| {
+                if *b >= u64::MAX as f64 / 1e9 {
+                    u64::MAX
+                } else {
+                    (b * 1e9).round() as u64
+                }
+            })
+            .collect();
+        let counts = bounds.iter().map(|_| AtomicU64::new(0)).collect();
+        Self(Arc::new(HistogramInner {
+            bounds,
+            bounds_ns,
+            counts,
+            count: AtomicU64::new(0),
+            sum_ns: AtomicU64::new(0),
+        }))
+    }
+
+    pub fn observe(&self, elapsed: Duration) {
+        let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        let h = &self.0;
+        let i = h
+            .bounds_ns
+            .partition_point(|b| *b < ns)
+            .min(h.counts.len() - 1);
+        h.counts[i].fetch_add(1, Ordering::Relaxed);
+        h.sum_ns.fetch_add(ns, Ordering::Relaxed);
+        h.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Observations so far.
+    pub fn count(&self) -> u64 {
+        self.0.count.load(Ordering::Relaxed)
+    }
+}
+
+impl TypedMetric for Histogram {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for Histogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let h = &self.0;
+        let buckets: Vec<(f64, u64)> = h
+            .bounds
+            .iter()
+            .zip(&h.counts)
+            .map(|(b, c)| (*b, c.load(Ordering::Relaxed)))
+            .collect();
+        let count = buckets.iter().map(|(_, c)| c).sum();
+        let sum = h.sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
+        encoder.encode_histogram::<NoLabels>(sum, count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
+
+type NoLabels = [(&'static str, &'static str); 0];
+
+/// Distinguishes the metrics of pools in the per-thread handle cache.
+static NEXT_METRICS_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// (metrics id, label pointers, histogram): the query histograms this thread used, found by
+    /// comparing pointers instead of hashing labels under the family's lock.
+    static QUERY_HANDLES: RefCell<Vec<(u64, [usize; 3], Histogram)>> = const { RefCell::new(Vec::new()) };
+}
+
 /// The handles of one pool's metrics (cheap clones of shared atomics).
 #[derive(Debug, Clone)]
 pub(crate) struct Metrics {
@@ -61,6 +156,7 @@ pub(crate) struct Metrics {
     pub errors: Family<KindLabels, Counter>,
     /// One handle per kind, looked up without hashing.
     error_handles: Arc<Vec<(&'static str, Counter)>>,
+    id: u64,
     pub service: String,
 }
 
@@ -94,6 +190,7 @@ impl Metrics {
             transactions,
             errors,
             error_handles: Arc::new(error_handles),
+            id: NEXT_METRICS_ID.fetch_add(1, Ordering::Relaxed),
             service: service.to_owned(),
         }
     }
@@ -110,9 +207,30 @@ impl Metrics {
     }
 
     pub fn query(&self, labels: &QueryLabels, elapsed: Duration) {
-        self.query_duration
-            .get_or_create(labels)
-            .observe(elapsed.as_secs_f64());
+        let key = [
+            labels.operation.as_ptr() as usize ^ labels.operation.len() << 48,
+            labels.table.as_ptr() as usize ^ labels.table.len() << 48,
+            labels.name.as_ptr() as usize ^ labels.name.len() << 48,
+        ];
+        let cached = QUERY_HANDLES.with(|cache| {
+            let cache = cache.try_borrow().ok()?;
+            cache
+                .iter()
+                .find(|(id, k, _)| *id == self.id && *k == key)
+                .map(|(_, _, h)| h.observe(elapsed))
+        });
+        if cached.is_some() {
+            return;
+        }
+        let histogram = self.query_duration.get_or_create(labels).clone();
+        histogram.observe(elapsed);
+        QUERY_HANDLES.with(|cache| {
+            if let Ok(mut cache) = cache.try_borrow_mut()
+                && cache.len() < 1024
+            {
+                cache.push((self.id, key, histogram));
+            }
+        });
     }
 
     pub fn transaction(&self, result: &'static str, elapsed: Duration) {
@@ -120,7 +238,7 @@ impl Metrics {
         self.transactions.get_or_create(&labels).inc();
         self.transaction_duration
             .get_or_create(&labels)
-            .observe(elapsed.as_secs_f64());
+            .observe(elapsed);
     }
 
     /// Registers every metric in `registry` under a `service` label, plus a collector for the

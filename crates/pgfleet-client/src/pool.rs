@@ -407,7 +407,7 @@ async fn acquire(
         }
     };
     let waited = start.elapsed();
-    inner.metrics.acquire_duration.observe(waited.as_secs_f64());
+    inner.metrics.acquire_duration.observe(waited);
     match result {
         Ok(object) => {
             inner.metrics.acquired.inc();

@@ -27,6 +27,24 @@ async fn a_tracked_query_moves_the_metrics_and_runs_as_the_service() {
         .await
         .unwrap();
     assert_eq!(app_name, "class_management");
+    let text = metrics_text(&registry);
+    let bucket = |le: &str| {
+        crate::metric_in(
+            &text,
+            "database_query_duration_seconds_bucket",
+            &[("name", "application_name"), ("le", le)],
+        )
+    };
+    assert_eq!(bucket("+Inf"), Some(1.0), "{text}");
+    let first = bucket("0.00025").unwrap();
+    assert!(first == 0.0 || first == 1.0, "buckets are cumulative: {text}");
+    let sum = crate::metric_in(
+        &text,
+        "database_query_duration_seconds_sum",
+        &[("name", "application_name")],
+    )
+    .unwrap();
+    assert!(sum > 0.0 && sum < 10.0, "{sum}");
     let s = [("service", "class_management")];
     assert_eq!(
         metric(&registry, "database_query_duration_seconds_count", &labels),
