@@ -37,7 +37,10 @@ async fn a_tracked_query_moves_the_metrics_and_runs_as_the_service() {
     };
     assert_eq!(bucket("+Inf"), Some(1.0), "{text}");
     let first = bucket("0.00025").unwrap();
-    assert!(first == 0.0 || first == 1.0, "buckets are cumulative: {text}");
+    assert!(
+        first == 0.0 || first == 1.0,
+        "buckets are cumulative: {text}"
+    );
     let sum = crate::metric_in(
         &text,
         "database_query_duration_seconds_sum",

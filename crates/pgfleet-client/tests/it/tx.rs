@@ -394,3 +394,64 @@ async fn a_user_context_sees_only_its_rows() {
         .unwrap();
     assert_eq!(n, 2);
 }
+
+/// A transaction whose future is dropped mid-way (a client hung up, a timeout) must not hand its
+/// connection, still inside the transaction, to the next caller: it is closed instead.
+#[tokio::test]
+async fn an_interrupted_transaction_discards_its_connection() {
+    let db = pgfleet_testkit::fresh_database().await;
+    db.client()
+        .await
+        .batch_execute("CREATE TABLE item (id int PRIMARY KEY)")
+        .await
+        .unwrap();
+    let (pool, _) = pool_on(&db, "interrupted", |c| {
+        c.max_size = 1;
+        c.min_idle = 0;
+    });
+    async fn pid(c: &pgfleet_client::PooledClient) -> i32 {
+        c.query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .unwrap()
+            .get(0)
+    }
+    let first = pid(&pool.get().await.unwrap()).await;
+    let interrupted = tokio::time::timeout(
+        Duration::from_millis(300),
+        pool.transaction(Isolation::ReadCommitted, async move |tx| {
+            tx.execute("INSERT INTO item VALUES (1)", &[]).await?;
+            std::future::pending::<()>().await;
+            Ok(())
+        }),
+    )
+    .await;
+    assert!(interrupted.is_err(), "timed out");
+    let c = pool.get().await.unwrap();
+    assert_ne!(
+        pid(&c).await,
+        first,
+        "a new connection, not the one inside the transaction"
+    );
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM item", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+    drop(c);
+    let admin = db.client().await;
+    assert!(
+        crate::eventually(Duration::from_secs(5), async || {
+            let n: i64 = admin
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'interrupted' AND state = 'idle in transaction'",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            n == 0
+        })
+        .await
+    );
+}
