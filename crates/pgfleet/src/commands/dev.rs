@@ -171,6 +171,17 @@ async fn bring_up_server(
                 .unwrap_or_else(|| Secret::new(""));
             // pgfleet's own login creates the services' roles (`access apply`).
             local::ensure_login_role(&admin, &connection.user, &password, "CREATEROLE").await?;
+            // `pgfleet serve` logs in as it: pg_monitor lets it see every session's state and
+            // every statement in pg_stat_statements.
+            admin
+                .batch_execute(&format!(
+                    "GRANT pg_monitor TO {}",
+                    pgfleet_core::ident::quote_ident(&connection.user)
+                ))
+                .await
+                .map_err(|e| {
+                    pg_error(&format!("granting pg_monitor to {}", connection.user), &e)
+                })?;
             roles_done.push(connection.user.clone());
         }
         local::ensure_database(&admin, &connection.database, &connection.user).await?;

@@ -52,9 +52,17 @@ pub async fn run(ctx: Context, args: &ServeArgs) -> Result<()> {
     let token = token(&ctx, args)?;
     let targets = Arc::new(Targets::build(&ctx, &settings)?);
     let manifest = Arc::new(ctx.manifest.clone());
-    let daemon = Arc::new(Daemon {
-        collectors: Collectors::new(targets.clone(), manifest, settings),
+    let daemon = Arc::new(Daemon::new(
+        Collectors::new(targets.clone(), manifest, settings),
         token,
+    ));
+    // Warm the pools and caches in the background, so the first scrape rarely pays for
+    // connecting to every database.
+    let warm = daemon.clone();
+    tokio::spawn(async move {
+        warm.collectors
+            .snapshot(crate::serve::collect::Scope::Everything)
+            .await;
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -3,6 +3,11 @@
 //! and a caller waits for that refresh only until its own deadline. The refresh keeps running
 //! after a caller gives up, so a wedged database never piles up queries: the next caller joins
 //! the refresh already in flight.
+//!
+//! Ages count from the start of a refresh, so cells refreshed by one scrape expire together.
+//! A cell that may serve stale values (the slow collectors) answers at once with a value up to
+//! twice its TTL old while the refresh runs in the background: a scrape then never waits for
+//! them, and their figures are at most one refresh behind.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -17,6 +22,8 @@ pub struct Cell<T> {
     ttl: Duration,
     /// A failure is retried sooner than a value is refreshed.
     error_ttl: Duration,
+    /// Answer with a value up to 2 × TTL old while it is refreshed.
+    serve_stale: bool,
     state: Mutex<State<T>>,
 }
 
@@ -36,10 +43,11 @@ pub enum Read<T> {
 }
 
 impl<T: Send + Sync + 'static> Cell<T> {
-    pub fn new(ttl: Duration, error_ttl: Duration) -> Arc<Self> {
+    pub fn new(ttl: Duration, error_ttl: Duration, serve_stale: bool) -> Arc<Self> {
         Arc::new(Self {
             ttl,
             error_ttl: error_ttl.min(ttl),
+            serve_stale,
             state: Mutex::new(State {
                 last: None,
                 inflight: None,
@@ -56,34 +64,45 @@ impl<T: Send + Sync + 'static> Cell<T> {
     {
         let mut receiver = {
             let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((at, outcome)) = &state.last
-                && at.elapsed()
+            let mut stale = None;
+            if let Some((at, outcome)) = &state.last {
+                let age = at.elapsed();
+                if age
                     < if outcome.is_ok() {
                         self.ttl
                     } else {
                         self.error_ttl
                     }
-            {
-                return Read::Ready(outcome.clone());
+                {
+                    return Read::Ready(outcome.clone());
+                }
+                if self.serve_stale && outcome.is_ok() && age < self.ttl * 2 {
+                    stale = Some(outcome.clone());
+                }
             }
-            match &state.inflight {
+            let receiver = match &state.inflight {
                 Some(receiver) => receiver.clone(),
                 None => {
                     let (sender, receiver) = watch::channel(false);
                     state.inflight = Some(receiver.clone());
                     let cell = Arc::clone(self);
                     let work = refresh();
+                    let started = Instant::now();
                     tokio::spawn(async move {
                         let outcome = work.await.map(Arc::new);
                         let mut state = cell.state.lock().unwrap_or_else(|e| e.into_inner());
-                        state.last = Some((Instant::now(), outcome));
+                        state.last = Some((started, outcome));
                         state.inflight = None;
                         drop(state);
                         let _ = sender.send(true);
                     });
                     receiver
                 }
+            };
+            if let Some(outcome) = stale {
+                return Read::Ready(outcome);
             }
+            receiver
         };
         let waited = tokio::time::timeout_at(
             tokio::time::Instant::from_std(deadline),
@@ -116,7 +135,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_refresh_serves_concurrent_callers_and_the_ttl() {
-        let cell = Cell::<usize>::new(Duration::from_secs(60), Duration::from_secs(60));
+        let cell = Cell::<usize>::new(Duration::from_secs(60), Duration::from_secs(60), false);
         let runs = Arc::new(AtomicUsize::new(0));
         let mut callers = Vec::new();
         for _ in 0..20 {
@@ -142,7 +161,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_slow_refresh_times_out_the_caller_but_still_lands() {
-        let cell = Cell::<u8>::new(Duration::from_secs(60), Duration::from_secs(60));
+        let cell = Cell::<u8>::new(Duration::from_secs(60), Duration::from_secs(60), false);
         let deadline = Instant::now() + Duration::from_millis(20);
         let read = cell
             .get(deadline, || async {
@@ -161,7 +180,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_stale_value_is_refreshed() {
-        let cell = Cell::<u8>::new(Duration::from_millis(10), Duration::from_millis(10));
+        let cell = Cell::<u8>::new(Duration::from_millis(10), Duration::from_millis(10), false);
         let deadline = || Instant::now() + Duration::from_secs(5);
         let first = cell.get(deadline(), || async { Ok(1) }).await;
         assert!(matches!(first, Read::Ready(Ok(v)) if *v == 1));
@@ -174,7 +193,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failure_is_retried_after_the_shorter_error_ttl() {
-        let cell = Cell::<u8>::new(Duration::from_secs(60), Duration::from_millis(10));
+        let cell = Cell::<u8>::new(Duration::from_secs(60), Duration::from_millis(10), false);
         let deadline = || Instant::now() + Duration::from_secs(5);
         let first = cell
             .get(deadline(), || async { Err("down".to_owned()) })
@@ -188,5 +207,40 @@ mod tests {
             matches!(third, Read::Ready(Ok(v)) if *v == 2),
             "a value is kept for its TTL"
         );
+    }
+
+    #[tokio::test]
+    async fn a_stale_value_is_served_at_once_while_it_is_refreshed() {
+        let ttl = Duration::from_millis(300);
+        let cell = Cell::<u8>::new(ttl, ttl, true);
+        let deadline = || Instant::now() + Duration::from_secs(5);
+        let first = cell.get(deadline(), || async { Ok(1) }).await;
+        assert!(matches!(first, Read::Ready(Ok(v)) if *v == 1));
+        tokio::time::sleep(Duration::from_millis(320)).await;
+        let started = Instant::now();
+        let stale = cell
+            .get(deadline(), || async {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Ok(2)
+            })
+            .await;
+        assert!(
+            matches!(stale, Read::Ready(Ok(v)) if *v == 1),
+            "the stale value"
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(80),
+            "without waiting"
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let fresh = cell.get(deadline(), || async { Ok(3) }).await;
+        assert!(
+            matches!(fresh, Read::Ready(Ok(v)) if *v == 2),
+            "the refreshed value"
+        );
+        // Older than twice the TTL: too old to serve, the caller waits for the refresh.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let waited = cell.get(deadline(), || async { Ok(4) }).await;
+        assert!(matches!(waited, Read::Ready(Ok(v)) if *v == 4));
     }
 }

@@ -177,12 +177,24 @@ pub enum Scope {
     Everything,
 }
 
+/// How a collector's cells treat an expired value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Staleness {
+    /// Callers wait for the refresh: reachability and sessions must be current.
+    Wait,
+    /// Callers get the previous value while it is refreshed (sizes, history, drift, statements).
+    Serve,
+}
+
 fn cells<T: Send + Sync + 'static>(
     n: usize,
     ttl: Duration,
     error_ttl: Duration,
+    staleness: Staleness,
 ) -> Vec<SharedCell<T>> {
-    (0..n).map(|_| Cell::new(ttl, error_ttl)).collect()
+    (0..n)
+        .map(|_| Cell::new(ttl, error_ttl, staleness == Staleness::Serve))
+        .collect()
 }
 
 impl Collectors {
@@ -193,13 +205,48 @@ impl Collectors {
             targets.services.len(),
         );
         Self {
-            probe: cells(databases, settings.interval, settings.interval),
-            activity: cells(servers, settings.interval, settings.interval),
-            statements: cells(servers, settings.slow_ttl, settings.interval),
-            tables: cells(databases, settings.interval, settings.interval),
-            sizes: cells(databases, settings.slow_ttl, settings.interval),
-            drift: cells(databases, settings.drift_ttl, settings.interval),
-            migrations: cells(services, settings.slow_ttl, settings.interval),
+            probe: cells(
+                databases,
+                settings.interval,
+                settings.interval,
+                Staleness::Wait,
+            ),
+            activity: cells(
+                servers,
+                settings.interval,
+                settings.interval,
+                Staleness::Wait,
+            ),
+            statements: cells(
+                servers,
+                settings.slow_ttl,
+                settings.interval,
+                Staleness::Serve,
+            ),
+            tables: cells(
+                databases,
+                settings.interval,
+                settings.interval,
+                Staleness::Wait,
+            ),
+            sizes: cells(
+                databases,
+                settings.slow_ttl,
+                settings.interval,
+                Staleness::Serve,
+            ),
+            drift: cells(
+                databases,
+                settings.drift_ttl,
+                settings.interval,
+                Staleness::Serve,
+            ),
+            migrations: cells(
+                services,
+                settings.slow_ttl,
+                settings.interval,
+                Staleness::Serve,
+            ),
             errors: Arc::new(std::array::from_fn(|_| AtomicU64::new(0))),
             refreshes: Arc::new(std::array::from_fn(|_| AtomicU64::new(0))),
             scrapes: AtomicU64::new(0),
@@ -326,7 +373,7 @@ impl Collectors {
             "activity",
             deadline,
             move || async move {
-                let db = &targets.databases[targets.servers[server].databases[0]];
+                let db = &targets.servers[server].session;
                 let session = db.session(cap).await?;
                 server_activity(&session)
                     .await
@@ -350,8 +397,17 @@ impl Collectors {
                     .filter(|s| s.server == targets.servers[server].name)
                     .flat_map(|s| s.roles.iter().cloned())
                     .collect();
-                for &index in &targets.servers[server].databases {
-                    let db = &targets.databases[index];
+                // The server's own session first (the view shows every database's
+                // statements), then the other databases, if the extension is not there.
+                let server = &targets.servers[server];
+                let candidates = std::iter::once(&server.session).chain(
+                    server
+                        .databases
+                        .iter()
+                        .skip(1)
+                        .map(|&i| &targets.databases[i]),
+                );
+                for db in candidates {
                     let session = db.session(cap).await?;
                     let found = statements(&session, &roles)
                         .await
@@ -411,8 +467,9 @@ impl Collectors {
             };
             let row = session
                 .query_one(
-                    "SELECT pg_database_size(current_database()),
-                            pg_size_pretty(pg_database_size(current_database()))",
+                    // One walk of the database's folder.
+                    "SELECT size, pg_size_pretty(size)
+                       FROM (SELECT pg_database_size(current_database()) AS size) s",
                     &[],
                 )
                 .await
@@ -639,10 +696,10 @@ async fn statements(
     let rows = session
         .query(
             &format!(
-                "SELECT r.rolname::text, coalesce(s.queryid, 0), s.query, s.calls::float8,
+                "SELECT r.rolname::text, s.queryid, s.query, s.calls::float8,
                         s.total_exec_time / 1000, s.rows::float8, s.mean_exec_time / 1000
                    FROM {}.pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
-                  WHERE r.rolname = ANY($1)",
+                  WHERE r.rolname = ANY($1) AND s.queryid IS NOT NULL",
                 pgfleet_core::ident::quote_ident(&schema)
             ),
             &[&roles],

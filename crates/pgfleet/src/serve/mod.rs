@@ -29,6 +29,34 @@ pub struct Daemon {
     pub collectors: Collectors,
     /// Bearer token required by the detailed endpoints, when set.
     pub token: Option<Secret>,
+    /// The last `/ready` answer and the probe outcomes it was rendered from: probes change once
+    /// per interval, probes may come thousands of times a second.
+    pub ready: std::sync::Mutex<Option<RenderedReady>>,
+}
+
+/// A rendered `/ready` answer.
+#[derive(Debug, Clone)]
+pub struct RenderedReady {
+    key: Vec<ProbeKey>,
+    status: u16,
+    body: axum::body::Bytes,
+}
+
+/// Identifies a probe outcome: the cached value itself, or the error text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ProbeKey {
+    Value(usize),
+    Error(String),
+}
+
+impl Daemon {
+    pub fn new(collectors: Collectors, token: Option<Secret>) -> Self {
+        Self {
+            collectors,
+            token,
+            ready: std::sync::Mutex::new(None),
+        }
+    }
 }
 
 pub fn router(daemon: Arc<Daemon>) -> Router {
@@ -101,8 +129,39 @@ async fn live() -> Response {
 async fn ready(State(daemon): State<Arc<Daemon>>) -> Response {
     let collectors = &daemon.collectors;
     let snapshot = collectors.snapshot(Scope::Probes).await;
-    let (status, report) = health::readiness(&collectors.targets, &snapshot);
-    json_response(status.http_status(), HEALTH_JSON, &report)
+    let key: Vec<ProbeKey> = snapshot
+        .probe
+        .iter()
+        .map(|p| match p {
+            Ok(value) => ProbeKey::Value(Arc::as_ptr(value) as usize),
+            Err(e) => ProbeKey::Error(e.clone()),
+        })
+        .collect();
+    let cached = daemon
+        .ready
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .filter(|r| r.key == key);
+    let rendered = match cached {
+        Some(rendered) => rendered,
+        None => {
+            let (status, report) = health::readiness(&collectors.targets, &snapshot);
+            let rendered = RenderedReady {
+                key,
+                status: status.http_status(),
+                body: serde_json::to_vec(&report).unwrap_or_default().into(),
+            };
+            *daemon.ready.lock().unwrap_or_else(|e| e.into_inner()) = Some(rendered.clone());
+            rendered
+        }
+    };
+    (
+        StatusCode::from_u16(rendered.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+        [(header::CONTENT_TYPE, HeaderValue::from_static(HEALTH_JSON))],
+        rendered.body,
+    )
+        .into_response()
 }
 
 async fn healthz(State(daemon): State<Arc<Daemon>>) -> Response {

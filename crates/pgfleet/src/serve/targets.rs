@@ -89,6 +89,22 @@ struct Backoff {
 }
 
 impl DatabaseTarget {
+    fn new(
+        connection: &pgfleet_core::Connection,
+        settings: &Settings,
+        size: usize,
+    ) -> Result<Self> {
+        Ok(DatabaseTarget {
+            server: connection.server.clone(),
+            database: connection.database.clone(),
+            url: connection.url.clone(),
+            user: connection.user.clone(),
+            pool: pool(connection, settings, size)?,
+            services: Vec::new(),
+            backoff: Mutex::new(Backoff::default()),
+        })
+    }
+
     /// A session from the pool. After a failure, new connection attempts wait out an
     /// exponential backoff (capped at `cap`) instead of hammering a database that is down.
     pub async fn session(&self, cap: Duration) -> std::result::Result<Object, String> {
@@ -135,8 +151,11 @@ fn pool_error_text(error: &deadpool_postgres::PoolError, url: &str) -> String {
 #[derive(Debug)]
 pub struct ServerTarget {
     pub name: String,
-    /// Indexes into [`Targets::databases`]; the first one carries the server-wide queries.
+    /// Indexes into [`Targets::databases`].
     pub databases: Vec<usize>,
+    /// A session of its own (on the first database) for the server-wide queries, so they never
+    /// queue behind one database's collectors.
+    pub session: DatabaseTarget,
 }
 
 #[derive(Debug)]
@@ -165,6 +184,7 @@ impl Targets {
             return Err(pgfleet_core::ResolveError { problems }.into());
         }
         let mut databases: Vec<DatabaseTarget> = Vec::new();
+        let mut server_sessions: Vec<(String, DatabaseTarget)> = Vec::new();
         let mut by_key: BTreeMap<(String, u16, String, String), usize> = BTreeMap::new();
         let mut services = Vec::new();
         for (service, connection) in connections {
@@ -177,16 +197,17 @@ impl Targets {
             let db = match by_key.get(&key) {
                 Some(index) => *index,
                 None => {
-                    let pool = pool(&connection, settings)?;
-                    databases.push(DatabaseTarget {
-                        server: connection.server.clone(),
-                        database: connection.database.clone(),
-                        url: connection.url.clone(),
-                        user: connection.user.clone(),
-                        pool,
-                        services: Vec::new(),
-                        backoff: Mutex::new(Backoff::default()),
-                    });
+                    if !server_sessions.iter().any(|(s, _)| *s == connection.server) {
+                        server_sessions.push((
+                            connection.server.clone(),
+                            DatabaseTarget::new(&connection, settings, 1)?,
+                        ));
+                    }
+                    databases.push(DatabaseTarget::new(
+                        &connection,
+                        settings,
+                        settings.pool_size,
+                    )?);
                     by_key.insert(key, databases.len() - 1);
                     databases.len() - 1
                 }
@@ -218,14 +239,17 @@ impl Targets {
                 db,
             });
         }
-        let mut servers: Vec<ServerTarget> = Vec::new();
+        let mut servers: Vec<ServerTarget> = server_sessions
+            .into_iter()
+            .map(|(name, session)| ServerTarget {
+                name,
+                databases: Vec::new(),
+                session,
+            })
+            .collect();
         for (index, database) in databases.iter().enumerate() {
-            match servers.iter_mut().find(|s| s.name == database.server) {
-                Some(server) => server.databases.push(index),
-                None => servers.push(ServerTarget {
-                    name: database.server.clone(),
-                    databases: vec![index],
-                }),
+            if let Some(server) = servers.iter_mut().find(|s| s.name == database.server) {
+                server.databases.push(index);
             }
         }
         Ok(Targets {
@@ -249,10 +273,13 @@ impl Targets {
         for database in &self.databases {
             database.pool.close();
         }
+        for server in &self.servers {
+            server.session.pool.close();
+        }
     }
 }
 
-fn pool(connection: &pgfleet_core::Connection, settings: &Settings) -> Result<Pool> {
+fn pool(connection: &pgfleet_core::Connection, settings: &Settings, size: usize) -> Result<Pool> {
     let mut config = connection.pg_config("pgfleet serve", settings.deadline);
     // The server ends a collector query stuck past the deadline, and a lock wait well before:
     // a session holding a lock on a table the collectors read delays one collector, not the
@@ -272,7 +299,7 @@ fn pool(connection: &pgfleet_core::Connection, settings: &Settings) -> Result<Po
         },
     );
     Pool::builder(manager)
-        .max_size(settings.pool_size)
+        .max_size(size)
         .runtime(Runtime::Tokio1)
         .wait_timeout(Some(settings.deadline))
         .create_timeout(Some(settings.deadline))
