@@ -20,10 +20,12 @@ mod database;
 mod error;
 mod reaper;
 mod test_cluster;
+mod tls;
 
 pub use database::TestDatabase;
 pub use error::TestkitError;
 pub use test_cluster::TestCluster;
+pub use tls::TlsCluster;
 
 // Re-exported so tests don't need their own dependency lines to name these types.
 pub use pgfleet_cluster;

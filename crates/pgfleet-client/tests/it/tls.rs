@@ -1,92 +1,8 @@
 //! sslmode disable / require / verify-ca / verify-full against a server with a certificate from
-//! a local CA (made with the openssl CLI, as crates/pgfleet/tests/it/tls.rs does).
+//! a local CA (`pgfleet_testkit::TlsCluster`).
 
 use pgfleet_client::{Error, FleetPool};
-use pgfleet_testkit::pgfleet_cluster::{ClusterSpec, HostAuth, LocalCluster, PgBinaries, RunAs};
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA, a server certificate for `localhost` signed by it, and an unrelated CA.
-fn certificates(dir: &Path) {
-    std::fs::write(dir.join("san.ext"), "subjectAltName = DNS:localhost\n").unwrap();
-    for ca in ["ca", "other_ca"] {
-        openssl(
-            dir,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                &format!("/CN=pgfleet-client test {ca}"),
-                "-keyout",
-                &format!("{ca}.key"),
-                "-out",
-                &format!("{ca}.pem"),
-            ],
-        );
-    }
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "san.ext",
-            "-out",
-            "server.pem",
-        ],
-    );
-}
-
-struct Stop(LocalCluster);
-
-impl Drop for Stop {
-    fn drop(&mut self) {
-        let _ = self.0.stop();
-    }
-}
 
 /// Whether the pool's connection is encrypted, or why it could not connect.
 async fn encrypted(host: &str, port: u16, query: &str) -> Result<bool, Error> {
@@ -111,48 +27,10 @@ async fn encrypted(host: &str, port: u16, query: &str) -> Result<bool, Error> {
 
 #[tokio::test]
 async fn sslmodes_against_a_local_ca() {
-    let run_as = RunAs::detect().unwrap();
-    let dir = tempfile::Builder::new()
-        .prefix("pgfleet-client-tls-")
-        .tempdir()
-        .unwrap();
-    certificates(dir.path());
-    if let RunAs::OsUser { uid, gid, .. } = &run_as {
-        for file in ["server.key", "server.pem", "ca.pem"] {
-            std::os::unix::fs::chown(dir.path().join(file), Some(*uid), Some(*gid)).unwrap();
-        }
-        std::os::unix::fs::chown(dir.path(), Some(*uid), Some(*gid)).unwrap();
-    }
-    let port = crate::free_port();
-    let cluster = LocalCluster::new(
-        ClusterSpec {
-            data_dir: dir.path().join("data"),
-            socket_dir: dir.path().join("run"),
-            port,
-            listen_addresses: "127.0.0.1".into(),
-            superuser: "postgres".into(),
-            host_auth: HostAuth::Trust,
-            settings: vec![
-                ("fsync".into(), "off".into()),
-                ("ssl".into(), "on".into()),
-                (
-                    "ssl_cert_file".into(),
-                    dir.path().join("server.pem").display().to_string(),
-                ),
-                (
-                    "ssl_key_file".into(),
-                    dir.path().join("server.key").display().to_string(),
-                ),
-            ],
-        },
-        PgBinaries::discover().unwrap(),
-        run_as,
-    );
-    cluster.init().unwrap();
-    cluster.start(Duration::from_secs(60)).unwrap();
-    let _stop = Stop(cluster);
-    let ca = format!("sslrootcert={}", dir.path().join("ca.pem").display());
-    let other = format!("sslrootcert={}", dir.path().join("other_ca.pem").display());
+    let server = pgfleet_testkit::TlsCluster::start();
+    let port = server.port();
+    let ca = format!("sslrootcert={}", server.ca().display());
+    let other = format!("sslrootcert={}", server.other_ca().display());
 
     assert!(
         !encrypted("127.0.0.1", port, "sslmode=disable")

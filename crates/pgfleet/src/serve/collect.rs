@@ -193,7 +193,16 @@ fn cells<T: Send + Sync + 'static>(
     staleness: Staleness,
 ) -> Vec<SharedCell<T>> {
     (0..n)
-        .map(|_| Cell::new(ttl, error_ttl, staleness == Staleness::Serve))
+        .map(|i| {
+            // The slow collectors' cells expire between half their interval and all of it,
+            // spread by index, so their refreshes spread over many scrapes instead of all
+            // landing on one (and competing with its fast collectors for the sessions).
+            let ttl = match staleness {
+                Staleness::Wait => ttl,
+                Staleness::Serve => ttl.mul_f64(1.0 - 0.5 * i as f64 / n.max(1) as f64),
+            };
+            Cell::new(ttl, error_ttl, staleness == Staleness::Serve)
+        })
         .collect()
 }
 
@@ -225,9 +234,9 @@ impl Collectors {
             ),
             tables: cells(
                 databases,
+                settings.slow_ttl,
                 settings.interval,
-                settings.interval,
-                Staleness::Wait,
+                Staleness::Serve,
             ),
             sizes: cells(
                 databases,

@@ -68,9 +68,7 @@ append_only = ["ledger"]
         );
     }
     let write = |service: &str, file: &str, sql: &str| {
-        let dir = ctx.dir.path().join("migrations").join(service);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(file), sql).unwrap();
+        ctx.write(&format!("migrations/{service}/{file}"), sql)
     };
     write(
         "auth",

@@ -100,6 +100,13 @@ impl TestContext {
         ctx
     }
 
+    /// Writes `contents` to `relative` in the project folder, creating its folders.
+    pub fn write(&self, relative: &str, contents: &str) {
+        let path = self.dir.path().join(relative);
+        std::fs::create_dir_all(path.parent().expect("a file in a folder")).unwrap();
+        std::fs::write(path, contents).unwrap();
+    }
+
     pub fn var(&mut self, key: &str, value: &str) -> &mut Self {
         self.vars.push((key.to_owned(), value.to_owned()));
         self

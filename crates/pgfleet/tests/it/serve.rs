@@ -237,9 +237,7 @@ migrations = "migrations/billing"
         );
     }
     let write = |service: &str, file: &str, sql: &str| {
-        let dir = ctx.dir.path().join("migrations").join(service);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(file), sql).unwrap();
+        ctx.write(&format!("migrations/{service}/{file}"), sql)
     };
     write(
         "catalog",
