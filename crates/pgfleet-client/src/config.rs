@@ -82,6 +82,43 @@ impl From<&PoolSettings> for PoolConfig {
     }
 }
 
+impl PoolConfig {
+    /// Seed 003's defaults with the manifest's pool table applied, as `pgfleet env export`
+    /// writes it (`PGFLEET_POOL_MAX_SIZE`, …, `PGFLEET_STATEMENT_TIMEOUT`); unset variables
+    /// keep the defaults, and every unusable one is reported at once.
+    pub fn from_vars(vars: &Vars) -> Result<PoolConfig, Error> {
+        let read = pgfleet_core::pool_vars::read(vars).map_err(|problems| {
+            ConfigError::Pool(
+                problems
+                    .iter()
+                    .map(|(var, reason)| format!("{var} {reason}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?;
+        let mut config = PoolConfig::default();
+        if let Some(n) = read.max_size {
+            config.max_size = n as usize;
+        }
+        if let Some(n) = read.min_idle {
+            config.min_idle = n as usize;
+        }
+        let durations = [
+            (read.max_lifetime, &mut config.max_lifetime),
+            (read.idle_timeout, &mut config.idle_timeout),
+            (read.connect_timeout, &mut config.connect_timeout),
+            (read.acquire_timeout, &mut config.acquire_timeout),
+            (read.statement_timeout, &mut config.statement_timeout),
+        ];
+        for (value, field) in durations {
+            if let Some(value) = value {
+                *field = value;
+            }
+        }
+        Ok(config)
+    }
+}
+
 /// The variable `pgfleet env export` names for a service's URL: `<SERVICE>_DATABASE_URL`.
 pub fn url_var(service: &str) -> String {
     format!("{}_DATABASE_URL", env_prefix(service))

@@ -67,11 +67,16 @@ pub struct FleetPoolBuilder {
 
 impl FleetPool {
     /// The pool of `service`, connected as `pgfleet env export <service>` describes (see
-    /// [`crate::config::resolve_env`]), with seed 003's default settings. Must be called inside
-    /// a tokio runtime. Does not wait for the database: connections are opened in the
-    /// background, retried with exponential backoff while the database is down.
+    /// [`crate::config::resolve_env`]), with seed 003's default settings overridden by the
+    /// manifest's pool table that the export carries ([`PoolConfig::from_vars`]). Must be
+    /// called inside a tokio runtime. Does not wait for the database: connections are opened in
+    /// the background, retried with exponential backoff while the database is down.
     pub fn from_env(service: &str) -> Result<Self, Error> {
-        Self::builder(service).build()
+        let vars = Vars::from_process();
+        Self::builder(service)
+            .config(PoolConfig::from_vars(&vars)?)
+            .vars(vars)
+            .build()
     }
 
     pub fn builder(service: &str) -> FleetPoolBuilder {

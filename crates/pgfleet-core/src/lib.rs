@@ -5,6 +5,7 @@
 pub mod health;
 pub mod ident;
 pub mod manifest;
+pub mod pool_vars;
 pub mod resolve;
 pub mod secret;
 #[cfg(feature = "tokio-postgres")]

@@ -261,3 +261,30 @@ async fn the_password_is_never_shown() {
     }
     assert!(pool.url().contains(":***@"), "{}", pool.url());
 }
+
+#[test]
+fn the_exported_pool_table_sizes_the_pool() {
+    use pgfleet_client::PoolConfig;
+    let mut v = exported(true);
+    v.set("PGFLEET_POOL_MAX_SIZE", "7");
+    v.set("PGFLEET_POOL_MIN_IDLE", "1");
+    v.set("PGFLEET_STATEMENT_TIMEOUT", "12s");
+    let config = PoolConfig::from_vars(&v).unwrap();
+    assert_eq!(config.max_size, 7);
+    assert_eq!(config.min_idle, 1);
+    assert_eq!(config.statement_timeout, Duration::from_secs(12));
+    // Unset ones keep seed 003's defaults.
+    assert_eq!(config.max_lifetime, Duration::from_secs(300));
+    assert_eq!(
+        PoolConfig::from_vars(&Vars::default()).unwrap().max_size,
+        50
+    );
+
+    v.set("PGFLEET_POOL_MAX_SIZE", "many");
+    v.set("PGFLEET_POOL_IDLE_TIMEOUT", "later");
+    let error = PoolConfig::from_vars(&v).unwrap_err().to_string();
+    assert!(
+        error.contains("PGFLEET_POOL_MAX_SIZE") && error.contains("PGFLEET_POOL_IDLE_TIMEOUT"),
+        "{error}"
+    );
+}

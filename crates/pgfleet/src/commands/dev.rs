@@ -524,8 +524,10 @@ pub fn psql(ctx: &Context, service: &str, args: &[String]) -> Result<()> {
     let connection = ctx.resolver().resolve(service, &ctx.environment)?;
     let fleet = LocalFleet::new(&ctx.manifest)?;
     let mut command = std::process::Command::new(fleet.bins().tool("psql"));
-    let url_var = &ctx.manifest.services[service].url_env;
-    for (key, mut value) in crate::commands::env::export_vars(&connection, url_var, true) {
+    let config = &ctx.manifest.services[service];
+    for (key, mut value) in
+        crate::commands::env::export_vars(&connection, &config.url_env, &config.pool, true)
+    {
         if key == "PGOPTIONS" {
             // The caller's own options (e.g. -c app.current_user_id=…) come along.
             if let Ok(theirs) = std::env::var("PGOPTIONS") {

@@ -193,6 +193,7 @@ pub fn show(ctx: &Context, services: &[String], format: ReportFormat) -> Result<
 pub fn export_vars(
     connection: &Connection,
     url_var: &str,
+    pool: &pgfleet_core::manifest::PoolSettings,
     show_secrets: bool,
 ) -> Vec<(String, String)> {
     let url = if show_secrets {
@@ -218,6 +219,8 @@ pub fn export_vars(
         vars.push(("PGOPTIONS".to_owned(), format!("-c search_path={schema}")));
         vars.push(("PGFLEET_SCHEMA".to_owned(), schema.clone()));
     }
+    // The manifest's pool table, for pgfleet-client (other clients may ignore them).
+    vars.extend(pgfleet_core::pool_vars::export(pool));
     if show_secrets && let Some(password) = &connection.password {
         vars.push(("PGPASSWORD".to_owned(), password.expose().to_owned()));
     }
@@ -231,8 +234,8 @@ pub fn export(
     show_secrets: bool,
 ) -> Result<()> {
     let connection = ctx.resolver().resolve(service, &ctx.environment)?;
-    let url_var = &ctx.manifest.services[service].url_env;
-    let vars = export_vars(&connection, url_var, show_secrets);
+    let config = &ctx.manifest.services[service];
+    let vars = export_vars(&connection, &config.url_env, &config.pool, show_secrets);
     match format {
         ExportFormat::Dotenv => {
             let mut text = format!("# {service} in {} (pgfleet env export)\n", ctx.environment);

@@ -267,6 +267,9 @@ sslmode = "disable"
 [servers.main]
 [services.orders]
 database = "{database}"
+[services.orders.pool]
+max_size = 7
+statement_timeout = "12s"
 "#,
         user = cluster.superuser(),
         database = db.name,
@@ -283,6 +286,14 @@ database = "{database}"
             "--show-secrets",
         ])
         .success();
+    // The pool table travels too, for pgfleet-client.
+    for line in [
+        "PGFLEET_POOL_MAX_SIZE='7'",
+        "PGFLEET_STATEMENT_TIMEOUT='12s'",
+        "PGFLEET_POOL_MAX_LIFETIME='5m'",
+    ] {
+        assert!(run.stdout.contains(line), "{line} missing:\n{}", run.stdout);
+    }
     let env_file = ctx.dir.path().join("orders.env");
     std::fs::write(&env_file, &run.stdout).unwrap();
     let psql = cluster.bins().tool("psql");
