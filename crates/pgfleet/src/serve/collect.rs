@@ -160,6 +160,7 @@ pub struct Snapshot {
     /// By database.
     pub tables: Vec<Got<TableStats>>,
     pub sizes: Vec<Got<Sizes>>,
+    /// Empty when the fleet does not manage roles.
     pub drift: Vec<Got<Drift>>,
     /// By service.
     pub migrations: Vec<Got<Migrations>>,
@@ -286,7 +287,10 @@ impl Collectors {
             join_all(all(servers, everything).map(|s| self.read_statements(s, deadline))),
             join_all(all(databases, everything).map(|d| self.read_tables(d, deadline))),
             join_all(all(databases, everything).map(|d| self.read_sizes(d, deadline))),
-            join_all(all(databases, everything).map(|d| self.read_drift(d, deadline))),
+            join_all(
+                all(databases, everything && self.manifest.fleet.manage_roles)
+                    .map(|d| self.read_drift(d, deadline))
+            ),
             join_all(all(services, everything).map(|s| self.read_migrations(s, deadline))),
         );
         Snapshot {
@@ -331,20 +335,24 @@ impl Collectors {
             .unwrap_or_default();
         let errors = self.errors.clone();
         let refreshes = self.refreshes.clone();
-        let work = refresh();
+        // The refresh is built only when the cell needs one: a cached read costs no more than
+        // a lock and a clone of the value.
         let read = cell
-            .get(deadline, move || async move {
-                refreshes[index].fetch_add(1, Ordering::Relaxed);
-                let started = Instant::now();
-                let outcome = work.await;
-                if let Err(e) = &outcome {
-                    errors[index].fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(collector, error = %e, "collector failed");
+            .get(deadline, move || {
+                let work = refresh();
+                async move {
+                    refreshes[index].fetch_add(1, Ordering::Relaxed);
+                    let started = Instant::now();
+                    let outcome = work.await;
+                    if let Err(e) = &outcome {
+                        errors[index].fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(collector, error = %e, "collector failed");
+                    }
+                    outcome.map(|value| Timed {
+                        value,
+                        took: started.elapsed(),
+                    })
                 }
-                outcome.map(|value| Timed {
-                    value,
-                    took: started.elapsed(),
-                })
             })
             .await;
         match read {
@@ -366,7 +374,7 @@ impl Collectors {
             session
                 .simple_query("SELECT 1")
                 .await
-                .map_err(|e| format!("{}: {}", target.url, crate::error::pg_error_text(&e)))?;
+                .map_err(|e| target.error(&e))?;
             Ok(Probe {
                 response_seconds: started.elapsed().as_secs_f64(),
             })
@@ -384,9 +392,7 @@ impl Collectors {
             move || async move {
                 let db = &targets.servers[server].session;
                 let session = db.session(cap).await?;
-                server_activity(&session)
-                    .await
-                    .map_err(|e| format!("{}: {}", db.url, crate::error::pg_error_text(&e)))
+                server_activity(&session).await.map_err(|e| db.error(&e))
             },
         )
         .await
@@ -420,7 +426,7 @@ impl Collectors {
                     let session = db.session(cap).await?;
                     let found = statements(&session, &roles)
                         .await
-                        .map_err(|e| format!("{}: {}", db.url, crate::error::pg_error_text(&e)))?;
+                        .map_err(|e| db.error(&e))?;
                     if let Some(rows) = found {
                         return Ok(Statements {
                             available: true,
@@ -449,7 +455,7 @@ impl Collectors {
                     &[],
                 )
                 .await
-                .map_err(|e| format!("{}: {}", target.url, crate::error::pg_error_text(&e)))?;
+                .map_err(|e| target.error(&e))?;
             Ok(TableStats {
                 by_schema: rows
                     .iter()
@@ -471,9 +477,7 @@ impl Collectors {
                 .filter_map(|&s| targets.services[s].schema.clone())
                 .collect();
             let session = target.session(cap).await?;
-            let pg = |e: tokio_postgres::Error| {
-                format!("{}: {}", target.url, crate::error::pg_error_text(&e))
-            };
+            let pg = |e: tokio_postgres::Error| target.error(&e);
             let row = session
                 .query_one(
                     // One walk of the database's folder.
@@ -523,9 +527,7 @@ impl Collectors {
                 // The files are read at each refresh: a deploy that ships new ones shows as pending.
                 let files = source::load(&target.migrations_dir).map_err(|e| e.to_string())?;
                 let session = db.session(cap).await?;
-                let pg = |e: tokio_postgres::Error| {
-                    format!("{}: {}", db.url, crate::error::pg_error_text(&e))
-                };
+                let pg = |e: tokio_postgres::Error| db.error(&e);
                 let applied = history::read(&session, &target.name).await.map_err(pg)?;
                 let last_applied_unix: Option<f64> = if applied.is_empty() {
                     None
@@ -554,9 +556,6 @@ impl Collectors {
     }
 
     async fn read_drift(&self, db: usize, deadline: Instant) -> Got<Drift> {
-        if !self.manifest.fleet.manage_roles {
-            return Err("drift: this fleet does not manage roles".to_owned());
-        }
         let targets = self.targets.clone();
         let manifest = self.manifest.clone();
         let cap = self.settings.interval;
@@ -568,9 +567,7 @@ impl Collectors {
                 .map(|&s| &targets.services[s].config)
                 .collect();
             let session = target.session(cap).await?;
-            let pg = |e: tokio_postgres::Error| {
-                format!("{}: {}", target.url, crate::error::pg_error_text(&e))
-            };
+            let pg = |e: tokio_postgres::Error| target.error(&e);
             let mut differences =
                 access::plan_database(&target.server, &target.database, &services, &session)
                     .await

@@ -328,13 +328,7 @@ fn collector_health(f: &mut Families, targets: &Targets, snapshot: &Snapshot) {
         .services[i]
         .name
         .clone());
-    if snapshot
-        .drift
-        .iter()
-        .any(|d| !matches!(d, Err(e) if e.contains("does not manage roles")))
-    {
-        each!("drift", snapshot.drift, database);
-    }
+    each!("drift", snapshot.drift, database);
 }
 
 fn activity(f: &mut Families, targets: &Targets, snapshot: &Snapshot) {
@@ -600,7 +594,7 @@ fn migrations(f: &mut Families, targets: &Targets, snapshot: &Snapshot) {
                 );
             }
         }
-        if let Ok(drift) = &snapshot.drift[service.db]
+        if let Some(Ok(drift)) = snapshot.drift.get(service.db)
             && let Some(count) = drift.value.by_service.get(&service.name)
         {
             f.gauge("pgfleet_access_drift", "", base, *count as f64);

@@ -89,13 +89,13 @@ pub fn render(targets: &Targets, snapshot: &Snapshot) -> String {
             },
             Err(_) => "-".to_owned(),
         };
-        let drift = match &snapshot.drift[service.db] {
-            Ok(d) => d
+        let drift = match snapshot.drift.get(service.db) {
+            Some(Ok(d)) => d
                 .value
                 .by_service
                 .get(&service.name)
                 .map_or_else(|| "-".to_owned(), |n| n.to_string()),
-            Err(_) => "-".to_owned(),
+            _ => "-".to_owned(),
         };
         let _ = writeln!(
             rows,

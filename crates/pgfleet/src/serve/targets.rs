@@ -89,6 +89,11 @@ struct Backoff {
 }
 
 impl DatabaseTarget {
+    /// A server error of a collector query, naming the (redacted) URL.
+    pub fn error(&self, e: &tokio_postgres::Error) -> String {
+        format!("{}: {}", self.url, crate::error::pg_error_text(e))
+    }
+
     fn new(
         connection: &pgfleet_core::Connection,
         settings: &Settings,

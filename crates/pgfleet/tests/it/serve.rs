@@ -173,10 +173,11 @@ pub fn sample(metrics: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64>
 
 /// A manifest on the shared test cluster with an admin password, and `rest` for servers and
 /// services.
-fn fleet_manifest(name: &str, server_port: u16, rest: &str) -> TestContext {
+/// `fleet` is the body of `[fleet]` (at least `name = "…"`).
+fn fleet_manifest(fleet: &str, server_port: u16, rest: &str) -> TestContext {
     let cluster = TestCluster::shared();
     let mut ctx = TestContext::new(&format!(
-        "[fleet]\nname = \"{name}\"\ndefault_environment = \"testing\"\n\n\
+        "[fleet]\n{fleet}\ndefault_environment = \"testing\"\n\n\
          [environments.testing]\nhost = \"{}\"\nport = {server_port}\nuser = \"{}\"\n\
          password = {{ env = \"IT_ADMIN_PASSWORD\" }}\nsslmode = \"disable\"\n\n{rest}",
         cluster.host(),
@@ -205,7 +206,7 @@ async fn fleet() -> Fleet {
     let shared = cluster.fresh_database().await;
     let billing = cluster.fresh_database().await;
     let mut ctx = fleet_manifest(
-        &p,
+        &format!("name = \"{p}\""),
         cluster.port(),
         &format!(
             r#"[servers.main]
@@ -614,7 +615,7 @@ async fn a_stopped_cluster_reports_down_within_an_interval_and_recovers() {
         .await
         .unwrap();
     let ctx = fleet_manifest(
-        &p,
+        &format!("name = \"{p}\""),
         shared.port(),
         &format!(
             r#"[servers.private]
@@ -1028,7 +1029,8 @@ async fn a_replica_reports_recovery_and_replication_lag() {
         NEXT.fetch_add(1, Ordering::SeqCst)
     );
     let ctx = fleet_manifest(
-        &p,
+        // No roles on a replica to manage: no drift collector either.
+        &format!("name = \"{p}\"\nmanage_roles = false"),
         replica.0.spec().port,
         &format!(
             "[servers.replica]\n\n[services.{p}_reports]\nserver = \"replica\"\ndatabase = \"app\"\n"
@@ -1059,6 +1061,11 @@ async fn a_replica_reports_recovery_and_replication_lag() {
             &[("service", &format!("{p}_reports"))]
         ),
         Some(1.0)
+    );
+    assert!(
+        !scrape.contains("pgfleet_access_drift{")
+            && !scrape.contains("collector=\"drift\",target="),
+        "drift reported for a fleet that does not manage roles:\n{scrape}"
     );
     drop(daemon);
     drop(replica);
