@@ -37,7 +37,8 @@ mod tx;
 pub use config::PoolConfig;
 pub use error::{ConfigError, ERROR_KINDS, Error};
 pub use health::HealthChecker;
-pub use pool::{FleetPool, FleetPoolBuilder, PoolStatus, PooledClient, Reader, truncate};
+pub use pgfleet_core::statement::excerpt;
+pub use pool::{FleetPool, FleetPoolBuilder, PoolStatus, PooledClient, Reader};
 pub use tx::{Isolation, RetryPolicy, Tx, TxOptions, UserScope};
 
 pub use deadpool_postgres;

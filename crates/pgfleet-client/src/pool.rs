@@ -8,6 +8,7 @@ use deadpool_postgres::{
     Timeouts,
 };
 use pgfleet_core::Vars;
+use pgfleet_core::statement::excerpt;
 use prometheus_client::registry::Registry;
 use std::fmt;
 use std::ops::Deref;
@@ -346,7 +347,7 @@ impl PooledClient {
         result.map_err(|e| {
             tracing::warn!(
                 service = %self.inner.service,
-                statement = %truncate(sql, self.inner.config.log_statement_chars),
+                statement = %excerpt(sql, self.inner.config.log_statement_chars),
                 error = %e,
                 "query failed"
             );
@@ -361,36 +362,6 @@ impl Drop for PooledClient {
             self.inner.metrics.released.inc();
         }
     }
-}
-
-/// `sql` cut to `max` characters (on a character boundary), with `…` when cut, whitespace runs
-/// folded: what log lines show of a statement.
-pub fn truncate(sql: &str, max: usize) -> String {
-    let mut out = String::with_capacity(sql.len().min(max + 3));
-    let mut count = 0;
-    let mut space = false;
-    for c in sql.trim().chars() {
-        if c.is_whitespace() {
-            space = true;
-            continue;
-        }
-        if space {
-            if count == max {
-                out.push('…');
-                return out;
-            }
-            out.push(' ');
-            count += 1;
-            space = false;
-        }
-        if count == max {
-            out.push('…');
-            return out;
-        }
-        out.push(c);
-        count += 1;
-    }
-    out
 }
 
 async fn acquire(

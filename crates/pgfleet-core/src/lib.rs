@@ -8,6 +8,7 @@ pub mod manifest;
 pub mod pool_vars;
 pub mod resolve;
 pub mod secret;
+pub mod statement;
 #[cfg(feature = "tokio-postgres")]
 pub mod tls;
 pub mod vars;

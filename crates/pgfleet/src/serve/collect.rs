@@ -716,7 +716,10 @@ async fn statements(
             .map(|r| StatementRow {
                 role: r.get(0),
                 query_id: r.get(1),
-                query: query_label(r.get::<_, Option<String>>(2).as_deref().unwrap_or("")),
+                query: pgfleet_core::statement::excerpt(
+                    r.get::<_, Option<String>>(2).as_deref().unwrap_or(""),
+                    QUERY_LABEL_CHARS,
+                ),
                 calls: r.get(3),
                 total_seconds: r.get(4),
                 rows: r.get(5),
@@ -724,39 +727,4 @@ async fn statements(
             })
             .collect(),
     ))
-}
-
-/// A statement's text as a label: whitespace folded, truncated, and withheld entirely when it
-/// may carry a password (utility statements such as ALTER ROLE … PASSWORD are not normalised
-/// by pg_stat_statements, so their literals would otherwise reach the metrics).
-pub fn query_label(query: &str) -> String {
-    let folded = query.split_whitespace().collect::<Vec<_>>().join(" ");
-    let lower = folded.to_ascii_lowercase();
-    if lower.contains("password") || lower.contains("scram-sha-256") || lower.contains("md5") {
-        return "(withheld: may contain a password)".to_owned();
-    }
-    if folded.chars().count() > QUERY_LABEL_CHARS {
-        let mut cut: String = folded.chars().take(QUERY_LABEL_CHARS - 1).collect();
-        cut.push('…');
-        cut
-    } else {
-        folded
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::query_label;
-
-    #[test]
-    fn query_labels_are_folded_truncated_and_never_carry_passwords() {
-        assert_eq!(
-            query_label("SELECT *\n  FROM t\tWHERE id = $1"),
-            "SELECT * FROM t WHERE id = $1"
-        );
-        assert!(query_label("ALTER ROLE a PASSWORD 'hunter2'").starts_with("(withheld"));
-        assert!(query_label("alter role a with encrypted password 'x'").starts_with("(withheld"));
-        let long = format!("SELECT {}", "x, ".repeat(100));
-        assert_eq!(query_label(&long).chars().count(), 120);
-    }
 }

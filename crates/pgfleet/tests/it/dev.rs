@@ -47,18 +47,10 @@ database = "billing"
         ("users", "profiles"),
         ("billing", "invoices"),
     ] {
-        let dir = ctx
-            .dir
-            .path()
-            .join("services")
-            .join(service)
-            .join("migrations");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(
-            dir.join("001_init.up.sql"),
-            format!("CREATE TABLE {table} (id int);\n"),
-        )
-        .unwrap();
+        ctx.write(
+            &format!("services/{service}/migrations/001_init.up.sql"),
+            &format!("CREATE TABLE {table} (id int);\n"),
+        );
     }
     ctx
 }

@@ -27,9 +27,9 @@ fn migrations_dir(ctx: &TestContext, service: &str) -> PathBuf {
 }
 
 fn write(ctx: &TestContext, service: &str, file: &str, sql: &str) -> PathBuf {
-    let path = migrations_dir(ctx, service).join(file);
-    std::fs::write(&path, sql).unwrap();
-    path
+    let relative = format!("migrations/{service}/{file}");
+    ctx.write(&relative, sql);
+    ctx.dir.path().join(relative)
 }
 
 /// The schema as pg_dump sees it, without pgfleet's own tables (and without the noise that
