@@ -197,7 +197,7 @@ pub fn resolve_env(service: &str, vars: &Vars) -> Result<Resolved, Error> {
             .into());
         }
     }
-    refresh_url(&mut connection);
+    connection.url = connection.redacted_url();
     if connection.schema.is_none() {
         connection.schema = vars.get("PGFLEET_SCHEMA").map(str::to_owned);
     }
@@ -296,72 +296,19 @@ fn from_pg_vars(service: &str, vars: &Vars, url_var: &str) -> Result<Connection,
         params,
         url: String::new(),
     };
-    refresh_url(&mut connection);
+    connection.url = connection.redacted_url();
     Ok(connection)
 }
 
-/// Recomputes the redacted URL (after the password was found elsewhere), in the CLI's form.
-fn refresh_url(c: &mut Connection) {
-    let host = if c.host.contains(':') {
-        format!("[{}]", c.host)
-    } else {
-        c.host.clone()
-    };
-    let password = if c.password.is_some() { ":***" } else { "" };
-    if c.host.starts_with('/') {
-        // A unix socket directory (libpq's convention: in the query string).
-        c.url = format!(
-            "postgresql://{}{password}@:{}/{}?sslmode={}&host={}",
-            pct(&c.user),
-            c.port,
-            pct(&c.database),
-            c.sslmode.as_str(),
-            pct(&c.host)
-        );
-        return;
-    }
-    let mut url = format!(
-        "postgresql://{}{password}@{host}:{}/{}?sslmode={}",
-        pct(&c.user),
-        c.port,
-        pct(&c.database),
-        c.sslmode.as_str()
-    );
-    for (k, v) in &c.params {
-        url.push_str(&format!("&{}={}", pct(k), pct(v)));
-    }
-    if let Ok(parsed) = connection_from_url(&c.service, "url", &url) {
-        c.url = parsed.url;
-    }
-}
-
-fn pct(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"_-.".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 fn password_from_vars(service: &str, vars: &Vars) -> Result<Option<Secret>, Error> {
-    let var = password_var(service);
-    if let Some(password) = vars.get("PGPASSWORD").or_else(|| vars.get(&var)) {
+    if let Some(password) = vars.get("PGPASSWORD") {
         return Ok(Some(Secret::new(password)));
     }
-    let file_var = format!("{var}_FILE");
-    match vars.get(&file_var) {
-        None => Ok(None),
-        Some(path) => match std::fs::read_to_string(path) {
-            Ok(text) => Ok(Some(Secret::new(text.trim_end_matches(['\n', '\r'])))),
-            Err(e) => Err(ConfigError::Invalid {
-                var: file_var,
-                reason: format!("names a file that cannot be read: {e}"),
-            }
-            .into()),
-        },
-    }
+    let password = vars
+        .secret(&password_var(service))
+        .map_err(|e| ConfigError::Invalid {
+            var: e.var,
+            reason: format!("names a file that cannot be read: {}", e.message),
+        })?;
+    Ok(password.map(Secret::new))
 }

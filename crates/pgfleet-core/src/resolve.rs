@@ -495,21 +495,18 @@ impl<'a> Resolver<'a> {
         match setting {
             Setting::Literal(value) => Ok(Some(value.clone())),
             Setting::FromEnv { var, default } => {
-                if let Some(value) = self.vars.get(var) {
-                    return Ok(Some(value.to_owned()));
-                }
-                let file_var = format!("{var}_FILE");
-                if secret && let Some(path) = self.vars.get(&file_var) {
-                    return match std::fs::read_to_string(path) {
-                        Ok(content) => Ok(Some(content.trim_end_matches(['\n', '\r']).to_owned())),
-                        Err(e) => Err(Problem::InvalidVariable {
-                            var: file_var,
-                            reason: format!("names a file that cannot be read: {e}"),
+                let found = if secret {
+                    self.vars
+                        .secret(var)
+                        .map_err(|e| Problem::InvalidVariable {
+                            var: e.var,
+                            reason: format!("names a file that cannot be read: {}", e.message),
                             service: service.to_owned(),
-                        }),
-                    };
-                }
-                Ok(default.clone())
+                        })?
+                } else {
+                    self.vars.get(var).map(str::to_owned)
+                };
+                Ok(found.or_else(|| default.clone()))
             }
         }
     }
@@ -645,6 +642,12 @@ impl Connection {
     /// where a secret is deliberately passed on (`env export --show-secrets`, a child's env).
     pub fn expose_url(&self) -> String {
         self.build_url(true)
+    }
+
+    /// The URL with the password shown as `***`: what `url` holds, recomputed after a field
+    /// changed (e.g. a password found in another variable).
+    pub fn redacted_url(&self) -> String {
+        self.build_url(false)
     }
 
     fn build_url(&self, with_password: bool) -> String {

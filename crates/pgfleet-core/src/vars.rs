@@ -17,6 +17,15 @@ pub struct DotenvError {
     pub message: String,
 }
 
+/// A `<VAR>_FILE` variable names a file that cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{var} names a file that cannot be read: {message}")]
+pub struct SecretFileError {
+    /// The `_FILE` variable.
+    pub var: String,
+    pub message: String,
+}
+
 impl Vars {
     /// The process environment.
     pub fn from_process() -> Self {
@@ -48,6 +57,24 @@ impl Vars {
             .get(name)
             .map(String::as_str)
             .filter(|v| !v.is_empty())
+    }
+
+    /// A secret: the variable, else the content of the file named by `<VAR>_FILE` (the
+    /// Docker/Kubernetes convention) without its trailing newline.
+    pub fn secret(&self, name: &str) -> Result<Option<String>, SecretFileError> {
+        if let Some(value) = self.get(name) {
+            return Ok(Some(value.to_owned()));
+        }
+        let file_var = format!("{name}_FILE");
+        let Some(path) = self.get(&file_var) else {
+            return Ok(None);
+        };
+        std::fs::read_to_string(path)
+            .map(|content| Some(content.trim_end_matches(['\n', '\r']).to_owned()))
+            .map_err(|e| SecretFileError {
+                var: file_var,
+                message: e.to_string(),
+            })
     }
 
     pub fn set(&mut self, name: impl Into<String>, value: impl Into<String>) {
