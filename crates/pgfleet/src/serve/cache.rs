@@ -120,12 +120,6 @@ impl<T: Send + Sync + 'static> Cell<T> {
             Err(_) => Read::TimedOut,
         }
     }
-
-    /// The last outcome, however old, without refreshing (for the status page's "last seen").
-    pub fn last(&self) -> Option<(Instant, Outcome<T>)> {
-        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.last.clone()
-    }
 }
 
 #[cfg(test)]

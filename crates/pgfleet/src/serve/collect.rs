@@ -2,7 +2,7 @@
 //! cache ([`Cell`]) so a scrape costs at most one query per collector per TTL, and a
 //! [`Snapshot`] of all of them taken under one deadline.
 
-use super::cache::{Cell, Outcome, Read};
+use super::cache::{Cell, Read};
 use super::targets::{Settings, Targets};
 use crate::access;
 use crate::migrate::{history, maintenance, source};
@@ -141,6 +141,7 @@ pub struct Collectors {
     errors: Arc<[AtomicU64; COLLECTORS.len()]>,
     /// Refreshes run (queries sent), per collector: what the caches save is visible.
     refreshes: Arc<[AtomicU64; COLLECTORS.len()]>,
+    /// `/metrics` requests served (counted by the route, not by the warm-up or the page).
     pub scrapes: AtomicU64,
 }
 
@@ -273,9 +274,6 @@ impl Collectors {
         let targets = &self.targets;
         let all = |n: usize, wanted: bool| 0..if wanted { n } else { 0 };
         let everything = scope == Scope::Everything;
-        if everything {
-            self.scrapes.fetch_add(1, Ordering::Relaxed);
-        }
         let (servers, databases, services) = (
             targets.servers.len(),
             targets.databases.len(),
@@ -596,11 +594,6 @@ impl Collectors {
             Ok(drift)
         })
         .await
-    }
-
-    /// The last probe of a database, however old (for the status page).
-    pub fn last_probe(&self, db: usize) -> Option<(Instant, Outcome<Timed<Probe>>)> {
-        self.probe[db].last()
     }
 }
 

@@ -88,13 +88,14 @@ fn json_response(
 
 async fn metrics(State(daemon): State<Arc<Daemon>>, headers: HeaderMap) -> Response {
     let collectors = &daemon.collectors;
+    let scrapes = 1 + collectors
+        .scrapes
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let snapshot = collectors.snapshot(Scope::Everything).await;
     let text = exposition::openmetrics(
         &collectors.targets,
         &snapshot,
-        collectors
-            .scrapes
-            .load(std::sync::atomic::Ordering::Relaxed),
+        scrapes,
         collectors.settings.top_queries,
     );
     let wants_openmetrics = headers
