@@ -19,6 +19,9 @@ pub mod exit {
     pub const CONFIG: u8 = 4;
     /// Local PostgreSQL: binaries not found, a cluster that does not start.
     pub const LOCAL: u8 = 5;
+    /// SIGINT or SIGTERM stopped a run; what it did is reported and audited (128 + SIGINT,
+    /// the shells' convention).
+    pub const INTERRUPTED: u8 = 130;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +41,9 @@ pub enum CliError {
     /// `access check` found differences (listed on stdout).
     #[error("{0} difference(s) between the manifest and the database")]
     Drift(usize),
+    /// A signal stopped the run (the report says how far it got).
+    #[error("{0}")]
+    Interrupted(String),
 }
 
 impl CliError {
@@ -48,6 +54,7 @@ impl CliError {
             CliError::Cluster(_) => exit::LOCAL,
             CliError::Failed(_) | CliError::Migrate(_) => exit::FAILED,
             CliError::Drift(_) => exit::DRIFT,
+            CliError::Interrupted(_) => exit::INTERRUPTED,
         }
     }
 }

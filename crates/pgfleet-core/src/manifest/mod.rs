@@ -419,6 +419,7 @@ impl Validator {
         let owner_role = role(&raw.owner_role, "owner");
         let runtime_role = role(&raw.runtime_role, "app");
         let readonly_role = role(&raw.readonly_role, "ro");
+        let migration_role = role(&raw.migration_role, "migrator");
         let password = match &raw.password {
             Some(setting) => {
                 if let Setting::Literal(_) = setting.get_ref() {
@@ -491,6 +492,7 @@ impl Validator {
             owner_role,
             runtime_role,
             readonly_role,
+            migration_role,
             // Room for the pool plus a few sessions for operators.
             connection_limit: raw.connection_limit.unwrap_or_else(|| {
                 i32::try_from(pool.max_size)
@@ -570,6 +572,7 @@ impl Validator {
                 &service.access.owner_role,
                 &service.access.runtime_role,
                 &service.access.readonly_role,
+                &service.access.migration_role,
             ] {
                 if let Some(other) = roles.insert(role.as_str(), service.name.as_str()) {
                     self.report(Problem::at(

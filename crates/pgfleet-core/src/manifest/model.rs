@@ -69,6 +69,8 @@ pub(super) struct RawAccess {
     pub owner_role: Option<Spanned<String>>,
     pub runtime_role: Option<Spanned<String>>,
     pub readonly_role: Option<Spanned<String>>,
+    /// The login that runs the service's migrations and seeds (default `<NAME>_migrator`).
+    pub migration_role: Option<Spanned<String>>,
     /// CONNECTION LIMIT of the runtime role (default: the pool's max_size plus headroom).
     pub connection_limit: Option<i32>,
     /// Grant TRUNCATE to the runtime role.
@@ -279,6 +281,10 @@ pub struct ServiceAccess {
     pub runtime_role: String,
     /// NOLOGIN; SELECT only; granted to the runtime roles of services that read this one.
     pub readonly_role: String,
+    /// LOGIN NOINHERIT, a member of the owner role and nothing else: the only login that runs
+    /// the service's SQL (migrations, seeds), so that `RESET ROLE` leads back to no rights.
+    /// Its password is a random one set by pgfleet for each run, under the migration lock.
+    pub migration_role: String,
     pub connection_limit: i32,
     pub truncate: bool,
     /// Tables the runtime role may only SELECT and INSERT.

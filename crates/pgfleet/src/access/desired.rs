@@ -36,7 +36,19 @@ pub fn cluster(
                 elevated: false,
             });
         }
-        // pgfleet runs migrations as the owner with SET ROLE.
+        // Project SQL runs as the migration login, a member of the owner and of nothing else
+        // (NOINHERIT: with `RESET ROLE` it has no rights at all).
+        facts.insert(Fact::Role {
+            role: access.migration_role.clone(),
+            login: true,
+            connection_limit: crate::migrate::login::CONNECTION_LIMIT,
+            elevated: false,
+        });
+        facts.insert(Fact::Member {
+            role: access.owner_role.clone(),
+            member: access.migration_role.clone(),
+        });
+        // pgfleet's login sets up the owner's objects (ownership, default privileges).
         if !admin_is_superuser {
             facts.insert(Fact::Member {
                 role: access.owner_role.clone(),
@@ -94,6 +106,7 @@ pub fn database(database: &str, services: &[&Service], live: &Live) -> BTreeSet<
         );
         grant(&mut facts, &db, &access.owner_role, &["TEMPORARY"]);
         grant(&mut facts, &db, &access.readonly_role, &["CONNECT"]);
+        grant(&mut facts, &db, &access.migration_role, &["CONNECT"]);
         if service.placement.schema().is_none() {
             // A database of its own: the owner may add schemas and trusted extensions
             // (pg_trgm…) from its migrations.
@@ -154,7 +167,10 @@ pub fn database(database: &str, services: &[&Service], live: &Live) -> BTreeSet<
             }
         }
 
-        // What later migrations create is covered without another apply.
+        // What later migrations create is covered without another apply. Tables get no
+        // default grants: a new table may be append-only or under row security, so each
+        // migration step grants on what it created, as the manifest says, before it commits
+        // (`access::Settle::Grants`); until then no service role sees it at all.
         let mut default = |on: DefaultKind, grantee: &str, privileges: &[&str]| {
             for privilege in privileges {
                 facts.insert(Fact::DefaultGrant {
@@ -166,8 +182,6 @@ pub fn database(database: &str, services: &[&Service], live: &Live) -> BTreeSet<
                 });
             }
         };
-        default(DefaultKind::Tables, &access.runtime_role, &table_privileges);
-        default(DefaultKind::Tables, &access.readonly_role, &["SELECT"]);
         default(
             DefaultKind::Sequences,
             &access.runtime_role,

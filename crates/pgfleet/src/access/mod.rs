@@ -47,6 +47,7 @@ pub async fn plan_cluster(
                 s.access.owner_role.clone(),
                 s.access.runtime_role.clone(),
                 s.access.readonly_role.clone(),
+                s.access.migration_role.clone(),
             ]
         })
         .collect();
@@ -73,6 +74,75 @@ pub async fn plan_database(
     services: &[&Service],
     client: &Client,
 ) -> Result<ScopePlan, tokio_postgres::Error> {
+    plan_database_where(server, database, services, client, |_| true).await
+}
+
+/// Which part of a service's database plan a migration run settles itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settle {
+    /// Ownership of the schema and of everything in it (pgfleet's login runs these before the
+    /// run, so that adopted objects belong to the owner the migrations run as).
+    Ownership,
+    /// Grants and revocations on the objects of the schema, row security and policies (the
+    /// owner runs these at the end of each step, before it commits).
+    Grants,
+}
+
+/// The statements of `service`'s database plan of one `Settle` kind.
+pub async fn settle_statements(
+    server: &str,
+    database: &str,
+    service: &Service,
+    client: &Client,
+    which: Settle,
+) -> Result<Vec<String>, tokio_postgres::Error> {
+    let schema = desired::schema_of(service);
+    // Before the first `access apply` some roles may not exist yet: what concerns them waits
+    // for it (they cannot see anything meanwhile).
+    let existing: BTreeSet<String> = client
+        .query(
+            "SELECT rolname::text FROM pg_roles WHERE rolname = ANY($1)",
+            &[&vec![
+                service.access.runtime_role.clone(),
+                service.access.readonly_role.clone(),
+                service.access.owner_role.clone(),
+            ]],
+        )
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let exists = |role: &str| role == "PUBLIC" || existing.contains(role);
+    let in_schema = |object: &facts::Object| {
+        object.schema.as_deref() == Some(schema.as_str())
+            || (object.kind == facts::ObjectKind::Schema && object.name == schema)
+    };
+    let plan = plan_database_where(server, database, &[service], client, |fact| {
+        match (which, fact) {
+            (Settle::Ownership, Fact::Owner { object, role }) => in_schema(object) && exists(role),
+            (
+                Settle::Grants,
+                Fact::Grant {
+                    object, grantee, ..
+                },
+            ) => object.kind != facts::ObjectKind::Schema && in_schema(object) && exists(grantee),
+            (Settle::Grants, Fact::Policy { role, .. }) => exists(role),
+            (Settle::Grants, Fact::RowSecurity { .. }) => true,
+            _ => false,
+        }
+    })
+    .await?;
+    Ok(plan.statements.into_iter().map(|s| s.exec).collect())
+}
+
+/// A database's plan, limited to the differences whose fact `keep` accepts.
+async fn plan_database_where(
+    server: &str,
+    database: &str,
+    services: &[&Service],
+    client: &Client,
+    keep: impl Fn(&Fact) -> bool,
+) -> Result<ScopePlan, tokio_postgres::Error> {
     let schemas: Vec<String> = services.iter().map(|s| desired::schema_of(s)).collect();
     let rls_tables: Vec<(String, String, String)> = services
         .iter()
@@ -85,7 +155,8 @@ pub async fn plan_database(
         .collect();
     let live = live::read_database(client, &schemas, &rls_tables).await?;
     let desired = desired::database(database, services, &live);
-    let differences = plan::differences(&desired, &live.facts);
+    let mut differences = plan::differences(&desired, &live.facts);
+    differences.retain(|d| keep(&d.fact));
     let mut extras = Extras::default();
     for service in services {
         let schema = desired::schema_of(service);
@@ -164,7 +235,10 @@ pub fn logins_without_password(
 pub fn fact_concerns(fact: &Fact, service: &Service) -> bool {
     let access = &service.access;
     let is_own = |role: &str| {
-        role == access.owner_role || role == access.runtime_role || role == access.readonly_role
+        role == access.owner_role
+            || role == access.runtime_role
+            || role == access.readonly_role
+            || role == access.migration_role
     };
     let in_schema = |table: &str| {
         table

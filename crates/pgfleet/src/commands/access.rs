@@ -106,7 +106,9 @@ async fn plan_scopes(ctx: &Context, names: &[String]) -> Result<Vec<Scope>> {
                 )
                 .await
                 .map_err(|e| pg_error(&format!("reading the roles of server {server}"), &e))?;
-                let missing = access::logins_without_password(&plan, &verifiers);
+                // Migration logins have no lasting password: each run sets one of its own.
+                let mut missing = access::logins_without_password(&plan, &verifiers);
+                missing.retain(|role| on_server.iter().all(|s| s.access.migration_role != *role));
                 if !missing.is_empty() {
                     let vars: Vec<String> = on_server
                         .iter()

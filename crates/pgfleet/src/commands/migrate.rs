@@ -23,11 +23,15 @@ pub fn target(ctx: &Context, service: &str) -> Result<Target> {
         environment: ctx.environment.clone(),
         service: service.to_owned(),
         migrations_dir: config.migrations.clone(),
-        owner_role: ctx
+        roles: ctx
             .manifest
             .fleet
             .manage_roles
-            .then(|| config.access.owner_role.clone()),
+            .then(|| migrate::login::Roles {
+                owner: config.access.owner_role.clone(),
+                login: config.access.migration_role.clone(),
+                service: config.clone(),
+            }),
         connection,
     })
 }
@@ -54,6 +58,19 @@ fn options(run: &RunArgs, allow_out_of_order: bool) -> Options {
     }
 }
 
+/// Resolves on the first SIGINT or SIGTERM. From then on pgfleet handles both itself: the
+/// run cancels its running statement, awaits and reports the outcome, and audits it.
+async fn wait_for_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+    Ok(())
+}
+
 /// Services migrated at once per server when `--jobs` is not given.
 pub const JOBS_PER_SERVER: usize = 4;
 
@@ -64,6 +81,9 @@ pub struct Outcome {
     pub ok: bool,
     pub report: RunReport,
     pub error: Option<String>,
+    /// A signal stopped it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -109,10 +129,17 @@ pub async fn run(
         .iter()
         .map(|s| target(ctx, s))
         .collect::<Result<Vec<_>>>()?;
-    let options = options(run, allow_out_of_order);
+    let mut options = options(run, allow_out_of_order);
     if !run.dry_run && ctx.manifest.is_protected(&ctx.environment) {
         confirm(ctx, &targets, direction, &options, run.yes).await?;
     }
+    let (raise, interrupt) = migrate::Interrupt::channel();
+    options.interrupt = interrupt;
+    let signals = tokio::spawn(async move {
+        if wait_for_signal().await.is_ok() {
+            let _ = raise.send(true);
+        }
+    });
     // Default: up to JOBS_PER_SERVER services at once on each server. One migration session
     // keeps about one core of the server busy with DDL; a few at once use a server well
     // without flooding it (docs/PERFORMANCE.md).
@@ -125,6 +152,7 @@ pub async fn run(
         (servers * JOBS_PER_SERVER).min(services.len())
     });
     let outcomes = run_fleet(targets, direction, options, jobs.max(1), run.dry_run).await;
+    signals.abort();
     if run.dry_run && run.report.format == ReportFormat::Table {
         for outcome in outcomes.iter().filter(|o| o.ok) {
             output::print_text(&plan_text(&outcome.report));
@@ -132,12 +160,13 @@ pub async fn run(
     }
     let failed: Vec<&Outcome> = outcomes.iter().filter(|o| !o.ok).collect();
     let errors: Vec<String> = failed.iter().filter_map(|o| o.error.clone()).collect();
+    let interrupted = failed.iter().any(|o| o.interrupted);
     let summary = RunSummary(outcomes);
     output::print_report(&summary, run.report.format);
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(CliError::Failed(errors.join("\n")))
+    match (errors.is_empty(), interrupted) {
+        (true, _) => Ok(()),
+        (false, true) => Err(CliError::Interrupted(errors.join("\n"))),
+        (false, false) => Err(CliError::Failed(errors.join("\n"))),
     }
 }
 
@@ -258,11 +287,13 @@ async fn run_fleet(
                     ok: true,
                     report,
                     error: None,
+                    interrupted: false,
                 }
             }
             Err(failure) => Outcome {
                 service,
                 ok: false,
+                interrupted: matches!(failure.error, MigrateError::Interrupted { .. }),
                 report: failure.report,
                 error: Some(failure.error.to_string()),
             },

@@ -7,9 +7,16 @@ use tokio_postgres::Client;
 
 /// Created on first use, under a transaction-scoped advisory lock so that services sharing a
 /// database can bootstrap at the same time. (A transaction lock is safe here: this
-/// transaction runs nothing but this DDL.)
+/// transaction runs nothing but this DDL.) Every statement is idempotent, so an older
+/// `pgfleet` schema is brought up to date by running it again.
+///
+/// The schema belongs to pgfleet's login. Migration logins get no rights on its tables: they
+/// write the history and audit rows of their own service's steps, in the step's own
+/// transaction, only through `pgfleet.record_step`, which checks `session_user` against
+/// `pgfleet.logins` (the service each migration login belongs to).
 const BOOTSTRAP: &str = r#"
 CREATE SCHEMA IF NOT EXISTS pgfleet;
+REVOKE ALL ON SCHEMA pgfleet FROM PUBLIC;
 CREATE TABLE IF NOT EXISTS pgfleet.migrations (
     service         text        NOT NULL,
     version         bigint      NOT NULL,
@@ -39,20 +46,68 @@ CREATE TABLE IF NOT EXISTS pgfleet.audit_log (
     duration_ms    bigint      NOT NULL,
     detail         jsonb
 );
+CREATE TABLE IF NOT EXISTS pgfleet.logins (
+    login   name NOT NULL,
+    service text NOT NULL,
+    PRIMARY KEY (login, service)
+);
+CREATE OR REPLACE FUNCTION pgfleet.record_step(p_service text, p_action text, p_step jsonb)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    v_version bigint := (p_step->>'version')::bigint;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pgfleet.logins WHERE login = session_user AND service = p_service) THEN
+        RAISE EXCEPTION 'login % may not record migrations of service %', session_user, p_service
+            USING ERRCODE = '42501';
+    END IF;
+    IF p_action = 'insert' THEN
+        INSERT INTO pgfleet.migrations
+        SELECT (jsonb_populate_record(NULL::pgfleet.migrations,
+                    jsonb_build_object('applied_at', now(), 'statements_done', 0, 'baseline', false)
+                    || (p_step - 'audit') || jsonb_build_object('service', p_service, 'version', v_version))).*;
+    ELSIF p_action = 'progress' THEN
+        UPDATE pgfleet.migrations SET statements_done = (p_step->>'statements_done')::integer
+         WHERE service = p_service AND version = v_version;
+    ELSIF p_action = 'applied' THEN
+        UPDATE pgfleet.migrations SET state = 'applied', duration_ms = (p_step->>'duration_ms')::bigint
+         WHERE service = p_service AND version = v_version;
+    ELSIF p_action = 'dirty' THEN
+        UPDATE pgfleet.migrations SET state = 'dirty', statements_done = 0
+         WHERE service = p_service AND version = v_version;
+    ELSIF p_action = 'delete' THEN
+        DELETE FROM pgfleet.migrations WHERE service = p_service AND version = v_version;
+    ELSIF p_action <> 'audit' THEN
+        RAISE EXCEPTION 'unknown history action %', p_action;
+    END IF;
+    IF p_step ? 'audit' THEN
+        INSERT INTO pgfleet.audit_log
+            (service, command, environment, os_user, db_role, version_before, version_after, result, duration_ms, detail)
+        VALUES (p_service, p_step->'audit'->>'command', p_step->'audit'->>'environment',
+                p_step->'audit'->>'os_user', coalesce(p_step->>'db_role', session_user),
+                (p_step->'audit'->>'version_before')::bigint, (p_step->'audit'->>'version_after')::bigint,
+                p_step->'audit'->>'result', coalesce((p_step->'audit'->>'duration_ms')::bigint, 0),
+                p_step->'audit'->'detail');
+    END IF;
+END
+$fn$;
+REVOKE ALL ON FUNCTION pgfleet.record_step(text, text, jsonb) FROM PUBLIC;
 "#;
 
-/// The lock key of the bootstrap, the same for every service of a database.
-const BOOTSTRAP_LOCK: i64 = 0x7067_666c_6565_7401; // "pgfleet\x01"
+/// The lock key of the bootstrap and of changes to the privileges pgfleet keeps, the same for
+/// every service of a database.
+pub const BOOTSTRAP_LOCK: i64 = 0x7067_666c_6565_7401; // "pgfleet\x01"
 
+/// Creates the `pgfleet` schema, or brings an older one up to date.
 pub async fn ensure_tables(client: &Client) -> Result<(), tokio_postgres::Error> {
-    let exists = client
+    let current = client
         .query_one(
-            "SELECT to_regclass('pgfleet.migrations') IS NOT NULL AND to_regclass('pgfleet.audit_log') IS NOT NULL",
+            "SELECT to_regclass('pgfleet.migrations') IS NOT NULL AND to_regclass('pgfleet.audit_log') IS NOT NULL
+                    AND to_regprocedure('pgfleet.record_step(text,text,jsonb)') IS NOT NULL",
             &[],
         )
         .await?
         .get::<_, bool>(0);
-    if exists {
+    if current {
         return Ok(());
     }
     client
@@ -60,6 +115,28 @@ pub async fn ensure_tables(client: &Client) -> Result<(), tokio_postgres::Error>
             "BEGIN; SELECT pg_advisory_xact_lock({BOOTSTRAP_LOCK}); {BOOTSTRAP} COMMIT;"
         ))
         .await
+}
+
+/// Lets `login` record the steps of `service` (and nothing else of the schema).
+pub async fn allow_login(
+    client: &Client,
+    login: &str,
+    service: &str,
+) -> Result<(), tokio_postgres::Error> {
+    let login_ident = pgfleet_core::ident::quote_ident(login);
+    client
+        .batch_execute(&format!(
+            "GRANT USAGE ON SCHEMA pgfleet TO {login_ident}; \
+             GRANT EXECUTE ON FUNCTION pgfleet.record_step(text, text, jsonb) TO {login_ident};"
+        ))
+        .await?;
+    client
+        .execute(
+            "INSERT INTO pgfleet.logins (login, service) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&login, &service],
+        )
+        .await
+        .map(|_| ())
 }
 
 /// One row of the history.

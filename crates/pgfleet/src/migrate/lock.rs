@@ -49,8 +49,8 @@ pub struct MigrationLock {
     key: i64,
 }
 
-/// Polls until the lock is ours or `wait` has passed. `client` must be a session used for
-/// nothing else: the lock lives as long as it does.
+/// Polls until the lock is ours or `wait` has passed. The lock lives as long as `client`
+/// does; the session may do pgfleet's own work meanwhile (never project SQL, never DISCARD).
 pub async fn acquire(client: Client, key: i64, wait: Duration) -> Result<MigrationLock, LockError> {
     let started = Instant::now();
     let mut pause = Duration::from_millis(25);
@@ -99,6 +99,11 @@ async fn holder(client: &Client, key: i64) -> Result<Option<Holder>, tokio_postg
 }
 
 impl MigrationLock {
+    /// The session that holds the lock: pgfleet's own login.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     pub async fn release(self) -> Result<(), tokio_postgres::Error> {
         self.client
             .query_one("SELECT pg_advisory_unlock($1)", &[&self.key])

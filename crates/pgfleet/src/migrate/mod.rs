@@ -8,11 +8,15 @@
 
 pub mod analyze;
 pub mod history;
+pub mod interrupt;
 pub mod lock;
+pub mod login;
 pub mod maintenance;
 pub mod source;
 
 use history::{Applied, AuditEntry};
+pub use interrupt::Interrupt;
+use login::RunLogin;
 use pgfleet_core::Connection;
 use pgfleet_core::ident::{quote_ident, quote_literal};
 use serde::Serialize;
@@ -35,6 +39,9 @@ pub struct Options {
     pub lock_retries: u32,
     pub allow_out_of_order: bool,
     pub connect_timeout: Duration,
+    /// Set by SIGINT/SIGTERM: the running statement is cancelled, its outcome awaited and
+    /// reported, and no further step starts.
+    pub interrupt: Interrupt,
 }
 
 impl Default for Options {
@@ -46,6 +53,7 @@ impl Default for Options {
             lock_retries: 5,
             allow_out_of_order: false,
             connect_timeout: Duration::from_secs(10),
+            interrupt: Interrupt::default(),
         }
     }
 }
@@ -80,9 +88,9 @@ pub struct Target {
     pub service: String,
     pub connection: Connection,
     pub migrations_dir: PathBuf,
-    /// The role migrations run as (SET ROLE) once it exists and we may use it, so that what
-    /// they create is owned by the service, never by pgfleet's login.
-    pub owner_role: Option<String>,
+    /// The service's owner role and migration login when the fleet manages roles: project SQL
+    /// then runs as the migration login, as the owner (see `login`). `None`: as the login.
+    pub roles: Option<login::Roles>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -151,6 +159,9 @@ pub enum MigrateError {
         detail: Option<String>,
         hint: Option<String>,
     },
+    /// SIGINT/SIGTERM stopped the run: `outcome` says what became of the step in flight.
+    #[error("{service}: interrupted; {outcome}")]
+    Interrupted { service: String, outcome: String },
     #[error("{service}: {message}")]
     Other { service: String, message: String },
 }
@@ -271,15 +282,42 @@ impl Target {
         self.other(format!("{context}: {}", crate::error::pg_error_text(e)))
     }
 
-    /// A session for this service: its schema first on the search path, with deadlines.
+    fn interrupted(&self, outcome: String) -> MigrateError {
+        MigrateError::Interrupted {
+            service: self.service.clone(),
+            outcome,
+        }
+    }
+
+    /// A session for this service as pgfleet's login: its schema first on the search path.
     pub async fn connect(&self, purpose: &str, options: &Options) -> Result<Client, MigrateError> {
-        let client = crate::db::connect(&self.connection, purpose, options.connect_timeout)
+        self.connect_as(&self.connection, purpose, options).await
+    }
+
+    /// A session on `connection` (this service's database, possibly another login), set up
+    /// as `session_setup` says.
+    async fn connect_as(
+        &self,
+        connection: &Connection,
+        purpose: &str,
+        options: &Options,
+    ) -> Result<Client, MigrateError> {
+        let client = crate::db::connect(connection, purpose, options.connect_timeout)
             .await
             .map_err(|message| MigrateError::Connect {
                 service: self.service.clone(),
                 message,
             })?;
-        // History rows are written as SQL text with quoted literals: make quoting certain.
+        client
+            .batch_execute(&self.session_setup())
+            .await
+            .map_err(|e| self.pg("setting up the session", &e))?;
+        Ok(client)
+    }
+
+    /// What every session of this service starts with. History rows are written as SQL text
+    /// with quoted literals: make quoting certain.
+    fn session_setup(&self) -> String {
         let mut setup = String::from("SET standard_conforming_strings = on;");
         if let Some(schema) = &self.connection.schema {
             setup.push_str(&format!(
@@ -287,11 +325,7 @@ impl Target {
                 quote_ident(schema)
             ));
         }
-        client
-            .batch_execute(&setup)
-            .await
-            .map_err(|e| self.pg("setting up the session", &e))?;
-        Ok(client)
+        setup
     }
 
     fn load(&self) -> Result<Vec<Migration>, MigrateError> {
@@ -460,6 +494,13 @@ pub async fn dry_run(
     })
 }
 
+/// What a run got done: the version it started from and the steps that committed.
+#[derive(Debug, Clone, Default)]
+struct Done {
+    before: Option<i64>,
+    steps: Vec<Step>,
+}
+
 /// Runs migrations up or down under the service's lock, each step recorded with it.
 pub async fn run(
     target: &Target,
@@ -468,77 +509,73 @@ pub async fn run(
     progress: &(dyn Fn(Event) + Sync),
 ) -> Result<RunReport, RunFailure> {
     let started = Instant::now();
-    let failure = |error: MigrateError| RunFailure {
-        report: RunReport {
-            service: target.service.clone(),
-            before: None,
-            after: None,
-            steps: Vec::new(),
-            duration_ms: started.elapsed().as_millis() as u64,
-            dry_run: false,
-        },
-        error,
-    };
-    let migrations = target.load().map_err(failure)?;
-    let lock = target.lock(options, progress).await.map_err(failure)?;
-    let client = target.connect("migrate", options).await.map_err(failure)?;
-    let result = run_locked(target, &client, &migrations, direction, options, progress).await;
-    let (before, after, steps, outcome) = match &result {
-        Ok((before, steps)) => {
-            let after = current_version(target, &client).await.ok().flatten();
-            (*before, after, steps.clone(), "success".to_owned())
-        }
-        Err((before, _)) => {
-            let after = current_version(target, &client).await.ok().flatten();
-            (*before, after, Vec::new(), "failed".to_owned())
-        }
-    };
-    let changed =
-        before != after || !steps.is_empty() || matches!(&result, Err((_, e)) if !e.is_refusal());
-    let duration_ms = started.elapsed().as_millis() as u64;
-    if changed {
-        let detail = match &result {
-            Ok(_) => serde_json::json!({
-                "steps": steps.iter().map(|s| serde_json::json!({"version": s.version, "name": s.name, "direction": s.direction})).collect::<Vec<_>>()
-            }),
-            Err((_, e)) => serde_json::json!({ "error": e.to_string() }),
-        };
-        let command = match direction {
-            Direction::Up { .. } => "migrate up",
-            Direction::Down { .. } => "migrate down",
-        };
-        let audited = history::audit(
-            &client,
-            &AuditEntry {
-                service: &target.service,
-                command,
-                environment: &target.environment,
-                os_user: os_user(),
-                version_before: before,
-                version_after: after,
-                result: &outcome,
-                duration_ms: duration_ms as i64,
-                detail,
-            },
-        )
-        .await;
-        if let Err(e) = audited {
-            tracing::warn!(service = %target.service, error = %e, "could not write the audit row");
-        }
-    }
-    let _ = lock.release().await;
-    let report = RunReport {
+    let report = |done: Done, after: Option<i64>| RunReport {
         service: target.service.clone(),
-        before,
+        before: done.before,
         after,
-        steps,
-        duration_ms,
+        steps: done.steps,
+        duration_ms: started.elapsed().as_millis() as u64,
         dry_run: false,
     };
-    match result {
-        Ok(_) => Ok(report),
-        Err((_, error)) => Err(RunFailure { report, error }),
+    let refused = |error: MigrateError| RunFailure {
+        report: report(Done::default(), None),
+        error,
+    };
+    let migrations = target.load().map_err(refused)?;
+    let lock = target.lock(options, progress).await.map_err(refused)?;
+    let admin = lock.client();
+    let outcome = run_locked(target, admin, &migrations, direction, options, progress).await;
+    login::finish(target, admin).await;
+    let after = current_version(target, admin).await.ok().flatten();
+    let result = match outcome {
+        Ok(done) => Ok(report(done, after)),
+        Err((done, error)) => {
+            // Committed steps have their audit rows already (written with each step); this
+            // row records how the run ended, with the server's reason.
+            if !error.is_refusal() {
+                let result = match &error {
+                    MigrateError::Interrupted { .. } => "interrupted",
+                    _ => "failed",
+                };
+                let entry = AuditEntry {
+                    service: &target.service,
+                    command: direction.command(),
+                    environment: &target.environment,
+                    os_user: os_user(),
+                    version_before: done.before,
+                    version_after: after,
+                    result,
+                    duration_ms: started.elapsed().as_millis() as i64,
+                    detail: serde_json::json!({
+                        "error": error.to_string(),
+                        "steps": done.steps.iter().map(step_json).collect::<Vec<_>>(),
+                    }),
+                };
+                if let Err(e) = history::audit(admin, &entry).await {
+                    tracing::warn!(service = %target.service, error = %e, "could not write the audit row");
+                }
+            }
+            Err(RunFailure {
+                report: report(done, after),
+                error,
+            })
+        }
+    };
+    let _ = lock.release().await;
+    result
+}
+
+impl Direction {
+    fn command(self) -> &'static str {
+        match self {
+            Direction::Up { .. } => "migrate up",
+            Direction::Down { .. } => "migrate down",
+        }
     }
+}
+
+fn step_json(step: &Step) -> serde_json::Value {
+    serde_json::json!({"version": step.version, "name": step.name, "direction": step.direction})
 }
 
 async fn current_version(target: &Target, client: &Client) -> Result<Option<i64>, MigrateError> {
@@ -548,34 +585,46 @@ async fn current_version(target: &Target, client: &Client) -> Result<Option<i64>
     Ok(history.iter().filter(|a| !a.dirty).map(|a| a.version).max())
 }
 
-type Locked = Result<(Option<i64>, Vec<Step>), (Option<i64>, MigrateError)>;
-
+/// The run proper, under the lock; `admin` is the lock's session (pgfleet's login), which
+/// reads the history and prepares the migration login but never runs project SQL.
 async fn run_locked(
     target: &Target,
-    client: &Client,
+    admin: &Client,
     migrations: &[Migration],
     direction: Direction,
     options: &Options,
     progress: &(dyn Fn(Event) + Sync),
-) -> Locked {
-    if let Err(e) = history::ensure_tables(client).await {
-        return Err((None, target.pg("creating the pgfleet history tables", &e)));
-    }
+) -> Result<Done, (Done, MigrateError)> {
+    let mut done = Done::default();
     // The plan is made under the lock: what another runner applied meanwhile is seen.
-    let history = match history::read(client, &target.service).await {
+    let history = match history::read(admin, &target.service).await {
         Ok(history) => history,
-        Err(e) => return Err((None, target.pg("reading history", &e))),
+        Err(e) => return Err((done, target.pg("reading history", &e))),
     };
-    let before = history.iter().map(|a| a.version).max();
-    let steps = plan(target, migrations, &history, direction, options).map_err(|e| (before, e))?;
+    done.before = history.iter().map(|a| a.version).max();
+    let steps = match plan(target, migrations, &history, direction, options) {
+        Ok(steps) => steps,
+        Err(e) => return Err((done, e)),
+    };
     progress(Event::Planned { total: steps.len() });
-    let act_as = match acting_role(target, client).await {
-        Ok(role) => role,
-        Err(e) => return Err((before, e)),
+    if steps.is_empty() {
+        return Ok(done);
+    }
+    let session = match open_session(target, admin, "migrate", options).await {
+        Ok(session) => session,
+        Err(e) => return Err((done, e)),
     };
-    let act_as = act_as.as_deref();
+    let mut applied: std::collections::BTreeSet<i64> = history.iter().map(|a| a.version).collect();
     let by_version = |v: i64| migrations.iter().find(|m| m.version == v);
     for (index, step) in steps.iter().enumerate() {
+        if options.interrupt.is_raised() {
+            let outcome = format!(
+                "stopped before {} ({index} of {} steps committed)",
+                step.file.display(),
+                steps.len()
+            );
+            return Err((done, target.interrupted(outcome)));
+        }
         progress(Event::Step {
             index,
             version: step.version,
@@ -592,55 +641,120 @@ async fn run_locked(
                 None => continue,
             }
         };
+        let version_before = applied.last().copied();
+        if step.direction == "up" {
+            applied.insert(step.version);
+        } else {
+            applied.remove(&step.version);
+        }
+        let audit = StepAudit {
+            command: direction.command(),
+            version_before,
+            version_after: applied.last().copied(),
+            detail: step_json(step),
+        };
         let result = if script.directives.no_transaction {
             apply_statements(
                 target,
-                client,
+                &session,
                 migration,
                 script,
                 step.direction,
                 options,
-                act_as,
+                &audit,
             )
             .await
         } else {
             let record = |duration_ms: &str| {
-                history_sql(target, migration, step.direction, duration_ms, "applied", 0)
+                let (action, state) = if step.direction == "up" {
+                    ("insert", "applied")
+                } else {
+                    ("delete", "applied")
+                };
+                record_sql(
+                    target,
+                    &session,
+                    migration,
+                    action,
+                    state,
+                    0,
+                    duration_ms,
+                    Some(&audit),
+                )
             };
-            apply_transaction(target, client, script, options, act_as, Some(&record)).await
+            apply_transaction(target, &session, script, options, Some(&record)).await
         };
-        result.map_err(|e| (before, e))?;
-    }
-    Ok((before, steps))
-}
-
-/// The owner role when it exists and the session may become it; otherwise migrations run as
-/// the login (before `access apply` created the roles; `access apply` then hands ownership
-/// over).
-async fn acting_role(target: &Target, client: &Client) -> Result<Option<String>, MigrateError> {
-    let Some(role) = &target.owner_role else {
-        return Ok(None);
-    };
-    let usable: Option<bool> = client
-        .query_opt(
-            "SELECT pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = $1",
-            &[role],
-        )
-        .await
-        .map_err(|e| target.pg("looking up the owner role", &e))?
-        .map(|r| r.get(0));
-    match usable {
-        Some(true) => Ok(Some(role.clone())),
-        Some(false) => {
-            tracing::warn!(service = %target.service, role, "the login is not a member of the owner role; running as the login");
-            Ok(None)
+        match result {
+            Ok(()) => done.steps.push(step.clone()),
+            Err(e) => return Err((done, e)),
         }
-        None => Ok(None),
+    }
+    Ok(done)
+}
+
+/// The session project SQL runs in: the migration login's (see `login`), and the role it
+/// acts as.
+struct Session {
+    client: Client,
+    connection: Connection,
+    act_as: Option<String>,
+}
+
+/// Prepares the migration login on `admin` and opens its session.
+async fn open_session(
+    target: &Target,
+    admin: &Client,
+    purpose: &str,
+    options: &Options,
+) -> Result<Session, MigrateError> {
+    let RunLogin { connection, act_as } = login::prepare(target, admin).await?;
+    let client = target.connect_as(&connection, purpose, options).await?;
+    Ok(Session {
+        client,
+        connection,
+        act_as,
+    })
+}
+
+impl Session {
+    /// Asks the server to cancel the statement running on this session.
+    async fn cancel(&self) {
+        let token = self.client.cancel_token();
+        let result = match pgfleet_core::tls::connector(&self.connection) {
+            Ok(tls) => token.cancel_query(tls).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not cancel the running statement");
+        }
+    }
+
+    /// Awaits `work`; on an interrupt, cancels the running statement and still awaits the
+    /// outcome, so that what is reported is what the server did. `true` when interrupted.
+    async fn interruptible<T>(
+        &self,
+        options: &Options,
+        work: impl std::future::Future<Output = T>,
+    ) -> (T, bool) {
+        let mut work = std::pin::pin!(work);
+        tokio::select! {
+            output = &mut work => (output, false),
+            () = options.interrupt.raised() => {
+                self.cancel().await;
+                (work.await, true)
+            }
+        }
+    }
+
+    /// The role SQL runs as, as history records it.
+    fn db_role(&self) -> &str {
+        self.act_as.as_deref().unwrap_or(&self.connection.user)
     }
 }
 
-/// Runs seed files (`dev seed`): each in one transaction, as the owner role, with the
-/// migrations' deadlines and error reporting, and no history. Returns how many ran.
+/// Runs seed files (`dev seed`): each in one transaction, as the owner role through the
+/// migration login (under the service's lock), with the migrations' deadlines and error
+/// reporting, and no history. Returns how many ran.
 pub async fn seed(
     target: &Target,
     files: &[PathBuf],
@@ -649,13 +763,19 @@ pub async fn seed(
     if files.is_empty() {
         return Ok(0);
     }
-    let client = target.connect("seed", options).await?;
-    let act_as = acting_role(target, &client).await?;
-    for path in files {
-        let script = source::read_script(path)?;
-        apply_transaction(target, &client, &script, options, act_as.as_deref(), None).await?;
+    let lock = target.lock(options, &|_| {}).await?;
+    let result = async {
+        let session = open_session(target, lock.client(), "seed", options).await?;
+        for path in files {
+            let script = source::read_script(path)?;
+            apply_transaction(target, &session, &script, options, None).await?;
+        }
+        Ok(files.len())
     }
-    Ok(files.len())
+    .await;
+    login::finish(target, lock.client()).await;
+    let _ = lock.release().await;
+    result
 }
 
 /// `SET` commands for a script's deadlines (`SET LOCAL` inside a transaction).
@@ -680,6 +800,11 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(200u64.saturating_mul(1 << attempt.min(5))).min(Duration::from_secs(5))
 }
 
+/// Each file starts from the same session state: nothing a previous file `SET` (search_path,
+/// role, settings), prepared or created as temporary is left. Sent as its own message:
+/// DISCARD ALL cannot run inside a (implicit) transaction block.
+const FRESH_SESSION: &str = "DISCARD ALL";
+
 /// The script and its history row commit together: a crash leaves nothing half-applied.
 /// Statements are sent one by one (as `psql -1 -f` does), so a failure is known by statement
 /// and reported at its line even when the server gives no position. A `lock_not_available`
@@ -687,52 +812,99 @@ fn backoff(attempt: u32) -> Duration {
 /// application transaction (and never makes traffic queue behind it).
 async fn apply_transaction(
     target: &Target,
-    client: &Client,
+    session: &Session,
     script: &Script,
     options: &Options,
-    act_as: Option<&str>,
     record: Option<&(dyn Fn(&str) -> String + Sync)>,
 ) -> Result<(), MigrateError> {
-    let set_role = act_as
+    let client = &session.client;
+    let set_role = session
+        .act_as
+        .as_deref()
         .map(|role| format!("SET LOCAL ROLE {};", quote_ident(role)))
         .unwrap_or_default();
     // Text the parser cannot split goes to the server whole, which reports its own position.
     let statements =
         source::split_statements(&script.sql).unwrap_or_else(|_| vec![(0, script.sql.clone())]);
+    // Grants on what the step created are settled inside its transaction (a round trip after
+    // the script, before the commit) when the fleet manages access and this is a migration.
+    let settle_grants = record.is_some() && target.roles.is_some();
     let mut attempt = 0;
     loop {
         // Pipelined: BEGIN, every statement, then the history row and COMMIT are sent without
         // waiting for each answer (one round trip per file instead of one per statement). The
         // first error is the one reported; after it the transaction is aborted, so nothing that
         // follows takes effect, and the COMMIT batch fails at its first statement.
-        let begin = format!("BEGIN; {set_role} {}", deadlines(script, options, true));
+        let begin = format!(
+            "{} BEGIN; {set_role} {}",
+            target.session_setup(),
+            deadlines(script, options, true)
+        );
         let commit = match record {
-            // History belongs to pgfleet's login, not to the service; the duration is the
-            // server's, from the transaction's start.
+            // History belongs to pgfleet; the migration login may only add its own service's
+            // rows, through pgfleet.record_step. The duration is the server's, from the
+            // transaction's start.
             Some(record) => format!(
                 "RESET ROLE; {}; COMMIT",
                 record("(extract(epoch FROM clock_timestamp() - now()) * 1000)::bigint")
             ),
             None => "COMMIT".to_owned(),
         };
-        let mut requests = Vec::with_capacity(statements.len() + 2);
+        let mut requests = Vec::with_capacity(statements.len() + 3);
+        requests.push(client.batch_execute(FRESH_SESSION));
         requests.push(client.batch_execute(&begin));
         for (_, statement) in &statements {
             requests.push(client.batch_execute(statement));
         }
-        requests.push(client.batch_execute(&commit));
-        let results = futures_util::future::join_all(requests).await;
-        let last = results.len() - 1;
+        if !settle_grants {
+            requests.push(client.batch_execute(&commit));
+        }
+        let (results, interrupted) = session
+            .interruptible(options, futures_util::future::join_all(requests))
+            .await;
+        let setup_count = 2;
         let mut result = Ok(());
         for (i, answer) in results.into_iter().enumerate() {
             if let Err(e) = answer {
-                result = Err(if i == 0 || i == last {
-                    Failure::Setup(e)
+                result = Err(if i < setup_count || i >= setup_count + statements.len() {
+                    Failure::Setup("recording the migration", e)
                 } else {
-                    Failure::Script(statements[i - 1].0, e)
+                    Failure::Script(statements[i - setup_count].0, e)
                 });
                 break;
             }
+        }
+        let rolled_back = || {
+            target.interrupted(format!(
+                "{} was cancelled and rolled back",
+                script.path.display()
+            ))
+        };
+        if interrupted {
+            // Without a grants round trip the pipeline held the COMMIT: success means committed.
+            if result.is_ok() && !settle_grants {
+                return Ok(());
+            }
+            let _ = client.batch_execute("ROLLBACK").await;
+            return Err(rolled_back());
+        }
+        if result.is_ok() && settle_grants {
+            let (settled, interrupted) = session
+                .interruptible(options, async {
+                    settle_owner_grants(target, session).await.map_err(|e| {
+                        Failure::Setup("granting what the manifest grants on new objects", e)
+                    })?;
+                    client
+                        .batch_execute(&commit)
+                        .await
+                        .map_err(|e| Failure::Setup("recording the migration", e))
+                })
+                .await;
+            if interrupted && settled.is_err() {
+                let _ = client.batch_execute("ROLLBACK").await;
+                return Err(rolled_back());
+            }
+            result = settled;
         }
         match result {
             Ok(()) => return Ok(()),
@@ -751,25 +923,55 @@ async fn apply_transaction(
                     Failure::Script(offset, e) => {
                         sql_error(target, script, &script.sql, offset, &e)
                     }
-                    Failure::Setup(e) => target.pg("recording the migration", &e),
+                    Failure::Setup(context, e) => target.pg(context, &e),
                 });
             }
         }
     }
 }
 
+/// Grants, revocations and row security that the manifest asks for on the objects of the
+/// service's schema and that its owner can settle itself: run at the end of every step, so
+/// that nothing a migration creates is ever visible to the runtime role with more rights
+/// than the manifest gives (the default privileges grant nothing on new tables).
+async fn settle_owner_grants(
+    target: &Target,
+    session: &Session,
+) -> Result<(), tokio_postgres::Error> {
+    let Some(roles) = &target.roles else {
+        return Ok(());
+    };
+    let client = &session.client;
+    // The script may have changed the role; the owner is who owns what it created.
+    client
+        .batch_execute(&format!("SET ROLE {}", quote_ident(&roles.owner)))
+        .await?;
+    let statements = crate::access::settle_statements(
+        &target.connection.server,
+        &target.connection.database,
+        &roles.service,
+        client,
+        crate::access::Settle::Grants,
+    )
+    .await?;
+    if !statements.is_empty() {
+        client.batch_execute(&statements.join(";\n")).await?;
+    }
+    Ok(())
+}
+
 enum Failure {
     /// The script itself failed (in the statement at this byte offset): report it against
     /// the file.
     Script(usize, tokio_postgres::Error),
-    /// pgfleet's own statements failed.
-    Setup(tokio_postgres::Error),
+    /// pgfleet's own statements failed, while doing what the text says.
+    Setup(&'static str, tokio_postgres::Error),
 }
 
 impl Failure {
     fn error(&self) -> &tokio_postgres::Error {
         match self {
-            Failure::Script(_, e) | Failure::Setup(e) => e,
+            Failure::Script(_, e) | Failure::Setup(_, e) => e,
         }
     }
 }
@@ -779,13 +981,14 @@ impl Failure {
 /// a record of exactly how far it got.
 async fn apply_statements(
     target: &Target,
-    client: &Client,
+    session: &Session,
     migration: &Migration,
     script: &Script,
     direction: &str,
     options: &Options,
-    act_as: Option<&str>,
+    audit: &StepAudit,
 ) -> Result<(), MigrateError> {
+    let client = &session.client;
     let statements =
         source::split_statements(&script.sql).map_err(|message| MigrateError::Sql {
             service: target.service.clone(),
@@ -797,17 +1000,46 @@ async fn apply_statements(
         })?;
     let started = Instant::now();
     let pg = |context: &str, e: &tokio_postgres::Error| target.pg(context, e);
+    let record =
+        |action: &str, state: &str, done: i32, duration: &str, audit: Option<&StepAudit>| {
+            record_sql(
+                target, session, migration, action, state, done, duration, audit,
+            )
+        };
+    let dirty_hint = |done: usize| {
+        format!(
+            "{done} statement(s) of this no-transaction file completed and the migration is marked dirty; \
+             finish or undo the rest by hand, then run `pgfleet migrate repair {} --dirty applied` (or `--dirty pending`)",
+            target.service
+        )
+    };
+    client
+        .batch_execute(FRESH_SESSION)
+        .await
+        .map_err(|e| pg("starting a fresh session", &e))?;
     // Dirty marker: for `up` a new row; for `down` the existing row turns dirty.
+    let marker = if direction == "up" {
+        record("insert", "dirty", 0, "0", None)
+    } else {
+        record("dirty", "dirty", 0, "0", None)
+    };
     client
         .batch_execute(&format!(
-            "{}; {}",
-            history_sql(target, migration, direction, "0", "dirty", 0),
+            "{} {marker}; {}",
+            target.session_setup(),
             deadlines(script, options, false)
         ))
         .await
         .map_err(|e| pg("marking the migration dirty", &e))?;
     for (index, (offset, statement)) in statements.iter().enumerate() {
-        if let Some(role) = act_as {
+        if options.interrupt.is_raised() {
+            return Err(target.interrupted(format!(
+                "{} stopped after {index} of its {} statements; it is marked dirty",
+                script.path.display(),
+                statements.len()
+            )));
+        }
+        if let Some(role) = &session.act_as {
             client
                 .batch_execute(&format!("SET ROLE {}", quote_ident(role)))
                 .await
@@ -815,8 +1047,18 @@ async fn apply_statements(
         }
         let mut attempt = 0;
         loop {
-            match client.batch_execute(statement).await {
+            let (answer, interrupted) = session
+                .interruptible(options, client.batch_execute(statement))
+                .await;
+            match answer {
                 Ok(()) => break,
+                Err(_) if interrupted => {
+                    return Err(target.interrupted(format!(
+                        "{} was cancelled after {index} of its {} statements; it is marked dirty",
+                        script.path.display(),
+                        statements.len()
+                    )));
+                }
                 Err(e)
                     if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE)
                         && attempt < options.lock_retries
@@ -828,11 +1070,7 @@ async fn apply_statements(
                 Err(e) => {
                     let mut error = sql_error(target, script, &script.sql, *offset, &e);
                     if let MigrateError::Sql { hint, .. } = &mut error {
-                        let dirty = format!(
-                            "{index} statement(s) of this no-transaction file completed and the migration is marked dirty; \
-                             finish or undo the rest by hand, then run `pgfleet migrate repair {} --dirty applied` (or `--dirty pending`)",
-                            target.service
-                        );
+                        let dirty = dirty_hint(index);
                         *hint = Some(match hint.take() {
                             Some(server_hint) => format!("{server_hint}\n  {dirty}"),
                             None => dirty,
@@ -842,76 +1080,90 @@ async fn apply_statements(
                 }
             }
         }
+        if target.roles.is_some() {
+            settle_owner_grants(target, session)
+                .await
+                .map_err(|e| pg("granting what the manifest grants on new objects", &e))?;
+        }
         client
             .batch_execute(&format!(
-                "RESET ROLE; UPDATE pgfleet.migrations SET statements_done = {} WHERE service = {} AND version = {}",
-                index + 1,
-                quote_literal(&target.service),
-                migration.version
+                "RESET ROLE; {}",
+                record("progress", "dirty", (index + 1) as i32, "0", None)
             ))
             .await
             .map_err(|e| pg("recording progress", &e))?;
     }
-    client
-        .batch_execute("RESET lock_timeout; RESET statement_timeout")
-        .await
-        .map_err(|e| pg("resetting deadlines", &e))?;
-    if direction == "up" {
-        client
-            .execute(
-                "UPDATE pgfleet.migrations SET state = 'applied', duration_ms = $3 WHERE service = $1 AND version = $2",
-                &[&target.service, &migration.version, &(started.elapsed().as_millis() as i64)],
-            )
-            .await
-            .map_err(|e| pg("marking the migration applied", &e))?;
+    let duration = started.elapsed().as_millis().to_string();
+    let last = if direction == "up" {
+        record("applied", "applied", 0, &duration, Some(audit))
     } else {
-        client
-            .execute(
-                "DELETE FROM pgfleet.migrations WHERE service = $1 AND version = $2",
-                &[&target.service, &migration.version],
-            )
-            .await
-            .map_err(|e| pg("removing the history row", &e))?;
-    }
+        record("delete", "applied", 0, &duration, Some(audit))
+    };
+    client
+        .batch_execute(&format!(
+            "RESET lock_timeout; RESET statement_timeout; {last}"
+        ))
+        .await
+        .map_err(|e| pg("recording the migration", &e))?;
     Ok(())
 }
 
-/// The SQL that writes the history row of a step: `up` inserts it, `down` deletes it (or, as
-/// the dirty marker of a non-transactional down, flags it). Plain SQL text rather than a
-/// prepared statement, so that it travels with the COMMIT in one round trip; every value is
-/// a number or goes through `quote_literal` (the session has standard_conforming_strings on).
-/// `duration_ms` is an SQL expression (a number, or the server's clock).
-fn history_sql(
+/// What the audit row of one committed step says.
+struct StepAudit {
+    command: &'static str,
+    version_before: Option<i64>,
+    version_after: Option<i64>,
+    detail: serde_json::Value,
+}
+
+/// The call that records a step in the history (and, with `audit`, its audit row) through
+/// `pgfleet.record_step`. Plain SQL text rather than a prepared statement, so that it travels
+/// with the COMMIT in one round trip; every value is a number or goes through `quote_literal`
+/// (the session has standard_conforming_strings on). `duration_ms` is an SQL expression (a
+/// number, or the server's clock).
+#[allow(clippy::too_many_arguments)]
+fn record_sql(
     target: &Target,
+    session: &Session,
     migration: &Migration,
-    direction: &str,
-    duration_ms: &str,
+    action: &str,
     state: &str,
     statements_done: i32,
+    duration_ms: &str,
+    audit: Option<&StepAudit>,
 ) -> String {
-    let service = quote_literal(&target.service);
-    if direction == "up" {
-        format!(
-            "INSERT INTO pgfleet.migrations (service, version, name, checksum, state, statements_done, applied_by, duration_ms) \
-             VALUES ({service}, {}, {}, {}, {}, {statements_done}, {}, {})",
-            migration.version,
-            quote_literal(&migration.name),
-            quote_literal(&migration.up.checksum),
-            quote_literal(state),
-            quote_literal(os_user()),
-            duration_ms
-        )
-    } else if state == "dirty" {
-        format!(
-            "UPDATE pgfleet.migrations SET state = 'dirty', statements_done = 0 WHERE service = {service} AND version = {}",
-            migration.version
-        )
-    } else {
-        format!(
-            "DELETE FROM pgfleet.migrations WHERE service = {service} AND version = {}",
-            migration.version
-        )
+    let mut step = serde_json::json!({
+        "version": migration.version,
+        "name": migration.name,
+        "checksum": migration.up.checksum,
+        "state": state,
+        "statements_done": statements_done,
+        "applied_by": os_user(),
+        "db_role": session.db_role(),
+    });
+    if let Some(audit) = audit {
+        step["audit"] = serde_json::json!({
+            "command": audit.command,
+            "environment": target.environment,
+            "os_user": os_user(),
+            "version_before": audit.version_before,
+            "version_after": audit.version_after,
+            "result": "success",
+            "detail": audit.detail,
+        });
     }
+    let mut value = format!(
+        "{}::jsonb || jsonb_build_object('duration_ms', {duration_ms})",
+        quote_literal(&step.to_string())
+    );
+    if audit.is_some() {
+        value = format!("jsonb_set({value}, '{{audit,duration_ms}}', to_jsonb({duration_ms}))");
+    }
+    format!(
+        "SELECT pgfleet.record_step({}, {}, {value})",
+        quote_literal(&target.service),
+        quote_literal(action)
+    )
 }
 
 /// A server error against the file: the line comes from the error's position (a character
