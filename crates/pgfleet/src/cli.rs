@@ -2,6 +2,17 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+use std::time::Duration;
+
+/// A duration that must be more than zero: zero would mean "no limit" to PostgreSQL or "fail
+/// at once" to a timer, neither of which such a flag promises.
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if duration.is_zero() {
+        return Err("must be more than zero".to_owned());
+    }
+    Ok(duration)
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -22,6 +33,18 @@ pub struct Cli {
     /// the manifest names another), else its default environment.
     #[arg(long = "env", global = true, value_name = "NAME")]
     pub environment: Option<String>,
+
+    /// How long opening a database session may take, TCP connect, TLS and authentication
+    /// included (`serve` uses its --deadline instead).
+    #[arg(
+        long,
+        global = true,
+        env = "PGFLEET_CONNECT_TIMEOUT",
+        value_name = "DURATION",
+        default_value = "10s",
+        value_parser = positive_duration
+    )]
+    pub connect_timeout: Duration,
 
     /// More log output on stderr (-v info, -vv debug). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -136,11 +159,13 @@ pub struct RunArgs {
     /// Services migrated at once (default: up to 4 per server).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
-    /// How long to wait for another runner of the same service.
+    /// How long to wait for another runner of the same service; 0s takes the lock only if
+    /// it is free right now.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
     pub lock_wait: std::time::Duration,
-    /// lock_timeout for migration statements (a file's `-- pgfleet:lock-timeout` wins).
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+    /// lock_timeout for migration statements, more than zero (a file's
+    /// `-- pgfleet:lock-timeout` wins).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = positive_duration)]
     pub lock_timeout: std::time::Duration,
     /// statement_timeout for migration statements; 0 for none (a file's directive wins).
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]

@@ -1,0 +1,228 @@
+//! Issue 11's deadlines: no command hangs on a server that never answers.
+
+use crate::context::TestContext;
+use pgfleet_testkit::TestCluster;
+use std::io::ErrorKind;
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The password in the URLs pointed at the silent peer: it must never be printed.
+const PASSWORD: &str = "s1lent-peer-Secret";
+
+/// A TCP peer on 127.0.0.1 that accepts every connection and never sends a byte (a
+/// blackholed proxy, a wedged pooler): the TCP connect succeeds, the startup never ends.
+struct SilentPeer {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    accepted: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl SilentPeer {
+    fn start() -> SilentPeer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let accepted = Arc::new(Mutex::new(Vec::new()));
+        let (stopping, held) = (stop.clone(), accepted.clone());
+        std::thread::spawn(move || {
+            while !stopping.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    // Held open, unanswered, until the peer stops.
+                    Ok((stream, _)) => held.lock().unwrap().push(stream),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    Err(e) => panic!("silent peer: {e}"),
+                }
+            }
+        });
+        SilentPeer {
+            port,
+            stop,
+            accepted,
+        }
+    }
+
+    fn connections(&self) -> usize {
+        self.accepted.lock().unwrap().len()
+    }
+}
+
+impl Drop for SilentPeer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A fleet of one service, `orders`, whose URL variable points at `peer`.
+fn fleet_at(peer: &SilentPeer, sslmode: &str) -> TestContext {
+    let mut ctx = TestContext::on_test_cluster(
+        "name = \"deadlines\"",
+        "[servers.main]\n\n[services.orders]\ndatabase = \"orders\"\nmigrations = \"migrations/orders\"\n",
+    );
+    ctx.write(
+        "migrations/orders/001_a.up.sql",
+        "CREATE TABLE a (id int);\n",
+    );
+    ctx.var(
+        "ORDERS_DATABASE_URL",
+        &format!(
+            "postgres://pgfleet:{PASSWORD}@127.0.0.1:{}/orders?sslmode={sslmode}",
+            peer.port
+        ),
+    );
+    ctx
+}
+
+#[track_caller]
+fn assert_timed_out(run: &crate::context::Run, elapsed: Duration, timeout: &str) {
+    assert_eq!(run.code, 1, "{}", run.all_output());
+    // `migrate status` reports a service's error in its table, the others on stderr.
+    let output = run.all_output();
+    assert!(
+        output.contains("cannot connect to")
+            && output.contains(&format!("no session within {timeout}"))
+            && output.contains("hint:"),
+        "{output}"
+    );
+    assert!(!run.all_output().contains(PASSWORD), "{}", run.all_output());
+    assert!(elapsed < Duration::from_secs(8), "took {elapsed:?}");
+}
+
+#[test]
+fn every_command_gives_up_on_a_server_that_never_answers() {
+    let peer = SilentPeer::start();
+    let limit = Duration::from_secs(30);
+    for (sslmode, args) in [
+        (
+            "disable",
+            vec!["migrate", "status", "--check", "--connect-timeout", "1s"],
+        ),
+        (
+            "disable",
+            vec!["migrate", "history", "--connect-timeout", "1s"],
+        ),
+        (
+            "disable",
+            vec!["migrate", "up", "orders", "--connect-timeout", "1s"],
+        ),
+        (
+            "disable",
+            vec!["access", "check", "--connect-timeout", "1s"],
+        ),
+        // With TLS the client waits for the answer to its SSLRequest instead.
+        (
+            "require",
+            vec!["migrate", "up", "orders", "--connect-timeout", "1s"],
+        ),
+    ] {
+        let ctx = fleet_at(&peer, sslmode);
+        let before = peer.connections();
+        let (run, elapsed) = ctx.run_within(&args, limit);
+        assert_timed_out(&run, elapsed, "1s");
+        assert!(
+            peer.connections() > before,
+            "{args:?} never reached the peer"
+        );
+    }
+    // The variable sets it too.
+    let mut ctx = fleet_at(&peer, "disable");
+    ctx.var("PGFLEET_CONNECT_TIMEOUT", "2s");
+    let (run, elapsed) = ctx.run_within(&["migrate", "status", "--check"], limit);
+    assert_timed_out(&run, elapsed, "2s");
+    assert!(elapsed >= Duration::from_secs(2), "took {elapsed:?}");
+}
+
+#[test]
+fn the_default_connect_timeout_is_ten_seconds() {
+    let peer = SilentPeer::start();
+    let ctx = fleet_at(&peer, "disable");
+    let (run, elapsed) = ctx.run_within(&["migrate", "history"], Duration::from_secs(40));
+    assert_eq!(run.code, 1, "{}", run.all_output());
+    assert!(
+        run.stderr.contains("no session within 10s"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        elapsed >= Duration::from_secs(10) && elapsed < Duration::from_secs(20),
+        "took {elapsed:?}"
+    );
+}
+
+#[test]
+fn zero_deadlines_are_usage_errors() {
+    let peer = SilentPeer::start();
+    let ctx = fleet_at(&peer, "disable");
+    for args in [
+        // PostgreSQL reads lock_timeout = 0 as "wait forever".
+        vec!["migrate", "up", "orders", "--lock-timeout", "0s"],
+        vec!["migrate", "down", "orders", "--lock-timeout", "0"],
+        vec!["migrate", "status", "--connect-timeout", "0s"],
+    ] {
+        let (run, _) = ctx.run_within(&args, Duration::from_secs(20));
+        assert_eq!(run.code, 2, "{args:?}: {}", run.all_output());
+        assert!(
+            run.stderr.contains("must be more than zero"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    assert_eq!(peer.connections(), 0, "a refused command connected");
+}
+
+/// `--lock-wait 0s` is defined: take the lock if it is free now, else fail at once.
+#[tokio::test]
+async fn lock_wait_zero_takes_a_free_lock_and_never_waits_for_a_held_one() {
+    let db = TestCluster::shared().fresh_database().await;
+    let ctx = TestContext::on_test_cluster(
+        "name = \"deadlines\"",
+        &format!(
+            "[servers.main]\n\n[services.orders]\ndatabase = \"{}\"\nmigrations = \"migrations/orders\"\n",
+            db.name
+        ),
+    );
+    ctx.write(
+        "migrations/orders/001_a.up.sql",
+        "CREATE TABLE a (id int);\n",
+    );
+    ctx.write(
+        "migrations/orders/002_b.up.sql",
+        "CREATE TABLE b (id int);\n",
+    );
+    let holder = db.client().await;
+    let key = pgfleet::migrate::lock::lock_key("deadlines", "orders", &db.name);
+    holder
+        .query_one("SELECT pg_advisory_lock($1)", &[&key])
+        .await
+        .unwrap();
+    let (run, elapsed) = ctx.run_within(
+        &["migrate", "up", "orders", "--lock-wait", "0s"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(run.code, 1, "{}", run.all_output());
+    assert!(
+        run.stderr
+            .contains("another runner holds the migration lock"),
+        "{}",
+        run.stderr
+    );
+    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+    holder
+        .query_one("SELECT pg_advisory_unlock($1)", &[&key])
+        .await
+        .unwrap();
+    ctx.run(&["migrate", "up", "orders", "--lock-wait", "0s"])
+        .success();
+    let applied: i64 = db
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM pgfleet.migrations", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(applied, 2);
+}
