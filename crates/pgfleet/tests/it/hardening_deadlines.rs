@@ -1,7 +1,9 @@
-//! Issue 11's deadlines: no command hangs on a server that never answers.
+//! Issue 11's deadlines: no command hangs on a server that never answers, and serve refuses
+//! an empty token.
 
 use crate::context::TestContext;
-use pgfleet_testkit::TestCluster;
+use crate::serve::Daemon;
+use pgfleet_testkit::{TestCluster, TestDatabase};
 use std::io::ErrorKind;
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -225,4 +227,37 @@ async fn lock_wait_zero_takes_a_free_lock_and_never_waits_for_a_held_one() {
         .unwrap()
         .get(0);
     assert_eq!(applied, 2);
+}
+
+/// A fleet of one service on the shared test cluster, for serve.
+fn serve_fleet(db: &TestDatabase) -> TestContext {
+    TestContext::on_test_cluster(
+        "name = \"deadlines\"",
+        &format!(
+            "[servers.main]\n\n[services.orders]\ndatabase = \"{}\"\nmigrations = \"migrations/orders\"\n",
+            db.name
+        ),
+    )
+}
+
+#[tokio::test]
+async fn an_empty_serve_token_is_refused() {
+    let db = TestCluster::shared().fresh_database().await;
+    for value in ["", "  "] {
+        let mut ctx = serve_fleet(&db);
+        ctx.var("PGFLEET_SERVE_TOKEN", value);
+        // Before the fix serve started with the detailed endpoints open: bounded, not hung.
+        let listen = format!("127.0.0.1:{}", crate::context::free_port());
+        let (run, _) = ctx.run_within(&["serve", "--listen", &listen], Duration::from_secs(20));
+        assert_eq!(run.code, 4, "{value:?}: {}", run.all_output());
+        assert!(
+            run.stderr.contains("PGFLEET_SERVE_TOKEN is set but empty"),
+            "{}",
+            run.stderr
+        );
+    }
+    // Unset still means "no token".
+    let ctx = serve_fleet(&db);
+    let daemon = Daemon::start(&ctx, &[]);
+    assert_eq!(daemon.get("/health/detailed").status, 200);
 }
