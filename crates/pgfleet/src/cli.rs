@@ -100,6 +100,13 @@ pub struct ServeArgs {
     /// Statements per service reported by `pgfleet_top_query_*`.
     #[arg(long, default_value_t = 10)]
     pub top_queries: usize,
+    /// How long a client may take to send a request's headers; a connection that has not
+    /// sent them by then (idle keep-alive ones too) is closed.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = positive_duration)]
+    pub header_read_timeout: std::time::Duration,
+    /// HTTP connections served at once; further clients wait until one closes.
+    #[arg(long, value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub max_connections: u32,
     /// A file holding the bearer token that /health/detailed and /health/SERVICE require
     /// (or set PGFLEET_SERVE_TOKEN).
     #[arg(long, value_name = "PATH")]

@@ -82,10 +82,11 @@ pub async fn run(ctx: Context, args: &ServeArgs) -> Result<()> {
         targets.servers.len(),
         ctx.environment,
     ));
-    axum::serve(listener, router(daemon))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| CliError::Failed(format!("the HTTP server stopped: {e}")))?;
+    let limits = crate::serve::http::Limits {
+        header_read_timeout: args.header_read_timeout,
+        max_connections: args.max_connections,
+    };
+    crate::serve::http::serve(listener, router(daemon), limits, shutdown_signal()).await;
     targets.close();
     output::note("pgfleet serve: stopped");
     Ok(())

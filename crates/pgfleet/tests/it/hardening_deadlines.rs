@@ -1,14 +1,14 @@
-//! Issue 11's deadlines: no command hangs on a server that never answers, and serve refuses
-//! an empty token.
+//! Issue 11's deadlines: no command hangs on a server that never answers, serve refuses an
+//! empty token, and serve's HTTP side sheds clients that send half a request.
 
 use crate::context::TestContext;
 use crate::serve::Daemon;
 use pgfleet_testkit::{TestCluster, TestDatabase};
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The password in the URLs pointed at the silent peer: it must never be printed.
 const PASSWORD: &str = "s1lent-peer-Secret";
@@ -164,11 +164,13 @@ fn zero_deadlines_are_usage_errors() {
         vec!["migrate", "up", "orders", "--lock-timeout", "0s"],
         vec!["migrate", "down", "orders", "--lock-timeout", "0"],
         vec!["migrate", "status", "--connect-timeout", "0s"],
+        vec!["serve", "--header-read-timeout", "0s"],
+        vec!["serve", "--max-connections", "0"],
     ] {
         let (run, _) = ctx.run_within(&args, Duration::from_secs(20));
         assert_eq!(run.code, 2, "{args:?}: {}", run.all_output());
         assert!(
-            run.stderr.contains("must be more than zero"),
+            run.stderr.contains("must be more than zero") || run.stderr.contains("not in 1.."),
             "{args:?}: {}",
             run.stderr
         );
@@ -260,4 +262,93 @@ async fn an_empty_serve_token_is_refused() {
     let ctx = serve_fleet(&db);
     let daemon = Daemon::start(&ctx, &[]);
     assert_eq!(daemon.get("/health/detailed").status, 200);
+}
+
+/// Sends half a request line and nothing more.
+fn half_request(port: u16) -> TcpStream {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.write_all(b"GET /metrics HT").unwrap();
+    stream
+}
+
+/// Reads until the server closes `stream`; how long that took from `since`, or `None` if it
+/// was still open at `limit`.
+fn closed_by_server(stream: &mut TcpStream, since: Instant, limit: Duration) -> Option<Duration> {
+    let mut buffer = [0u8; 1024];
+    loop {
+        let left = limit.checked_sub(since.elapsed())?;
+        stream
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .unwrap();
+        match stream.read(&mut buffer) {
+            // hyper may answer 408 before closing; EOF or a reset is the close.
+            Ok(0) => return Some(since.elapsed()),
+            Ok(_) => continue,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return None;
+            }
+            Err(_) => return Some(since.elapsed()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn serve_closes_connections_that_send_half_a_request() {
+    let db = TestCluster::shared().fresh_database().await;
+    let ctx = serve_fleet(&db);
+    let daemon = Daemon::start(&ctx, &["--header-read-timeout", "2s"]);
+    let opened = Instant::now();
+    let mut partial: Vec<TcpStream> = (0..100).map(|_| half_request(daemon.port)).collect();
+    // The daemon answers while they hang.
+    assert_eq!(daemon.get("/live").status, 200);
+    let metrics = daemon.get("/metrics");
+    assert_eq!(metrics.status, 200, "{}", metrics.body);
+    for stream in &mut partial {
+        let closed = closed_by_server(stream, opened, Duration::from_secs(10))
+            .expect("a connection with half a request was still open after 10 s");
+        assert!(
+            closed >= Duration::from_millis(1500),
+            "closed after {closed:?}"
+        );
+    }
+    assert_eq!(daemon.get("/live").status, 200);
+}
+
+#[tokio::test]
+async fn serve_holds_connections_beyond_its_limit_until_one_closes() {
+    let db = TestCluster::shared().fresh_database().await;
+    let ctx = serve_fleet(&db);
+    let mut daemon = Daemon::start(
+        &ctx,
+        &["--max-connections", "8", "--header-read-timeout", "3s"],
+    );
+    // Daemon::start's probes have closed; fill every slot with half requests.
+    let opened = Instant::now();
+    let _partial: Vec<TcpStream> = (0..8).map(|_| half_request(daemon.port)).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut ninth = TcpStream::connect(("127.0.0.1", daemon.port)).unwrap();
+    ninth
+        .write_all(b"GET /live HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    ninth
+        .set_read_timeout(Some(Duration::from_millis(1000)))
+        .unwrap();
+    let mut first = [0u8; 1];
+    let early = ninth.read(&mut first);
+    assert!(
+        matches!(&early, Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)),
+        "a connection beyond the limit was served at once: {early:?}"
+    );
+    // Once the header-read timeout frees the slots, it is served.
+    ninth
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = Vec::new();
+    ninth.read_to_end(&mut answer).unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(opened.elapsed() >= Duration::from_millis(2500));
+    let metrics = daemon.get("/metrics");
+    assert_eq!(metrics.status, 200, "{}", metrics.body);
+    assert!(daemon.terminate().success(), "{}", daemon.log());
 }
