@@ -59,6 +59,12 @@ impl Vars {
             .filter(|v| !v.is_empty())
     }
 
+    /// Whether the variable is set at all, even to an empty value: for settings where an
+    /// empty value must be refused rather than read as "unset".
+    pub fn is_set(&self, name: &str) -> bool {
+        self.values.contains_key(name)
+    }
+
     /// A secret: the variable, else the content of the file named by `<VAR>_FILE` (the
     /// Docker/Kubernetes convention) without its trailing newline.
     pub fn secret(&self, name: &str) -> Result<Option<String>, SecretFileError> {

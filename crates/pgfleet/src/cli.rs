@@ -2,6 +2,17 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+use std::time::Duration;
+
+/// A duration that must be more than zero: zero would mean "no limit" to PostgreSQL or "fail
+/// at once" to a timer, neither of which such a flag promises.
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if duration.is_zero() {
+        return Err("must be more than zero".to_owned());
+    }
+    Ok(duration)
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -22,6 +33,18 @@ pub struct Cli {
     /// the manifest names another), else its default environment.
     #[arg(long = "env", global = true, value_name = "NAME")]
     pub environment: Option<String>,
+
+    /// How long opening a database session may take, TCP connect, TLS and authentication
+    /// included (`serve` uses its --deadline instead).
+    #[arg(
+        long,
+        global = true,
+        env = "PGFLEET_CONNECT_TIMEOUT",
+        value_name = "DURATION",
+        default_value = "10s",
+        value_parser = positive_duration
+    )]
+    pub connect_timeout: Duration,
 
     /// More log output on stderr (-v info, -vv debug). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -77,6 +100,13 @@ pub struct ServeArgs {
     /// Statements per service reported by `pgfleet_top_query_*`.
     #[arg(long, default_value_t = 10)]
     pub top_queries: usize,
+    /// How long a client may take to send a request's headers; a connection that has not
+    /// sent them by then (idle keep-alive ones too) is closed.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = positive_duration)]
+    pub header_read_timeout: std::time::Duration,
+    /// HTTP connections served at once; further clients wait until one closes.
+    #[arg(long, value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub max_connections: u32,
     /// A file holding the bearer token that /health/detailed and /health/SERVICE require
     /// (or set PGFLEET_SERVE_TOKEN).
     #[arg(long, value_name = "PATH")]
@@ -136,11 +166,13 @@ pub struct RunArgs {
     /// Services migrated at once (default: up to 4 per server).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
-    /// How long to wait for another runner of the same service.
+    /// How long to wait for another runner of the same service; 0s takes the lock only if
+    /// it is free right now.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
     pub lock_wait: std::time::Duration,
-    /// lock_timeout for migration statements (a file's `-- pgfleet:lock-timeout` wins).
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+    /// lock_timeout for migration statements, more than zero (a file's
+    /// `-- pgfleet:lock-timeout` wins).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = positive_duration)]
     pub lock_timeout: std::time::Duration,
     /// statement_timeout for migration statements; 0 for none (a file's directive wins).
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]

@@ -12,6 +12,8 @@ pub struct Context {
     pub environment: String,
     /// Where the environment's name came from, for reports.
     pub environment_source: String,
+    /// How long opening a session may take (`--connect-timeout`).
+    pub connect_timeout: std::time::Duration,
 }
 
 impl Context {
@@ -38,6 +40,7 @@ impl Context {
             vars,
             environment,
             environment_source,
+            connect_timeout: cli.connect_timeout,
         })
     }
 

@@ -125,17 +125,14 @@ pub async fn admin_session(
         .dbname(database)
         .application_name("pgfleet")
         .connect_timeout(ADMIN_TIMEOUT);
-    let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(|e| {
-        pg_error(
-            &format!("connecting to local server on port {}", spec.port),
-            &e,
-        )
-    })?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(error = %e, "admin connection closed");
-        }
-    });
+    let client = crate::db::open(&config, tokio_postgres::NoTls, ADMIN_TIMEOUT)
+        .await
+        .map_err(|e| {
+            CliError::Failed(format!(
+                "cannot connect to the local server on port {}: {e}",
+                spec.port
+            ))
+        })?;
     client
         .batch_execute(&format!(
             "SET statement_timeout = {ms}; SET lock_timeout = {ms}",

@@ -12,10 +12,8 @@ use pgfleet_core::manifest::Service;
 use pgfleet_core::resolve::dev_password_path;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio_postgres::Client;
-
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A scope's plan and the session it was read through (applied through the same one).
 struct Scope {
@@ -92,7 +90,7 @@ async fn plan_scopes(ctx: &Context, names: &[String]) -> Result<Vec<Scope>> {
         let mut first = true;
         for (database, in_database) in by_database {
             let connection = resolver.resolve_admin(&in_database[0].name, &ctx.environment)?;
-            let open = || crate::db::connect(&connection, "access", CONNECT_TIMEOUT);
+            let open = || crate::db::connect(&connection, "access", ctx.connect_timeout);
             if first {
                 first = false;
                 let client = open().await.map_err(CliError::Failed)?;

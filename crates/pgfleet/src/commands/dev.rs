@@ -469,7 +469,7 @@ pub async fn reset(ctx: &Context, services: &[String]) -> Result<()> {
     let mut failures = Vec::new();
     for service in &services {
         let target = crate::commands::migrate::target(ctx, service)?;
-        let options = crate::migrate::Options::default();
+        let options = crate::commands::migrate::base_options(ctx);
         match crate::migrate::run(
             &target,
             crate::migrate::Direction::Up { to: None },
@@ -503,7 +503,12 @@ async fn seed_service(ctx: &Context, service: &str) -> Result<usize> {
     let target = crate::commands::migrate::target(ctx, service)?;
     let files = crate::migrate::source::sql_files(&ctx.manifest.services[service].seeds)
         .map_err(crate::migrate::MigrateError::from)?;
-    Ok(crate::migrate::seed(&target, &files, &crate::migrate::Options::default()).await?)
+    Ok(crate::migrate::seed(
+        &target,
+        &files,
+        &crate::commands::migrate::base_options(ctx),
+    )
+    .await?)
 }
 
 /// `dev seed`: each service's seed files, in name order, each in one transaction as the

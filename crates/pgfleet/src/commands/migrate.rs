@@ -47,14 +47,23 @@ fn selected(ctx: &Context, selection: &Selection, changes: bool) -> Result<Vec<S
     ctx.services(&selection.services)
 }
 
-fn options(run: &RunArgs, allow_out_of_order: bool) -> Options {
+/// The options of a command without run flags: the defaults, with the session deadline of
+/// `--connect-timeout`.
+pub fn base_options(ctx: &Context) -> Options {
+    Options {
+        connect_timeout: ctx.connect_timeout,
+        ..Options::default()
+    }
+}
+
+fn options(ctx: &Context, run: &RunArgs, allow_out_of_order: bool) -> Options {
     Options {
         lock_wait: run.lock_wait,
         lock_timeout: run.lock_timeout,
         statement_timeout: run.statement_timeout,
         lock_retries: run.lock_retries,
         allow_out_of_order,
-        ..Options::default()
+        ..base_options(ctx)
     }
 }
 
@@ -129,7 +138,7 @@ pub async fn run(
         .iter()
         .map(|s| target(ctx, s))
         .collect::<Result<Vec<_>>>()?;
-    let mut options = options(run, allow_out_of_order);
+    let mut options = options(ctx, run, allow_out_of_order);
     if !run.dry_run && ctx.manifest.is_protected(&ctx.environment) {
         confirm(ctx, &targets, direction, &options, run.yes).await?;
     }
@@ -381,7 +390,7 @@ impl Report for StatusReport {
 
 async fn states(ctx: &Context, selection: &Selection) -> Result<Vec<ServiceStatus>> {
     let services = selected(ctx, selection, false)?;
-    let options = Options::default();
+    let options = base_options(ctx);
     let mut tasks = tokio::task::JoinSet::new();
     for service in &services {
         let target = target(ctx, service)?;
@@ -539,7 +548,7 @@ pub async fn history(ctx: &Context, selection: &Selection, format: ReportFormat)
     let mut rows = Vec::new();
     for service in &services {
         let target = target(ctx, service)?;
-        let state = maintenance::inspect(&target, &Options::default()).await?;
+        let state = maintenance::inspect(&target, &base_options(ctx)).await?;
         rows.extend(state.history.into_iter().map(|applied| HistoryRow {
             service: service.clone(),
             applied,
@@ -581,7 +590,7 @@ pub async fn repair(
     });
     let options = Options {
         lock_wait,
-        ..Options::default()
+        ..base_options(ctx)
     };
     let repaired = maintenance::repair(&target, settle, &options).await?;
     output::print_report(&RepairReport(repaired), format);
@@ -597,7 +606,7 @@ pub async fn baseline(
     let target = target(ctx, service)?;
     let options = Options {
         lock_wait,
-        ..Options::default()
+        ..base_options(ctx)
     };
     let covered = maintenance::baseline(&target, version, &options).await?;
     output::note(&format!(

@@ -10,7 +10,9 @@ use crate::serve::{Daemon, router};
 use pgfleet_core::Secret;
 use std::sync::Arc;
 
-/// The bearer token: the file named by `--token-file`, else `$PGFLEET_SERVE_TOKEN`.
+/// The bearer token: the file named by `--token-file`, else `$PGFLEET_SERVE_TOKEN`. An empty
+/// one (after trimming) is refused: read as "no token" it would silently open the detailed
+/// endpoints.
 fn token(ctx: &Context, args: &ServeArgs) -> Result<Option<Secret>> {
     if let Some(path) = &args.token_file {
         let text = std::fs::read_to_string(path).map_err(|e| {
@@ -28,11 +30,14 @@ fn token(ctx: &Context, args: &ServeArgs) -> Result<Option<Secret>> {
         }
         return Ok(Some(Secret::new(token)));
     }
-    Ok(ctx
-        .vars
-        .get("PGFLEET_SERVE_TOKEN")
-        .filter(|t| !t.is_empty())
-        .map(Secret::new))
+    const VAR: &str = "PGFLEET_SERVE_TOKEN";
+    match ctx.vars.get(VAR).map(str::trim) {
+        Some(token) if !token.is_empty() => Ok(Some(Secret::new(token))),
+        _ if ctx.vars.is_set(VAR) => Err(CliError::Config(format!(
+            "{VAR} is set but empty\n  hint: set it to the token, or unset it to serve the detailed endpoints without one"
+        ))),
+        _ => Ok(None),
+    }
 }
 
 pub async fn run(ctx: Context, args: &ServeArgs) -> Result<()> {
@@ -77,10 +82,11 @@ pub async fn run(ctx: Context, args: &ServeArgs) -> Result<()> {
         targets.servers.len(),
         ctx.environment,
     ));
-    axum::serve(listener, router(daemon))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| CliError::Failed(format!("the HTTP server stopped: {e}")))?;
+    let limits = crate::serve::http::Limits {
+        header_read_timeout: args.header_read_timeout,
+        max_connections: args.max_connections,
+    };
+    crate::serve::http::serve(listener, router(daemon), limits, shutdown_signal()).await;
     targets.close();
     output::note("pgfleet serve: stopped");
     Ok(())

@@ -4,12 +4,13 @@
 //! Shape: [`targets`] resolves every service and keeps one small pool per database;
 //! [`collect`] reads the catalogs at scrape time through per-collector caches under one
 //! deadline; [`exposition`], [`health`] and [`page`] render a snapshot; this module wires them
-//! to HTTP routes.
+//! to HTTP routes, which [`http`] serves under a header-read deadline and a connection limit.
 
 pub mod cache;
 pub mod collect;
 pub mod exposition;
 pub mod health;
+pub mod http;
 pub mod page;
 pub mod targets;
 

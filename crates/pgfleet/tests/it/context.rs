@@ -1,9 +1,11 @@
 //! `TestContext`: a throw-away project folder with a manifest, and a way to run the real
 //! `pgfleet` binary in it with a controlled environment.
 
+use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The HuleEdu example manifest of the repository.
 pub fn huleedu_manifest() -> PathBuf {
@@ -139,6 +141,53 @@ impl TestContext {
             stdout: String::from_utf8_lossy(&stdout).into_owned(),
             stderr: String::from_utf8_lossy(&stderr).into_owned(),
         }
+    }
+}
+
+impl TestContext {
+    /// `run`, but killed (and the test failed) if pgfleet has not exited within `limit`: for
+    /// commands that must not hang. Also returns how long it took.
+    #[track_caller]
+    pub fn run_within(&self, args: &[&str], limit: Duration) -> (Run, Duration) {
+        let started = Instant::now();
+        let mut child = self
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run pgfleet");
+        fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<String> {
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                if let Some(mut pipe) = pipe {
+                    let _ = pipe.read_to_string(&mut text);
+                }
+                text
+            })
+        }
+        let stdout = drain(child.stdout.take());
+        let stderr = drain(child.stderr.take());
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for pgfleet") {
+                break status;
+            }
+            if started.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "pgfleet {args:?} still running after {limit:?}:\n{}",
+                    stderr.join().unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let elapsed = started.elapsed();
+        let run = Run {
+            code: status.code().unwrap_or(-1),
+            stdout: stdout.join().unwrap_or_default(),
+            stderr: stderr.join().unwrap_or_default(),
+        };
+        (run, elapsed)
     }
 }
 
