@@ -363,7 +363,7 @@ impl<'a> Resolver<'a> {
             }
         };
 
-        let host = read(settings.host.as_ref(), "host", false);
+        let host = read(settings.host.as_ref().map(|h| h.get_ref()), "host", false);
         let port = read(settings.port.as_ref(), "port", false);
         // The service process logs in as its runtime role, with that role's own password;
         // pgfleet logs in as the environment's user.
@@ -377,7 +377,7 @@ impl<'a> Resolver<'a> {
             )
         } else {
             (
-                read(settings.user.as_ref(), "user", false),
+                read(settings.user.as_ref().map(|u| u.get_ref()), "user", false),
                 read(
                     settings.password.as_ref().map(|p| p.get_ref()),
                     "password",
@@ -424,6 +424,26 @@ impl<'a> Resolver<'a> {
             };
             (host, port)
         };
+        // Values from variables get the checks the manifest's literals got at load.
+        if let (Some(value), Some(setting)) = (&host, &settings.host)
+            && let Some(why) = crate::ident::host_problem(value)
+        {
+            problems.push(Problem::InvalidVariable {
+                var: setting.get_ref().var().unwrap_or("host").to_owned(),
+                reason: format!("is not a valid host: it {why}"),
+                service: service.name.clone(),
+            });
+        }
+        if !as_runtime
+            && let (Some(value), Some(setting)) = (&user, &settings.user)
+            && let Some(reason) = self.login_problem(value, &service.server)
+        {
+            problems.push(Problem::InvalidVariable {
+                var: setting.get_ref().var().unwrap_or("user").to_owned(),
+                reason,
+                service: service.name.clone(),
+            });
+        }
         let user = match (user, &settings.user) {
             (Some(user), _) => Some(user),
             (None, _) if as_runtime => None,
@@ -482,6 +502,34 @@ impl<'a> Resolver<'a> {
         };
         connection.url = connection.build_url(false);
         Ok(connection)
+    }
+
+    /// Why `login` cannot be pgfleet's login on `server`: not a valid role name, or the name of
+    /// a service role there (which would hand that service pgfleet's rights).
+    fn login_problem(&self, login: &str, server: &str) -> Option<String> {
+        if let Some(why) = crate::ident::identifier_problem(login) {
+            return Some(format!("is not a valid role name: it {why}"));
+        }
+        self.manifest
+            .services
+            .values()
+            .filter(|s| s.server == server)
+            .find_map(|s| {
+                let a = &s.access;
+                [
+                    ("owner", &a.owner_role),
+                    ("runtime", &a.runtime_role),
+                    ("read-only", &a.readonly_role),
+                ]
+                .into_iter()
+                .find(|(_, role)| role.as_str() == login)
+                .map(|(kind, _)| {
+                    format!(
+                        "names the {kind} role of service `{}`: pgfleet's login must be a role of its own",
+                        s.name
+                    )
+                })
+            })
     }
 
     /// The value of a setting: its literal, its variable, the file named by `<VAR>_FILE` (secrets,

@@ -70,7 +70,7 @@ pub(super) struct RawAccess {
     pub runtime_role: Option<Spanned<String>>,
     pub readonly_role: Option<Spanned<String>>,
     /// CONNECTION LIMIT of the runtime role (default: the pool's max_size plus headroom).
-    pub connection_limit: Option<i32>,
+    pub connection_limit: Option<Spanned<i32>>,
     /// Grant TRUNCATE to the runtime role.
     #[serde(default)]
     pub truncate: bool,
@@ -105,9 +105,9 @@ pub struct ConnectionSettings {
     /// Guarded environment: mutating commands ask for confirmation. Defaults to true for
     /// `production`.
     pub protected: Option<bool>,
-    pub host: Option<Setting>,
+    pub host: Option<Spanned<Setting>>,
     pub port: Option<Setting>,
-    pub user: Option<Setting>,
+    pub user: Option<Spanned<Setting>>,
     /// Always `{ env = "VAR" }`: a password is never written in the manifest itself.
     pub password: Option<Spanned<Setting>>,
     pub sslmode: Option<SslMode>,

@@ -287,3 +287,39 @@ fn services_connect_as_their_runtime_role_with_its_own_password() {
         "demo_user"
     );
 }
+
+#[test]
+fn a_login_or_host_from_a_variable_is_checked_like_a_literal_and_named_by_its_variable() {
+    let m = manifest();
+    let v = vars(&[
+        ("DEMO_PROD_HOST", "db.example.com/evil?x"),
+        ("DEMO_DB_USER", "auth_app"),
+        ("DEMO_PROD_PASSWORD", "pw"),
+    ]);
+    let r = Resolver::new(&m, &v);
+    let err = r
+        .resolve_admin("auth", "production")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("auth: DEMO_PROD_HOST is not a valid host: it contains '/'"),
+        "{err}"
+    );
+    assert!(
+        err.contains("auth: DEMO_DB_USER names the runtime role of service `auth`"),
+        "{err}"
+    );
+    let v = vars(&[
+        ("DEMO_PROD_HOST", "db.example.com"),
+        ("DEMO_DB_USER", "Bad User"),
+        ("DEMO_PROD_PASSWORD", "pw"),
+    ]);
+    let err = Resolver::new(&m, &v)
+        .resolve_admin("billing", "production")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("billing: DEMO_DB_USER is not a valid role name"),
+        "{err}"
+    );
+}
