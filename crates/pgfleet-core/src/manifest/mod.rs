@@ -64,12 +64,17 @@ pub fn locate(
 impl Manifest {
     /// Reads and validates the manifest at `path`.
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = crate::text_file::read(path, crate::text_file::MAX_MANIFEST_BYTES).map_err(
+            |source| ManifestError::Read {
+                path: path.to_path_buf(),
+                source,
+            },
+        )?;
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-        Manifest::parse(&text, &path)
+        match String::from_utf8(bytes) {
+            Ok(text) => Manifest::parse(&text, &path),
+            Err(e) => Err(invalid_utf8(&path, e)),
+        }
     }
 
     /// Parses and validates manifest text; `path` is used for messages and relative paths.
@@ -99,6 +104,25 @@ impl Manifest {
             problems.sort_by_key(|p| p.span.as_ref().map_or(0, |s| s.start));
             Err(invalid(problems))
         }
+    }
+}
+
+/// Invalid UTF-8, pointed at like any other problem: the valid text before it is unchanged in
+/// the lossy copy shown as the snippet, so its offset is the same there.
+fn invalid_utf8(path: &Path, error: std::string::FromUtf8Error) -> ManifestError {
+    let at = error.utf8_error().valid_up_to();
+    let byte = error.as_bytes().get(at).copied().unwrap_or_default();
+    let text = String::from_utf8_lossy(error.as_bytes()).into_owned();
+    ManifestError::Invalid {
+        path: path.to_path_buf(),
+        problems: vec![
+            Problem::at(
+                at..at + char::REPLACEMENT_CHARACTER.len_utf8(),
+                format!("invalid UTF-8 (byte 0x{byte:02x})"),
+            )
+            .with_help("a manifest is UTF-8 text"),
+        ],
+        text,
     }
 }
 

@@ -140,6 +140,37 @@ impl TestContext {
             stderr: String::from_utf8_lossy(&stderr).into_owned(),
         }
     }
+
+    /// `run`, but a pgfleet that has not exited after `limit` is killed and the test fails
+    /// (for inputs that used to hang it).
+    #[track_caller]
+    pub fn run_within(&self, args: &[&str], limit: std::time::Duration) -> Run {
+        let mut child = self
+            .command(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run pgfleet");
+        let started = std::time::Instant::now();
+        while child.try_wait().expect("wait for pgfleet").is_none() {
+            if started.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("pgfleet {args:?} still running after {limit:?}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = child.wait_with_output().expect("pgfleet's output");
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        }
+    }
 }
 
 impl Drop for TestContext {

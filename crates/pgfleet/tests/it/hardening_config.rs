@@ -88,3 +88,110 @@ runtime_role = "postgres"
         .get(0);
     assert_eq!(pgfleet_schema, 0, "nothing was created in the database");
 }
+
+const SMALL_FLEET: &str =
+    "[fleet]\nname = \"shop\"\n[servers.main]\ndev_port = 5999\n[services.orders]\n";
+
+fn mkfifo(path: &std::path::Path) {
+    let made = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(made.success());
+}
+
+#[test]
+fn a_manifest_or_dotenv_that_is_a_device_or_fifo_is_refused_at_once() {
+    let limit = std::time::Duration::from_secs(20);
+    let mut ctx = TestContext::new(SMALL_FLEET);
+    // /dev/zero used to be read until memory ran out; a FIFO blocked forever.
+    let fifo = ctx.dir.path().join("fleet.fifo");
+    mkfifo(&fifo);
+    for (path, what) in [
+        (std::path::PathBuf::from("/dev/zero"), "a character device"),
+        (fifo.clone(), "a FIFO"),
+    ] {
+        ctx.manifest = path.clone();
+        let run = ctx.run_within(&["env", "show"], limit).failure(3);
+        let expected = format!(
+            "could not read manifest {}: is {what}, not a regular file",
+            path.display()
+        );
+        assert!(run.stderr.contains(&expected), "{}", run.stderr);
+    }
+    ctx.manifest = ctx.dir.path().join("fleet.toml");
+    let big = ctx.dir.path().join("big.toml");
+    let file = std::fs::File::create(&big).unwrap();
+    file.set_len(5 << 20).unwrap();
+    ctx.manifest = big;
+    let run = ctx.run_within(&["env", "show"], limit).failure(3);
+    assert!(
+        run.stderr.contains("is larger than 4096 KiB"),
+        "{}",
+        run.stderr
+    );
+    ctx.manifest = ctx.dir.path().join("fleet.toml");
+
+    // The .env file read before resolving: the same limits.
+    let dotenv = ctx.dir.path().join(".env");
+    mkfifo(&dotenv);
+    let run = ctx.run_within(&["env", "show"], limit).failure(4);
+    assert!(
+        run.stderr.contains(&format!(
+            "could not read {}: is a FIFO, not a regular file",
+            dotenv.display()
+        )),
+        "{}",
+        run.stderr
+    );
+    std::fs::remove_file(&dotenv).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &dotenv).unwrap();
+    let run = ctx.run_within(&["env", "show"], limit).failure(4);
+    assert!(
+        run.stderr
+            .contains("is a character device, not a regular file"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn invalid_utf8_and_dotenv_syntax_errors_say_where_they_are() {
+    let mut ctx = TestContext::new("");
+    let mut text = SMALL_FLEET.as_bytes().to_vec();
+    text.extend_from_slice(b"database = \"ord\xffers\"\n");
+    std::fs::write(&ctx.manifest, &text).unwrap();
+    let run = ctx.run(&["env", "show"]).failure(3);
+    let expected = format!("{}:6:16: invalid UTF-8 (byte 0xff)", ctx.manifest.display());
+    assert!(run.stderr.contains(&expected), "{}", run.stderr);
+
+    ctx.write("fleet.toml", SMALL_FLEET);
+    ctx.manifest = ctx.dir.path().join("fleet.toml");
+    ctx.write(
+        ".env",
+        "# local settings\nA=1\n\nORDERS_DB_PASSWORD=\"s3cret\" trailing\n",
+    );
+    let run = ctx.run(&["env", "show"]).failure(4);
+    assert!(
+        run.stderr.contains("syntax error at line 4, column"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.all_output().contains("s3cret"), "{}", run.all_output());
+    std::fs::write(
+        ctx.dir.path().join(".env"),
+        b"A=1\nORDERS_DB_PASSWORD=pw\xffSECRETVALUE\n",
+    )
+    .unwrap();
+    let run = ctx.run(&["env", "show"]).failure(4);
+    assert!(
+        run.stderr.contains("line 2, column 22: invalid UTF-8"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.all_output().contains("SECRETVALUE"),
+        "{}",
+        run.all_output()
+    );
+}
