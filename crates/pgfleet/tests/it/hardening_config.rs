@@ -195,3 +195,158 @@ fn invalid_utf8_and_dotenv_syntax_errors_say_where_they_are() {
         run.all_output()
     );
 }
+
+/// `NAME=value` pairs as the shell left them after sourcing `file` (`env -0`: exact bytes).
+fn sourced_by(shell: &str, dir: &std::path::Path, file: &str) -> Vec<(String, String)> {
+    let out = std::process::Command::new(shell)
+        .arg("-c")
+        .arg(format!("set -a; . ./{file}; env -0"))
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{shell}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split('\0')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// The Python with python-dotenv to read exports with (`PGFLEET_TEST_PYTHON`, else `python3`),
+/// if it has it.
+fn python_with_dotenv() -> Option<String> {
+    let python = std::env::var("PGFLEET_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let found = std::process::Command::new(&python)
+        .args(["-c", "import dotenv"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    found.then_some(python)
+}
+
+#[test]
+fn a_dotenv_export_reads_back_exactly_in_sh_bash_and_python_dotenv_and_runs_nothing() {
+    let python = python_with_dotenv();
+    if python.is_none() {
+        eprintln!(
+            "SKIPPED the python-dotenv part: no python-dotenv in $PGFLEET_TEST_PYTHON or python3 \
+             (pip install python-dotenv)"
+        );
+    }
+    let accepted = [
+        // Single quotes: every special of sh inside, nothing may run.
+        "`touch pwned-1` $(touch pwned-2) $HOME \"dq\" #hash sp  ace; touch pwned-3 &",
+        // Double quotes: quotes and backslashes, no `$` or backtick.
+        "it's \"quoted\" \\ back\\\\slash #x 'y' \\",
+    ];
+    for password in accepted {
+        let mut ctx = TestContext::new(SMALL_FLEET);
+        ctx.var("ORDERS_DB_PASSWORD", password);
+        let dir = ctx.dir.path().to_path_buf();
+        let expected: std::collections::BTreeMap<String, String> = serde_json::from_value(
+            ctx.run(&[
+                "env",
+                "export",
+                "orders",
+                "--format",
+                "json",
+                "--show-secrets",
+            ])
+            .success()
+            .json(),
+        )
+        .unwrap();
+        assert_eq!(expected["PGPASSWORD"], password);
+        let dotenv = ctx
+            .run(&["env", "export", "orders", "--show-secrets"])
+            .success()
+            .stdout;
+        std::fs::write(dir.join("out.env"), &dotenv).unwrap();
+        for shell in ["sh", "bash"] {
+            let sourced = sourced_by(shell, &dir, "out.env");
+            for (key, value) in &expected {
+                let got = sourced.iter().find(|(k, _)| k == key).map(|(_, v)| v);
+                assert_eq!(got, Some(value), "{shell} read {key} from:\n{dotenv}");
+            }
+        }
+        if let Some(python) = &python {
+            let out = std::process::Command::new(python)
+                .args([
+                    "-c",
+                    "import dotenv, json, sys; json.dump(dotenv.dotenv_values('out.env'), sys.stdout)",
+                ])
+                .current_dir(&dir)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let read: std::collections::BTreeMap<String, String> =
+                serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(read, expected, "python-dotenv read:\n{dotenv}");
+        }
+        let ran: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("pwned"))
+            .collect();
+        assert!(ran.is_empty(), "sourcing ran a command: {ran:?}");
+
+        // docker run --env-file takes KEY=value literally: the lines hold the bare values.
+        let docker = ctx
+            .run(&[
+                "env",
+                "export",
+                "orders",
+                "--format",
+                "docker",
+                "--show-secrets",
+            ])
+            .success()
+            .stdout;
+        let lines: std::collections::BTreeMap<String, String> = docker
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        assert_eq!(lines, expected, "{docker}");
+    }
+
+    // What no quoting carries is refused, naming the variable and never its value.
+    for (password, formats) in [
+        ("line\nINJECTED=1", &["dotenv", "docker"][..]),
+        ("it's `touch pwned`", &["dotenv"][..]),
+        ("${HOME}", &["dotenv"][..]),
+    ] {
+        let mut ctx = TestContext::new(SMALL_FLEET);
+        ctx.var("ORDERS_DB_PASSWORD", password);
+        for format in formats {
+            let run = ctx
+                .run(&[
+                    "env",
+                    "export",
+                    "orders",
+                    "--format",
+                    format,
+                    "--show-secrets",
+                ])
+                .failure(4);
+            assert!(
+                run.stderr.contains("cannot write PGPASSWORD as"),
+                "{}",
+                run.stderr
+            );
+            assert!(run.stdout.is_empty(), "{}", run.stdout);
+            assert!(!run.all_output().contains(password), "{}", run.all_output());
+        }
+    }
+}
