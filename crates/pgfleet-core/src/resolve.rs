@@ -41,7 +41,8 @@ pub struct Connection {
     pub user: String,
     pub password: Option<Secret>,
     pub sslmode: SslMode,
-    /// Other query parameters of an explicit URL, kept as given.
+    /// The query parameters of an explicit URL that pgfleet honours besides sslmode, host and
+    /// password (today `sslrootcert`).
     pub params: Vec<(String, String)>,
     /// The redacted URL, for reports.
     pub url: String,
@@ -639,21 +640,58 @@ fn parse_url(
     let mut host = parsed.host_str().map(decode).unwrap_or_default();
     let mut sslmode = None;
     let mut params = Vec::new();
+    let mut query_password = None;
+    // Only what pgfleet honours is accepted: an option it would drop (and print) is refused,
+    // every one at once. Values are never repeated: any of them may hold a password.
+    let mut refused = Vec::new();
     for (key, value) in parsed.query_pairs() {
         match &*key {
-            "sslmode" => {
-                sslmode = Some(
-                    value
-                        .parse::<SslMode>()
-                        .map_err(|()| invalid("has an unknown sslmode"))?,
-                );
-            }
+            "sslmode" => match value.parse::<SslMode>() {
+                Ok(mode) => sslmode = Some(mode),
+                Err(()) => refused.push("has an unknown sslmode".to_owned()),
+            },
             "host" => host = value.into_owned(),
-            _ => params.push((key.into_owned(), value.into_owned())),
+            "sslrootcert" => params.push((key.into_owned(), value.into_owned())),
+            "password" => query_password = Some(value.into_owned()),
+            "sslpassword" | "sslcert" | "sslkey" => refused.push(format!(
+                "has `{key}`: pgfleet does not present client certificates, so it cannot honour it"
+            )),
+            "options" => refused.push(
+                "has `options`, which pgfleet does not pass on (search_path comes from the manifest's schema)"
+                    .to_owned(),
+            ),
+            other => refused.push(if is_parameter_name(other) {
+                format!(
+                    "has query parameter `{other}`, which pgfleet does not honour (it takes sslmode, sslrootcert, host and password)"
+                )
+            } else {
+                "has a query parameter that is not a parameter name".to_owned()
+            }),
         }
     }
+    let password = match (parsed.password(), query_password) {
+        (Some(_), Some(_)) => {
+            refused.push("has a password both before the host and in `password=`".to_owned());
+            None
+        }
+        (Some(p), None) => Some(Secret::new(decode(p))),
+        (None, Some(p)) => Some(Secret::new(p)),
+        (None, None) => None,
+    };
     if host.is_empty() {
-        return Err(invalid("has no host"));
+        refused.push("has no host".to_owned());
+    }
+    if !refused.is_empty() {
+        return Err(ResolveError {
+            problems: refused
+                .iter()
+                .map(|reason| Problem::InvalidVariable {
+                    var: service.var.to_owned(),
+                    reason: reason.clone(),
+                    service: service.service.to_owned(),
+                })
+                .collect(),
+        });
     }
     let database = decode(parsed.path().trim_start_matches('/'));
     let mut connection = Connection {
@@ -673,13 +711,19 @@ fn parse_url(
         },
         schema: service.schema.map(str::to_owned),
         user: decode(parsed.username()),
-        password: parsed.password().map(|p| Secret::new(decode(p))),
+        password,
         sslmode: sslmode.unwrap_or(SslMode::Prefer),
         params,
         url: String::new(),
     };
     connection.url = connection.build_url(false);
     Ok(connection)
+}
+
+/// A libpq-style parameter name (what may be repeated in an error without leaking a value
+/// written where a key was expected).
+fn is_parameter_name(key: &str) -> bool {
+    !key.is_empty() && key.len() <= 40 && key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
 }
 
 /// Characters escaped in URL user info and paths.

@@ -350,3 +350,99 @@ fn a_dotenv_export_reads_back_exactly_in_sh_bash_and_python_dotenv_and_runs_noth
         }
     }
 }
+
+/// A fleet of one service (`orders`) on a local dev cluster (SCRAM for TCP logins) whose admin
+/// password comes from `<P>_ADMIN_PASSWORD`; `dev up` is the caller's to run.
+fn dev_fleet(p: &str) -> (TestContext, u16) {
+    let port = crate::context::free_port();
+    let mut ctx = TestContext::new(&format!(
+        r#"[fleet]
+name = "{p}"
+[environments.development]
+local = true
+password = {{ env = "{upper}_ADMIN_PASSWORD" }}
+[servers.main]
+dev_port = {port}
+[services.orders]
+"#,
+        upper = p.to_ascii_uppercase()
+    ));
+    ctx.stop_clusters_on_drop = true;
+    (ctx, port)
+}
+
+/// What a prepared command of the context did.
+fn run_command(mut cmd: std::process::Command) -> crate::context::Run {
+    let out = cmd.output().expect("run pgfleet");
+    crate::context::Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn a_password_in_the_url_query_is_used_to_log_in_and_never_printed() {
+    let p = prefix();
+    let (mut ctx, port) = dev_fleet(&p);
+    let password = "query-pw-Zq81";
+    ctx.var("ORDERS_DB_PASSWORD", password);
+    ctx.run(&["dev", "up"]).success();
+
+    let url = |pw: &str, extra: &str| {
+        format!(
+            "postgresql://orders_app@127.0.0.1:{port}/orders?password={pw}&sslmode=disable{extra}"
+        )
+    };
+    // The runtime role logs in over TCP with SCRAM, with the password from `password=` only.
+    let psql = |pw: &str| {
+        let mut cmd = ctx.command(&[
+            "dev",
+            "psql",
+            "orders",
+            "--",
+            "-XtAc",
+            "select current_user",
+        ]);
+        cmd.env_remove("ORDERS_DB_PASSWORD")
+            .env("ORDERS_DATABASE_URL", url(pw, ""));
+        run_command(cmd)
+    };
+    let run = psql(password).success();
+    assert_eq!(run.stdout.trim(), "orders_app");
+    let wrong = psql("not-the-password");
+    assert_ne!(wrong.code, 0, "a wrong query password must not log in");
+
+    // Reports and exports without --show-secrets never show it.
+    for args in [
+        &["env", "show"][..],
+        &["env", "show", "--format", "json"][..],
+        &["env", "export", "orders"][..],
+        &["env", "export", "orders", "--format", "json"][..],
+    ] {
+        let mut cmd = ctx.command(args);
+        cmd.env("ORDERS_DATABASE_URL", url(password, ""));
+        let run = run_command(cmd).success();
+        assert!(
+            !run.all_output().contains(password),
+            "{args:?}:\n{}",
+            run.all_output()
+        );
+        assert!(
+            run.stdout.contains("orders_app:***@"),
+            "{args:?}:\n{}",
+            run.stdout
+        );
+    }
+    // What pgfleet cannot honour is refused, without repeating what it held.
+    for (extra, expected) in [
+        ("&sslpassword=key-pass-Zq81", "has `sslpassword`"),
+        ("&options=-c%20password%3Dopt-pass-Zq81", "has `options`"),
+    ] {
+        let mut cmd = ctx.command(&["env", "show"]);
+        cmd.env("ORDERS_DATABASE_URL", url(password, extra));
+        let run = run_command(cmd).failure(4);
+        assert!(run.stderr.contains(expected), "{}", run.stderr);
+        assert!(!run.all_output().contains("Zq81"), "{}", run.all_output());
+    }
+}
