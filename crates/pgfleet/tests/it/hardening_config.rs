@@ -446,3 +446,85 @@ fn a_password_in_the_url_query_is_used_to_log_in_and_never_printed() {
         assert!(!run.all_output().contains("Zq81"), "{}", run.all_output());
     }
 }
+
+#[test]
+fn the_admin_password_reaches_neither_initdb_nor_pg_ctl_nor_the_server() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let p = prefix();
+    let (mut ctx, _) = dev_fleet(&p);
+    let admin_password = "admin-pw-Kx93";
+    ctx.var(
+        &format!("{}_ADMIN_PASSWORD", p.to_ascii_uppercase()),
+        admin_password,
+    )
+    .var("PGPASSWORD", "pgpassword-Kx93")
+    .var("ORDERS_DB_PASSWORD", "runtime-pw-Kx93");
+
+    // initdb and pg_ctl are seen through wrappers that record their environment and run the
+    // real binaries (as the server's OS user when we are root, hence the open folders).
+    let real = pgfleet_cluster::PgBinaries::discover().unwrap();
+    let real_dir = real.tool("initdb").parent().unwrap().to_path_buf();
+    let wrappers = tempfile::tempdir().unwrap();
+    let bin = wrappers.path().join("bin");
+    let seen = wrappers.path().join("seen");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(&seen).unwrap();
+    std::fs::set_permissions(wrappers.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&seen, std::fs::Permissions::from_mode(0o777)).unwrap();
+    for entry in std::fs::read_dir(&real_dir).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let target = bin.join(&name);
+        if name == "initdb" || name == "pg_ctl" {
+            std::fs::write(
+                &target,
+                format!(
+                    "#!/bin/sh\nenv > '{}/{name}.'$$\nexec '{}' \"$@\"\n",
+                    seen.display(),
+                    entry.path().display()
+                ),
+            )
+            .unwrap();
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755)).unwrap();
+        } else {
+            std::os::unix::fs::symlink(entry.path(), &target).unwrap();
+        }
+    }
+    ctx.var("PGFLEET_PG_BIN", &bin.display().to_string());
+    ctx.run(&["dev", "up"]).success();
+
+    let mut environments = Vec::new();
+    for entry in std::fs::read_dir(&seen).unwrap() {
+        let entry = entry.unwrap();
+        environments.push((
+            entry.file_name().to_string_lossy().into_owned(),
+            std::fs::read(entry.path()).unwrap(),
+        ));
+    }
+    for tool in ["initdb", "pg_ctl"] {
+        assert!(
+            environments.iter().any(|(name, _)| name.starts_with(tool)),
+            "{tool} did not run through its wrapper: {environments:?}"
+        );
+    }
+    let status = ctx
+        .run(&["dev", "status", "--format", "json"])
+        .success()
+        .json();
+    let pid = status["servers"][0]["pid"]
+        .as_u64()
+        .expect("a running postmaster");
+    environments.push((
+        format!("postmaster {pid}"),
+        std::fs::read(format!("/proc/{pid}/environ")).unwrap(),
+    ));
+    for (who, environ) in &environments {
+        let environ = String::from_utf8_lossy(environ);
+        assert!(
+            !environ.contains("Kx93"),
+            "a password reached {who}'s environment:\n{environ}"
+        );
+        assert!(environ.contains("PATH="), "{who}: {environ}");
+    }
+}
