@@ -528,3 +528,47 @@ fn the_admin_password_reaches_neither_initdb_nor_pg_ctl_nor_the_server() {
         assert!(environ.contains("PATH="), "{who}: {environ}");
     }
 }
+
+#[tokio::test]
+async fn a_login_from_a_variable_that_names_a_service_role_is_refused_naming_the_variable() {
+    let cluster = TestCluster::shared();
+    let db = cluster.fresh_database().await;
+    let p = prefix();
+    let mut ctx = TestContext::new(&format!(
+        r#"[fleet]
+name = "{p}"
+default_environment = "testing"
+[environments.testing]
+host = {{ env = "IT_HOST" }}
+port = {{ env = "IT_PORT" }}
+user = {{ env = "IT_USER", default = "{superuser}" }}
+sslmode = "disable"
+[servers.main]
+database = "{db}"
+[services.{p}_orders]
+schema = "{p}_orders"
+"#,
+        superuser = cluster.superuser(),
+        db = db.name
+    ));
+    ctx.var("IT_HOST", cluster.host())
+        .var("IT_PORT", &cluster.port().to_string())
+        .var("IT_USER", &format!("{p}_orders_app"));
+    for args in [&["access", "apply"][..], &["env", "check"][..]] {
+        let run = ctx.run(args).failure(4);
+        let expected =
+            format!("{p}_orders: IT_USER names the runtime role of service `{p}_orders`");
+        assert!(run.all_output().contains(&expected), "{}", run.all_output());
+    }
+    let roles: i64 = db
+        .client()
+        .await
+        .query_one(
+            "SELECT count(*) FROM pg_roles WHERE rolname LIKE $1",
+            &[&format!("{p}%")],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(roles, 0);
+}
