@@ -2,7 +2,7 @@
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use crate::ClusterError;
 
@@ -85,7 +85,7 @@ impl PgBinaries {
             return Err(format!("missing {}", missing.join(", ")));
         }
         let pg_ctl = dir.join("pg_ctl");
-        let output = Command::new(&pg_ctl)
+        let output = crate::process::command(&pg_ctl)
             .arg("--version")
             .stdin(Stdio::null())
             .output()
@@ -110,7 +110,7 @@ impl PgBinaries {
 
 /// Runs `pg_config --bindir`; Err explains why it gave nothing usable.
 fn pg_config_bindir() -> Result<PathBuf, String> {
-    let output = Command::new("pg_config")
+    let output = crate::process::command("pg_config")
         .arg("--bindir")
         .stdin(Stdio::null())
         .output()

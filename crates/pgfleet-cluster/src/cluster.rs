@@ -142,9 +142,10 @@ impl LocalCluster {
 
     /// A command for PostgreSQL tool `tool` (e.g. "psql", "pg_dump") set up to run as the
     /// server user, with cwd `/` and PGHOST/PGPORT/PGUSER/PGDATA pointing at this cluster
-    /// (explicit arguments still win).
+    /// (explicit arguments still win), and of our environment only PATH, the locale and the
+    /// time zone: no password variable reaches the tool or the server it starts.
     pub fn command(&self, tool: &str) -> Command {
-        let mut cmd = Command::new(self.bins.tool(tool));
+        let mut cmd = process::command(self.bins.tool(tool));
         self.run_as.configure(&mut cmd);
         cmd.current_dir("/")
             .env("PGHOST", &self.spec.socket_dir)

@@ -1,9 +1,36 @@
 //! Running tools and checking processes.
 
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::process::Command;
 
 use crate::ClusterError;
+
+/// What a child of this crate (initdb, pg_ctl and through it the server, the `/bin/sh` probes,
+/// `pg_config`) keeps of pgfleet's environment: where programs are, and the locale and time
+/// zone initdb and the server take their defaults from. Nothing else: pgfleet's own
+/// environment holds passwords (the admin password variable, `PGPASSWORD`, tokens) that the
+/// server would otherwise keep in `/proc/<pid>/environ` for as long as it runs.
+const INHERITED: [&str; 8] = [
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR",
+];
+
+fn inherited(name: &OsStr) -> bool {
+    let name = name.to_string_lossy();
+    INHERITED.contains(&name.as_ref()) || name.starts_with("LC_")
+}
+
+/// A command for `program` with only the [`INHERITED`] variables of our environment; callers
+/// add what the child needs (`PGDATA`, `PGPORT`…) explicitly.
+pub(crate) fn command(program: impl AsRef<OsStr>) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env_clear();
+    let kept: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(name, _)| inherited(name))
+        .collect();
+    cmd.envs(kept);
+    cmd
+}
 
 /// Runs `cmd`, capturing output; a non-zero exit becomes [`ClusterError::CommandFailed`].
 pub(crate) fn run(cmd: &mut Command) -> Result<String, ClusterError> {
@@ -48,6 +75,21 @@ pub(crate) fn postgres_alive(pid: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn children_keep_only_the_allowed_variables() {
+        let cmd = command("/bin/true");
+        // env_clear() makes every variable explicit: the ones kept are all there is.
+        let names: Vec<String> = cmd
+            .get_envs()
+            .filter(|(_, value)| value.is_some())
+            .map(|(name, _)| name.to_string_lossy().into_owned())
+            .collect();
+        assert!(names.iter().all(|n| inherited(OsStr::new(n))), "{names:?}");
+        assert!(!inherited(OsStr::new("PGPASSWORD")));
+        assert!(!inherited(OsStr::new("APP_DB_PASSWORD")));
+        assert!(inherited(OsStr::new("LC_ALL")));
+    }
 
     #[test]
     fn own_pid_is_not_postgres() {

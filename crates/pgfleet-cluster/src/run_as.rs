@@ -139,7 +139,7 @@ pub(crate) fn can_traverse(run_as: &RunAs, dir: &Path) -> bool {
 
 /// Runs `test -d dir && test <flag> dir && test -x dir` as `run_as`.
 fn probe(run_as: &RunAs, dir: &Path, flag: &str) -> bool {
-    let mut cmd = Command::new("/bin/sh");
+    let mut cmd = crate::process::command("/bin/sh");
     cmd.arg("-c")
         .arg(format!(
             r#"test -d "$1" && test {flag} "$1" && test -x "$1""#

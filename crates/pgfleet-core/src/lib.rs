@@ -9,6 +9,7 @@ pub mod pool_vars;
 pub mod resolve;
 pub mod secret;
 pub mod statement;
+pub mod text_file;
 #[cfg(feature = "tokio-postgres")]
 pub mod tls;
 pub mod vars;

@@ -41,7 +41,8 @@ pub struct Connection {
     pub user: String,
     pub password: Option<Secret>,
     pub sslmode: SslMode,
-    /// Other query parameters of an explicit URL, kept as given.
+    /// The query parameters of an explicit URL that pgfleet honours besides sslmode, host and
+    /// password (today `sslrootcert`).
     pub params: Vec<(String, String)>,
     /// The redacted URL, for reports.
     pub url: String,
@@ -363,7 +364,7 @@ impl<'a> Resolver<'a> {
             }
         };
 
-        let host = read(settings.host.as_ref(), "host", false);
+        let host = read(settings.host.as_ref().map(|h| h.get_ref()), "host", false);
         let port = read(settings.port.as_ref(), "port", false);
         // The service process logs in as its runtime role, with that role's own password;
         // pgfleet logs in as the environment's user.
@@ -377,7 +378,7 @@ impl<'a> Resolver<'a> {
             )
         } else {
             (
-                read(settings.user.as_ref(), "user", false),
+                read(settings.user.as_ref().map(|u| u.get_ref()), "user", false),
                 read(
                     settings.password.as_ref().map(|p| p.get_ref()),
                     "password",
@@ -424,6 +425,26 @@ impl<'a> Resolver<'a> {
             };
             (host, port)
         };
+        // Values from variables get the checks the manifest's literals got at load.
+        if let (Some(value), Some(setting)) = (&host, &settings.host)
+            && let Some(why) = crate::ident::host_problem(value)
+        {
+            problems.push(Problem::InvalidVariable {
+                var: setting.get_ref().var().unwrap_or("host").to_owned(),
+                reason: format!("is not a valid host: it {why}"),
+                service: service.name.clone(),
+            });
+        }
+        if !as_runtime
+            && let (Some(value), Some(setting)) = (&user, &settings.user)
+            && let Some(reason) = self.login_problem(value, &service.server)
+        {
+            problems.push(Problem::InvalidVariable {
+                var: setting.get_ref().var().unwrap_or("user").to_owned(),
+                reason,
+                service: service.name.clone(),
+            });
+        }
         let user = match (user, &settings.user) {
             (Some(user), _) => Some(user),
             (None, _) if as_runtime => None,
@@ -482,6 +503,35 @@ impl<'a> Resolver<'a> {
         };
         connection.url = connection.build_url(false);
         Ok(connection)
+    }
+
+    /// Why `login` cannot be pgfleet's login on `server`: not a valid role name, or the name of
+    /// a service role there (which would hand that service pgfleet's rights).
+    fn login_problem(&self, login: &str, server: &str) -> Option<String> {
+        if let Some(why) = crate::ident::identifier_problem(login) {
+            return Some(format!("is not a valid role name: it {why}"));
+        }
+        self.manifest
+            .services
+            .values()
+            .filter(|s| s.server == server)
+            .find_map(|s| {
+                let a = &s.access;
+                [
+                    ("owner", &a.owner_role),
+                    ("runtime", &a.runtime_role),
+                    ("read-only", &a.readonly_role),
+                    ("migration", &a.migration_role),
+                ]
+                .into_iter()
+                .find(|(_, role)| role.as_str() == login)
+                .map(|(kind, _)| {
+                    format!(
+                        "names the {kind} role of service `{}`: pgfleet's login must be a role of its own",
+                        s.name
+                    )
+                })
+            })
     }
 
     /// The value of a setting: its literal, its variable, the file named by `<VAR>_FILE` (secrets,
@@ -591,21 +641,58 @@ fn parse_url(
     let mut host = parsed.host_str().map(decode).unwrap_or_default();
     let mut sslmode = None;
     let mut params = Vec::new();
+    let mut query_password = None;
+    // Only what pgfleet honours is accepted: an option it would drop (and print) is refused,
+    // every one at once. Values are never repeated: any of them may hold a password.
+    let mut refused = Vec::new();
     for (key, value) in parsed.query_pairs() {
         match &*key {
-            "sslmode" => {
-                sslmode = Some(
-                    value
-                        .parse::<SslMode>()
-                        .map_err(|()| invalid("has an unknown sslmode"))?,
-                );
-            }
+            "sslmode" => match value.parse::<SslMode>() {
+                Ok(mode) => sslmode = Some(mode),
+                Err(()) => refused.push("has an unknown sslmode".to_owned()),
+            },
             "host" => host = value.into_owned(),
-            _ => params.push((key.into_owned(), value.into_owned())),
+            "sslrootcert" => params.push((key.into_owned(), value.into_owned())),
+            "password" => query_password = Some(value.into_owned()),
+            "sslpassword" | "sslcert" | "sslkey" => refused.push(format!(
+                "has `{key}`: pgfleet does not present client certificates, so it cannot honour it"
+            )),
+            "options" => refused.push(
+                "has `options`, which pgfleet does not pass on (search_path comes from the manifest's schema)"
+                    .to_owned(),
+            ),
+            other => refused.push(if is_parameter_name(other) {
+                format!(
+                    "has query parameter `{other}`, which pgfleet does not honour (it takes sslmode, sslrootcert, host and password)"
+                )
+            } else {
+                "has a query parameter that is not a parameter name".to_owned()
+            }),
         }
     }
+    let password = match (parsed.password(), query_password) {
+        (Some(_), Some(_)) => {
+            refused.push("has a password both before the host and in `password=`".to_owned());
+            None
+        }
+        (Some(p), None) => Some(Secret::new(decode(p))),
+        (None, Some(p)) => Some(Secret::new(p)),
+        (None, None) => None,
+    };
     if host.is_empty() {
-        return Err(invalid("has no host"));
+        refused.push("has no host".to_owned());
+    }
+    if !refused.is_empty() {
+        return Err(ResolveError {
+            problems: refused
+                .iter()
+                .map(|reason| Problem::InvalidVariable {
+                    var: service.var.to_owned(),
+                    reason: reason.clone(),
+                    service: service.service.to_owned(),
+                })
+                .collect(),
+        });
     }
     let database = decode(parsed.path().trim_start_matches('/'));
     let mut connection = Connection {
@@ -625,13 +712,19 @@ fn parse_url(
         },
         schema: service.schema.map(str::to_owned),
         user: decode(parsed.username()),
-        password: parsed.password().map(|p| Secret::new(decode(p))),
+        password,
         sslmode: sslmode.unwrap_or(SslMode::Prefer),
         params,
         url: String::new(),
     };
     connection.url = connection.build_url(false);
     Ok(connection)
+}
+
+/// A libpq-style parameter name (what may be repeated in an error without leaking a value
+/// written where a key was expected).
+fn is_parameter_name(key: &str) -> bool {
+    !key.is_empty() && key.len() <= 40 && key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
 }
 
 /// Characters escaped in URL user info and paths.

@@ -1,5 +1,7 @@
 //! The variables connection resolution reads: the process environment over a `.env` file.
 
+use crate::manifest::line_column;
+use crate::text_file;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -39,13 +41,27 @@ impl Vars {
     /// Adds the variables of a `.env` file that are not already set, as the seeds' scripts do
     /// with `source .env` before the service reads its environment. A missing file is fine.
     pub fn with_dotenv(mut self, path: &Path) -> Result<Self, DotenvError> {
-        let iter = match dotenvy::from_path_iter(path) {
-            Ok(iter) => iter,
-            Err(e) if e.not_found() => return Ok(self),
-            Err(e) => return Err(dotenv_error(path, e)),
+        let error = |message: String| DotenvError {
+            path: path.to_path_buf(),
+            message,
         };
-        for item in iter {
-            let (key, value) = item.map_err(|e| dotenv_error(path, e))?;
+        let bytes = match text_file::read(path, text_file::MAX_DOTENV_BYTES) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(self),
+            Err(e) => return Err(error(e.to_string())),
+        };
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let at = line_column(
+                &String::from_utf8_lossy(e.as_bytes()),
+                e.utf8_error().valid_up_to(),
+            );
+            error(format!(
+                "line {}, column {}: invalid UTF-8",
+                at.line, at.column
+            ))
+        })?;
+        for item in dotenvy::from_read_iter(text.as_bytes()) {
+            let (key, value) = item.map_err(|e| error(dotenv_message(&text, e)))?;
             self.values.entry(key).or_insert(value);
         }
         Ok(self)
@@ -75,12 +91,15 @@ impl Vars {
         let Some(path) = self.get(&file_var) else {
             return Ok(None);
         };
-        std::fs::read_to_string(path)
-            .map(|content| Some(content.trim_end_matches(['\n', '\r']).to_owned()))
-            .map_err(|e| SecretFileError {
-                var: file_var,
-                message: e.to_string(),
-            })
+        let error = |message: String| SecretFileError {
+            var: file_var.clone(),
+            message,
+        };
+        let bytes = text_file::read(Path::new(path), text_file::MAX_SECRET_FILE_BYTES)
+            .map_err(|e| error(e.to_string()))?;
+        let content =
+            String::from_utf8(bytes).map_err(|_| error("is not UTF-8 text".to_owned()))?;
+        Ok(Some(content.trim_end_matches(['\n', '\r']).to_owned()))
     }
 
     pub fn set(&mut self, name: impl Into<String>, value: impl Into<String>) {
@@ -99,21 +118,41 @@ impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Vars {
     }
 }
 
-fn dotenv_error(path: &Path, error: dotenvy::Error) -> DotenvError {
-    // dotenvy's parse errors quote the offending line, which may hold a secret: keep only where.
-    let message = match error {
-        dotenvy::Error::LineParse(_, index) => {
-            format!(
-                "syntax error at byte {index} of a line (the line is not shown: it may hold a secret)"
-            )
-        }
+fn dotenv_message(text: &str, error: dotenvy::Error) -> String {
+    // dotenvy's parse errors quote the offending line (or the value part of it), which may hold
+    // a secret: keep only where it is, found by looking for that text again in the file.
+    match error {
+        dotenvy::Error::LineParse(quoted, index) => match find_quoted(text, &quoted) {
+            Some(start) => {
+                // dotenvy counts characters of the quoted text; an unclosed quote is reported
+                // at the end of the file, shown at the end of the line it opens on instead.
+                let quoted = quoted.trim_end();
+                let within = quoted
+                    .char_indices()
+                    .nth(index)
+                    .map_or(quoted.len(), |(i, _)| i);
+                let at = line_column(text, start + within);
+                format!(
+                    "syntax error at line {}, column {} (the line is not shown: it may hold a secret)",
+                    at.line, at.column
+                )
+            }
+            None => "syntax error in a line (not shown: it may hold a secret)".to_owned(),
+        },
         dotenvy::Error::Io(e) => e.to_string(),
         _ => "invalid file".to_owned(),
-    };
-    DotenvError {
-        path: path.to_path_buf(),
-        message,
     }
+}
+
+/// Where dotenvy's quoted text is in the file: a whole line (it starts a line) or a value (it
+/// ends one, before trailing blanks).
+fn find_quoted(text: &str, quoted: &str) -> Option<usize> {
+    let quoted = quoted.trim_end();
+    text.match_indices(quoted).map(|(i, _)| i).find(|&i| {
+        let starts_line = i == 0 || text[..i].ends_with('\n');
+        let rest = text[i + quoted.len()..].trim_start_matches([' ', '\t', '\r']);
+        starts_line || rest.is_empty() || rest.starts_with('\n')
+    })
 }
 
 #[cfg(test)]
@@ -149,6 +188,32 @@ mod tests {
             .err()
             .ok_or("expected an error")?;
         assert!(!err.to_string().contains("s3cret"), "{err}");
+        assert!(err.to_string().contains("at line 2, column 17"), "{err}");
+        Ok(())
+    }
+
+    #[test]
+    fn dotenv_problems_name_their_line_and_column() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join(".env");
+        std::fs::write(&path, "A=1\n# comment\n\nB=ok\nC=\"s3cret\" x y\n")?;
+        let err = Vars::default()
+            .with_dotenv(&path)
+            .err()
+            .ok_or("expected an error")?;
+        let err = err.to_string();
+        assert!(err.contains("syntax error at line 5, column"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
+        std::fs::write(&path, b"A=1\nPASSWORD=s3\xffcret\n")?;
+        let err = Vars::default()
+            .with_dotenv(&path)
+            .err()
+            .ok_or("expected an error")?;
+        assert!(
+            err.to_string()
+                .ends_with(": line 2, column 12: invalid UTF-8"),
+            "{err}"
+        );
         Ok(())
     }
 }

@@ -342,6 +342,9 @@ pub enum ReportFormat {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
+    /// For sh/bash `.`, python-dotenv and dotenvy: quoted so each reads back the same bytes.
     Dotenv,
+    /// For `docker run --env-file`, which takes each value literally: `KEY=value`, no quotes.
+    Docker,
     Json,
 }

@@ -12,7 +12,7 @@ pub use model::{
 };
 pub use setting::Setting;
 
-use crate::ident::identifier_problem;
+use crate::ident::{host_problem, identifier_problem};
 use model::{RawManifest, RawService};
 use setting::is_env_var_name;
 use std::collections::{BTreeMap, HashMap};
@@ -27,6 +27,21 @@ pub const MANIFEST_ENV: &str = "PGFLEET_MANIFEST";
 pub const DEFAULT_ENVIRONMENT_VAR: &str = "PGFLEET_ENV";
 /// The environments of the seeds' `Environment` enum.
 pub const KNOWN_ENVIRONMENTS: [&str; 4] = ["development", "staging", "production", "testing"];
+/// Schemas a service may not take: pgfleet's own (history, audit log, pg_stat_statements) and
+/// PostgreSQL's (`pg_*` names are refused as identifiers already).
+pub const RESERVED_SCHEMAS: [&str; 2] = ["pgfleet", "information_schema"];
+/// Databases a service may not take: the maintenance database and the templates.
+pub const RESERVED_DATABASES: [&str; 3] = ["postgres", "template0", "template1"];
+/// Role names a service role may not take: the bootstrap superuser and the names PostgreSQL
+/// reserves (`pg_*` names are refused as identifiers already).
+pub const RESERVED_ROLES: [&str; 6] = [
+    "postgres",
+    "public",
+    "none",
+    "current_user",
+    "current_role",
+    "session_user",
+];
 
 /// Finds the manifest: the explicit path, else `$PGFLEET_MANIFEST`, else `fleet.toml` in `cwd`
 /// or the nearest parent folder that has one (as cargo finds `Cargo.toml`).
@@ -49,12 +64,17 @@ pub fn locate(
 impl Manifest {
     /// Reads and validates the manifest at `path`.
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = crate::text_file::read(path, crate::text_file::MAX_MANIFEST_BYTES).map_err(
+            |source| ManifestError::Read {
+                path: path.to_path_buf(),
+                source,
+            },
+        )?;
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-        Manifest::parse(&text, &path)
+        match String::from_utf8(bytes) {
+            Ok(text) => Manifest::parse(&text, &path),
+            Err(e) => Err(invalid_utf8(&path, e)),
+        }
     }
 
     /// Parses and validates manifest text; `path` is used for messages and relative paths.
@@ -84,6 +104,25 @@ impl Manifest {
             problems.sort_by_key(|p| p.span.as_ref().map_or(0, |s| s.start));
             Err(invalid(problems))
         }
+    }
+}
+
+/// Invalid UTF-8, pointed at like any other problem: the valid text before it is unchanged in
+/// the lossy copy shown as the snippet, so its offset is the same there.
+fn invalid_utf8(path: &Path, error: std::string::FromUtf8Error) -> ManifestError {
+    let at = error.utf8_error().valid_up_to();
+    let byte = error.as_bytes().get(at).copied().unwrap_or_default();
+    let text = String::from_utf8_lossy(error.as_bytes()).into_owned();
+    ManifestError::Invalid {
+        path: path.to_path_buf(),
+        problems: vec![
+            Problem::at(
+                at..at + char::REPLACEMENT_CHARACTER.len_utf8(),
+                format!("invalid UTF-8 (byte 0x{byte:02x})"),
+            )
+            .with_help("a manifest is UTF-8 text"),
+        ],
+        text,
     }
 }
 
@@ -124,7 +163,7 @@ impl Validator {
         let mut environments = BTreeMap::new();
         for (name, settings) in &raw.environments {
             self.identifier("environment name", name);
-            self.no_literal_password(settings);
+            self.connection_settings(settings);
             environments.insert(name.get_ref().clone(), settings.clone());
         }
         if environments.is_empty() {
@@ -165,6 +204,7 @@ impl Validator {
             self.identifier("server name", name);
             if let Some(database) = &server.database {
                 self.identifier("database name", database);
+                self.not_reserved_database(database.get_ref(), database.span());
             }
             match &server.dev_port {
                 Some(port) => {
@@ -212,7 +252,7 @@ impl Validator {
                         )),
                     );
                 }
-                self.no_literal_password(settings);
+                self.connection_settings(settings);
             }
             servers.insert(
                 name.get_ref().clone(),
@@ -236,6 +276,7 @@ impl Validator {
             }
         }
         self.cross_service_checks(&raw, &services);
+        self.roles_apart_from_logins(&raw, &services, &servers, &environments);
 
         Manifest {
             path: path.to_path_buf(),
@@ -253,18 +294,69 @@ impl Validator {
         }
     }
 
-    fn no_literal_password(&mut self, settings: &ConnectionSettings) {
-        if let Some(password) = &settings.password
-            && let Setting::Literal(_) = password.get_ref()
+    /// An environment's (or a server's override of its) connection settings: what is known at
+    /// load (literals and defaults) is checked here; values from variables by the resolver.
+    fn connection_settings(&mut self, settings: &ConnectionSettings) {
+        if let Some(password) = &settings.password {
+            self.password_setting(password);
+        }
+        if let Some(user) = &settings.user
+            && let Some(value) = known_value(user.get_ref())
+            && let Some(why) = identifier_problem(value)
         {
-            self.report(
+            self.report(Problem::at(
+                user.span(),
+                format!("user `{}` {why}", value.escape_debug()),
+            ));
+        }
+        if let Some(host) = &settings.host
+            && let Some(value) = known_value(host.get_ref())
+            && let Some(why) = host_problem(value)
+        {
+            self.report(Problem::at(
+                host.span(),
+                format!("host `{}` {why}", value.escape_debug()),
+            ));
+        }
+    }
+
+    /// A password is never in the manifest: neither as a literal nor as a variable's default.
+    fn password_setting(&mut self, password: &Spanned<Setting>) {
+        let help = r#"name the variable that holds it: password = { env = "APP_DB_PASSWORD" }"#;
+        match password.get_ref() {
+            Setting::Literal(_) => self.report(
                 Problem::at(
                     password.span(),
                     "a password must not be written in the manifest",
                 )
+                .with_help(help),
+            ),
+            Setting::FromEnv {
+                default: Some(_), ..
+            } => self.report(
+                Problem::at(
+                    password.span(),
+                    "a password must not have a default in the manifest",
+                )
                 .with_help(
-                    r#"name the variable that holds it: password = { env = "APP_DB_PASSWORD" }"#,
+                    "drop `default`: set the variable (or <VAR>_FILE); local environments generate a password when it is unset",
                 ),
+            ),
+            Setting::FromEnv { default: None, .. } => {}
+        }
+    }
+
+    fn not_reserved_database(&mut self, database: &str, span: std::ops::Range<usize>) {
+        if RESERVED_DATABASES.contains(&database) {
+            self.report(
+                Problem::at(
+                    span,
+                    format!(
+                        "database `{database}` is one of PostgreSQL's own ({})",
+                        RESERVED_DATABASES.join(", ")
+                    ),
+                )
+                .with_help("give the service a database of its own: database = \"…\""),
             );
         }
     }
@@ -316,6 +408,23 @@ impl Validator {
                 },
                 field,
             );
+        }
+        if let Some(schema) = &raw.schema
+            && RESERVED_SCHEMAS.contains(&schema.get_ref().as_str())
+        {
+            self.report(Problem::at(
+                schema.span(),
+                match schema.get_ref().as_str() {
+                    "pgfleet" => "schema `pgfleet` is pgfleet's own (migration history and audit log): a service cannot own it".to_owned(),
+                    other => format!("schema `{other}` is PostgreSQL's own: a service cannot own it"),
+                },
+            ));
+        }
+        match &raw.database {
+            Some(database) => self.not_reserved_database(database.get_ref(), database.span()),
+            // The database defaults to the service's name.
+            None if raw.schema.is_none() => self.not_reserved_database(service_name, name.span()),
+            None => {}
         }
         let placement = match (&raw.database, &raw.schema) {
             (database, Some(schema)) => {
@@ -412,6 +521,15 @@ impl Validator {
         let mut role = |field: &Option<Spanned<String>>, suffix: &str| match field {
             Some(name) => {
                 self.identifier("role name", name);
+                if RESERVED_ROLES.contains(&name.get_ref().as_str()) {
+                    self.report(Problem::at(
+                        name.span(),
+                        format!(
+                            "role `{}` is PostgreSQL's (its superuser or a reserved name), not a service role",
+                            name.get_ref()
+                        ),
+                    ));
+                }
                 name.get_ref().clone()
             }
             None => format!("{service}_{suffix}"),
@@ -422,12 +540,7 @@ impl Validator {
         let migration_role = role(&raw.migration_role, "migrator");
         let password = match &raw.password {
             Some(setting) => {
-                if let Setting::Literal(_) = setting.get_ref() {
-                    self.report(
-                        Problem::at(setting.span(), "a password must not be written in the manifest")
-                            .with_help(r#"name the variable that holds it: password = { env = "APP_DB_PASSWORD" }"#),
-                    );
-                }
+                self.password_setting(setting);
                 setting.get_ref().clone()
             }
             None => Setting::FromEnv {
@@ -479,6 +592,17 @@ impl Validator {
                 readers_see_all,
             });
         }
+        if let Some(limit) = &raw.connection_limit
+            && *limit.get_ref() < 0
+        {
+            self.report(Problem::at(
+                limit.span(),
+                format!(
+                    "service `{service}`: connection_limit {} is negative (PostgreSQL would read -1 as no limit)",
+                    limit.get_ref()
+                ),
+            ));
+        }
         let append_only = raw
             .append_only
             .iter()
@@ -494,11 +618,15 @@ impl Validator {
             readonly_role,
             migration_role,
             // Room for the pool plus a few sessions for operators.
-            connection_limit: raw.connection_limit.unwrap_or_else(|| {
-                i32::try_from(pool.max_size)
-                    .unwrap_or(i32::MAX)
-                    .saturating_add(5)
-            }),
+            connection_limit: raw
+                .connection_limit
+                .as_ref()
+                .map(|limit| *limit.get_ref())
+                .unwrap_or_else(|| {
+                    i32::try_from(pool.max_size)
+                        .unwrap_or(i32::MAX)
+                        .saturating_add(5)
+                }),
             truncate: raw.truncate,
             password,
             rls,
@@ -625,6 +753,83 @@ impl Validator {
                 }
             }
         }
+    }
+}
+
+impl Validator {
+    /// pgfleet logs in as each environment's user to create and alter the service roles (and
+    /// `SET ROLE`s to the owner for migrations): a service role that *is* that login would
+    /// hand the service pgfleet's own rights, so no role may equal a login known at load.
+    fn roles_apart_from_logins(
+        &mut self,
+        raw: &RawManifest,
+        services: &BTreeMap<String, Service>,
+        servers: &BTreeMap<String, Server>,
+        environments: &BTreeMap<String, ConnectionSettings>,
+    ) {
+        for (name, raw_service) in &raw.services {
+            let Some(service) = services.get(name.get_ref()) else {
+                continue;
+            };
+            let Some(server) = servers.get(&service.server) else {
+                continue;
+            };
+            let access = &raw_service.access;
+            for (kind, role, field) in [
+                ("owner", &service.access.owner_role, &access.owner_role),
+                (
+                    "runtime",
+                    &service.access.runtime_role,
+                    &access.runtime_role,
+                ),
+                (
+                    "read-only",
+                    &service.access.readonly_role,
+                    &access.readonly_role,
+                ),
+                (
+                    "migration",
+                    &service.access.migration_role,
+                    &access.migration_role,
+                ),
+            ] {
+                let clash = environments.iter().find(|(environment, base)| {
+                    let settings = match server.environments.get(*environment) {
+                        Some(own) => own.or(base),
+                        None => (*base).clone(),
+                    };
+                    let login = match &settings.user {
+                        Some(user) => known_value(user.get_ref()),
+                        // A local cluster's login defaults to the fleet's name.
+                        None if settings.local == Some(true) => {
+                            Some(raw.fleet.name.get_ref().as_str())
+                        }
+                        None => None,
+                    };
+                    login == Some(role.as_str())
+                });
+                if let Some((environment, _)) = clash {
+                    self.report(
+                        Problem::at(
+                            field.as_ref().map_or_else(|| name.span(), |f| f.span()),
+                            format!(
+                                "the {kind} role `{role}` of service `{}` is pgfleet's login in environment `{environment}`",
+                                service.name
+                            ),
+                        )
+                        .with_help("pgfleet logs in as the environment's user to manage the service's roles: give them different names"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// What a setting is known to be at load: its literal, or its variable's default.
+fn known_value(setting: &Setting) -> Option<&str> {
+    match setting {
+        Setting::Literal(value) => Some(value),
+        Setting::FromEnv { default, .. } => default.as_deref(),
     }
 }
 

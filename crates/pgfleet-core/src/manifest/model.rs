@@ -72,7 +72,7 @@ pub(super) struct RawAccess {
     /// The login that runs the service's migrations and seeds (default `<NAME>_migrator`).
     pub migration_role: Option<Spanned<String>>,
     /// CONNECTION LIMIT of the runtime role (default: the pool's max_size plus headroom).
-    pub connection_limit: Option<i32>,
+    pub connection_limit: Option<Spanned<i32>>,
     /// Grant TRUNCATE to the runtime role.
     #[serde(default)]
     pub truncate: bool,
@@ -107,9 +107,9 @@ pub struct ConnectionSettings {
     /// Guarded environment: mutating commands ask for confirmation. Defaults to true for
     /// `production`.
     pub protected: Option<bool>,
-    pub host: Option<Setting>,
+    pub host: Option<Spanned<Setting>>,
     pub port: Option<Setting>,
-    pub user: Option<Setting>,
+    pub user: Option<Spanned<Setting>>,
     /// Always `{ env = "VAR" }`: a password is never written in the manifest itself.
     pub password: Option<Spanned<Setting>>,
     pub sslmode: Option<SslMode>,

@@ -3,7 +3,7 @@
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use std::fmt;
 
-/// `host = "db.internal"`, `port = 5432`, or `password = { env = "APP_DB_PASSWORD", default = "…" }`.
+/// `host = "db.internal"`, `port = 5432`, or `user = { env = "APP_DB_USER", default = "app" }`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Setting {
     Literal(String),

@@ -271,3 +271,85 @@ reads = ["one"]
         "{found:?}"
     );
 }
+
+#[test]
+fn names_pgfleet_and_postgresql_use_themselves_are_refused_all_at_once() {
+    let text = r#"[fleet]
+name = "demo"
+
+[environments.development]
+local = true
+user = { env = "DEMO_DB_USER", default = "demo_admin" }
+password = { env = "DEMO_DB_PASSWORD", default = "hunter2" }
+
+[environments.production]
+host = "db host"
+user = "Admin-User"
+
+[servers.main]
+dev_port = 5501
+database = "template1"
+
+[services.audit]
+server = "main"
+database = "shared"
+schema = "pgfleet"
+
+[services.catalog]
+server = "main"
+database = "shared"
+schema = "information_schema"
+
+[services.postgres]
+server = "main"
+
+[services.billing]
+server = "main"
+database = "billing"
+[services.billing.access]
+owner_role = "demo_admin"
+runtime_role = "postgres"
+readonly_role = "pg_monitor"
+connection_limit = -1
+password = { env = "BILLING_PW", default = "s3cret" }
+"#;
+    assert_eq!(
+        problems(text),
+        [
+            "7:12: a password must not have a default in the manifest",
+            "10:8: host `db host` contains ' '; a host is a DNS name, an IP address or a socket directory",
+            "11:8: user `Admin-User` must start with a lowercase letter or an underscore",
+            "15:12: database `template1` is one of PostgreSQL's own (postgres, template0, template1)",
+            "20:10: schema `pgfleet` is pgfleet's own (migration history and audit log): a service cannot own it",
+            "25:10: schema `information_schema` is PostgreSQL's own: a service cannot own it",
+            "27:11: database `postgres` is one of PostgreSQL's own (postgres, template0, template1)",
+            "34:14: the owner role `demo_admin` of service `billing` is pgfleet's login in environment `development`",
+            "35:16: role `postgres` is PostgreSQL's (its superuser or a reserved name), not a service role",
+            "36:17: role name `pg_monitor` starts with `pg_`, which PostgreSQL reserves",
+            "37:20: service `billing`: connection_limit -1 is negative (PostgreSQL would read -1 as no limit)",
+            "38:12: a password must not have a default in the manifest",
+        ]
+    );
+    let err = parse(text).unwrap_err().to_string();
+    assert!(!err.contains("hunter2") && !err.contains("s3cret"), "{err}");
+}
+
+#[test]
+fn a_local_login_defaults_to_the_fleet_name_and_may_not_be_a_service_role() {
+    let text = r#"[fleet]
+name = "shop"
+[environments.development]
+local = true
+[servers.main]
+dev_port = 5501
+[services.orders]
+[services.orders.access]
+runtime_role = "shop"
+"#;
+    assert_eq!(
+        problems(text),
+        [
+            "9:16: the runtime role `shop` of service `orders` is pgfleet's login in environment `development`"
+        ]
+    );
+}

@@ -132,7 +132,7 @@ fn an_explicit_url_variable_wins() {
     let m = manifest();
     let v = vars(&[(
         "BILLING_DATABASE_URL",
-        "postgresql+asyncpg://u:secret@override:7000/other?sslmode=require&application_name=x",
+        "postgresql+asyncpg://u:secret@override:7000/other?sslmode=require&sslrootcert=/etc/ca.pem",
     )]);
     let r = Resolver::new(&m, &v);
     let c = r.resolve_admin("billing", "production").unwrap();
@@ -148,7 +148,7 @@ fn an_explicit_url_variable_wins() {
     );
     assert_eq!(
         c.url,
-        "postgresql://u:***@override:7000/other?sslmode=require&application_name=x"
+        "postgresql://u:***@override:7000/other?sslmode=require&sslrootcert=%2Fetc%2Fca.pem"
     );
     // And it is the only thing that is needed: auth still lacks its variables.
     let problems = r.check_all(&[], "production");
@@ -286,4 +286,89 @@ fn services_connect_as_their_runtime_role_with_its_own_password() {
             .user,
         "demo_user"
     );
+}
+
+#[test]
+fn a_login_or_host_from_a_variable_is_checked_like_a_literal_and_named_by_its_variable() {
+    let m = manifest();
+    let v = vars(&[
+        ("DEMO_PROD_HOST", "db.example.com/evil?x"),
+        ("DEMO_DB_USER", "auth_app"),
+        ("DEMO_PROD_PASSWORD", "pw"),
+    ]);
+    let r = Resolver::new(&m, &v);
+    let err = r
+        .resolve_admin("auth", "production")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("auth: DEMO_PROD_HOST is not a valid host: it contains '/'"),
+        "{err}"
+    );
+    assert!(
+        err.contains("auth: DEMO_DB_USER names the runtime role of service `auth`"),
+        "{err}"
+    );
+    let v = vars(&[
+        ("DEMO_PROD_HOST", "db.example.com"),
+        ("DEMO_DB_USER", "Bad User"),
+        ("DEMO_PROD_PASSWORD", "pw"),
+    ]);
+    let err = Resolver::new(&m, &v)
+        .resolve_admin("billing", "production")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("billing: DEMO_DB_USER is not a valid role name"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_password_in_the_query_is_the_connections_secret_and_never_shown() {
+    let m = manifest();
+    let v = vars(&[(
+        "BILLING_DATABASE_URL",
+        "postgresql://u@db:5432/billing_db?password=s3cr%26t&sslmode=require",
+    )]);
+    let c = Resolver::new(&m, &v)
+        .resolve("billing", "production")
+        .unwrap();
+    assert_eq!(c.password.as_ref().map(Secret::expose), Some("s3cr&t"));
+    assert_eq!(
+        c.url,
+        "postgresql://u:***@db:5432/billing_db?sslmode=require"
+    );
+    assert!(c.params.is_empty());
+    assert!(!serde_json::to_string(&c).unwrap().contains("s3cr"));
+    assert_eq!(
+        c.expose_url(),
+        "postgresql://u:s3cr%26t@db:5432/billing_db?sslmode=require"
+    );
+}
+
+#[test]
+fn query_options_pgfleet_cannot_honour_are_refused_at_once_without_their_values() {
+    let m = manifest();
+    let v = vars(&[(
+        "BILLING_DATABASE_URL",
+        "postgresql://u:one@db/billing_db?password=two&sslpassword=keypass&options=-c%20password%3Dthree&application_name=x&hunter2",
+    )]);
+    let err = Resolver::new(&m, &v)
+        .resolve("billing", "production")
+        .unwrap_err();
+    let text = err.to_string();
+    for expected in [
+        "billing: BILLING_DATABASE_URL has `sslpassword`: pgfleet does not present client certificates",
+        "billing: BILLING_DATABASE_URL has `options`, which pgfleet does not pass on",
+        "billing: BILLING_DATABASE_URL has query parameter `application_name`, which pgfleet does not honour",
+        "billing: BILLING_DATABASE_URL has a query parameter that is not a parameter name",
+        "billing: BILLING_DATABASE_URL has a password both before the host and in `password=`",
+    ] {
+        assert!(text.contains(expected), "{expected} not in\n{text}");
+    }
+    assert_eq!(err.problems.len(), 5, "{text}");
+    for secret in ["one", "two", "keypass", "three", "hunter2"] {
+        assert!(!text.contains(secret), "{secret} in\n{text}");
+    }
 }

@@ -237,13 +237,25 @@ pub fn export(
     let config = &ctx.manifest.services[service];
     let vars = export_vars(&connection, &config.url_env, &config.pool, show_secrets);
     match format {
-        ExportFormat::Dotenv => {
+        ExportFormat::Dotenv | ExportFormat::Docker => {
             let mut text = format!("# {service} in {} (pgfleet env export)\n", ctx.environment);
             if !show_secrets && connection.password.is_some() {
                 text.push_str("# PGPASSWORD left out and URLs redacted: pass --show-secrets to include them\n");
             }
+            // Every value is checked before anything is printed: a refused one prints nothing.
             for (key, value) in &vars {
-                text.push_str(&format!("{key}={}\n", dotenv_quote(value)));
+                let written = if format == ExportFormat::Docker {
+                    docker_value(value)
+                } else {
+                    dotenv_value(value)
+                };
+                let written = written.map_err(|why| {
+                    CliError::Config(format!(
+                        "cannot write {key} as {}: its value holds {why}\n  hint: --format json carries any value",
+                        if format == ExportFormat::Docker { "a docker env-file line" } else { "dotenv" }
+                    ))
+                })?;
+                text.push_str(&format!("{key}={written}\n"));
             }
             output::print_text(&text);
         }
@@ -258,41 +270,81 @@ pub fn export(
     Ok(())
 }
 
-/// Single quotes keep a dotenv value literal; a value with a single quote is double-quoted
-/// with its specials escaped.
-fn dotenv_quote(value: &str) -> String {
-    if !value.contains('\'') {
-        format!("'{value}'")
-    } else {
-        let escaped = value
-            .replace('\\', "\\\\")
-            .replace('"', "\\\"")
-            .replace('$', "\\$");
-        format!("\"{escaped}\"")
+/// A value written so that sh and bash (`.`/`source`), python-dotenv and dotenvy all read back
+/// exactly its bytes and run nothing; or what in it no such writing can carry.
+///
+/// Single quotes are literal for all of them as long as the value has no `'` and no `\`
+/// (python-dotenv decodes `\\` and `\'` inside single quotes, and cannot read sh's `'\''`).
+/// Otherwise double quotes with `\\` and `\"`, which all of them decode alike, as long as
+/// there is no `$` or backtick (sh would expand them; an escaped `\$` stays `\$` in
+/// python-dotenv). Line breaks split line-based readers, and python-dotenv expands `${…}` in
+/// any quotes: those are refused.
+fn dotenv_value(value: &str) -> Result<String, &'static str> {
+    if value.contains(['\n', '\r', '\0']) {
+        return Err(
+            "a line break, which line-based readers take for the start of another variable",
+        );
     }
+    if value.contains("${") {
+        return Err("`${`, which python-dotenv expands inside any quotes");
+    }
+    if !value.contains(['\'', '\\']) {
+        return Ok(format!("'{value}'"));
+    }
+    if value.contains(['$', '`']) {
+        return Err(
+            "a quote or backslash and also `$` or a backtick, which no quoting reads back alike in sh and python-dotenv",
+        );
+    }
+    Ok(format!(
+        "\"{}\"",
+        value.replace('\\', "\\\\").replace('"', "\\\"")
+    ))
+}
+
+/// A value for `docker run --env-file`: docker takes everything after `=` literally to the end
+/// of the line (dropping a final `\r`), so only line breaks cannot be carried.
+fn docker_value(value: &str) -> Result<String, &'static str> {
+    if value.contains(['\n', '\r', '\0']) {
+        return Err("a line break, which docker reads as the end of the value");
+    }
+    Ok(value.to_owned())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::dotenv_quote;
+    use super::dotenv_value;
 
     #[test]
     fn dotenv_values_round_trip_through_dotenvy() {
-        for value in ["plain", "with space", "it's", "a\"b$c\\d", "p@ss:w/rd#x"] {
-            let line = format!("K={}\n", dotenv_quote(value));
-            let dir = std::env::temp_dir().join(format!("pgfleet-dotenv-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).expect("temp dir");
-            let path = dir.join(".env");
-            std::fs::write(&path, &line).expect("write");
-            let parsed: Vec<(String, String)> = dotenvy_iter(&path);
-            assert_eq!(parsed, [("K".to_owned(), value.to_owned())], "{line}");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(".env");
+        for value in [
+            "plain",
+            "with space",
+            "it's",
+            "a\"b$c\\d",
+            "p@ss:w/rd#x",
+            "`id` $(id) $HOME",
+            "back\\slash \"q\" 'single'",
+            "trailing\\",
+            "",
+        ] {
+            let Ok(written) = dotenv_value(value) else {
+                continue;
+            };
+            std::fs::write(&path, format!("K={written}\n")).expect("write");
+            let vars = pgfleet_core::Vars::default()
+                .with_dotenv(&path)
+                .expect("parse");
+            assert_eq!(vars.get("K").unwrap_or_default(), value, "{written}");
         }
     }
 
-    fn dotenvy_iter(path: &std::path::Path) -> Vec<(String, String)> {
-        let vars = pgfleet_core::Vars::default()
-            .with_dotenv(path)
-            .expect("parse");
-        vec![("K".to_owned(), vars.get("K").unwrap_or_default().to_owned())]
+    #[test]
+    fn what_no_quoting_carries_is_refused() {
+        for value in ["a\nb", "a\rb", "${HOME}", "it's $5", "\\`x`"] {
+            assert!(dotenv_value(value).is_err(), "{value:?}");
+        }
     }
 }
