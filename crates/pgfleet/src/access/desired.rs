@@ -3,6 +3,7 @@
 use super::facts::{DefaultKind, Fact, Object, ObjectKind};
 use super::live::Live;
 use pgfleet_core::Manifest;
+use pgfleet_core::ident::{quote_ident, quote_literal};
 use pgfleet_core::manifest::Service;
 use std::collections::BTreeSet;
 
@@ -33,8 +34,10 @@ pub fn cluster(
                 role: role.clone(),
                 login,
                 connection_limit: limit,
-                elevated: false,
+                inherit: true,
+                elevated: Vec::new(),
             });
+            facts.extend(role_settings(service, role));
         }
         // pgfleet runs migrations as the owner with SET ROLE.
         if !admin_is_superuser {
@@ -60,6 +63,13 @@ pub fn cluster(
         }
     }
     facts
+}
+
+/// The `ALTER ROLE … SET` settings a service's role should have: none, as the manifest does not
+/// ask for any yet, so every setting found on them is drift (a `statement_timeout = 0` or a
+/// `role` that changes who the login acts as).
+fn role_settings(_service: &Service, _role: &str) -> Vec<Fact> {
+    Vec::new()
 }
 
 /// Grants, ownership, default privileges and RLS inside one database, for the services that
@@ -159,7 +169,7 @@ pub fn database(database: &str, services: &[&Service], live: &Live) -> BTreeSet<
             for privilege in privileges {
                 facts.insert(Fact::DefaultGrant {
                     owner: access.owner_role.clone(),
-                    schema: schema.clone(),
+                    schema: Some(schema.clone()),
                     on,
                     grantee: grantee.to_owned(),
                     privilege: (*privilege).to_owned(),
@@ -178,29 +188,73 @@ pub fn database(database: &str, services: &[&Service], live: &Live) -> BTreeSet<
         default(DefaultKind::Functions, &access.readonly_role, &["EXECUTE"]);
 
         for policy in &access.rls {
-            if !live
+            let Some(column_type) = live
                 .rls_columns
-                .contains_key(&(schema.clone(), policy.table.clone()))
-            {
+                .get(&(schema.clone(), policy.table.clone()))
+            else {
                 continue;
-            }
+            };
             let table = format!("{schema}.{}", policy.table);
             facts.insert(Fact::RowSecurity {
                 table: table.clone(),
             });
-            facts.insert(Fact::Policy {
-                table: table.clone(),
-                role: access.runtime_role.clone(),
-            });
-            // RLS is forced, so the owner (migrations, backfills) needs a policy of its own;
-            // readers get one too (the session's rows, or every row with `readers = "all"`).
-            for role in [&access.owner_role, &access.readonly_role] {
+            // The runtime role sees the rows of the session's user. RLS is forced, so the
+            // owner (migrations, backfills) needs a policy of its own that sees every row;
+            // readers get the session's rows, or every row with `readers = "all"`.
+            let session_rows = session_predicate(&policy.column, &policy.setting, column_type);
+            for (role, predicate) in [
+                (&access.runtime_role, session_rows.as_str()),
+                (&access.owner_role, "true"),
+                (
+                    &access.readonly_role,
+                    if policy.readers_see_all {
+                        "true"
+                    } else {
+                        session_rows.as_str()
+                    },
+                ),
+            ] {
+                let definition = canonical_expression(predicate);
                 facts.insert(Fact::Policy {
                     table: table.clone(),
-                    role: role.clone(),
+                    name: format!("pgfleet_{role}"),
+                    roles: vec![role.clone()],
+                    command: "ALL".to_owned(),
+                    using: Some(definition.clone()),
+                    check: Some(definition),
                 });
             }
         }
     }
     facts
+}
+
+/// `column = the session's setting`, written as the server prints it back (casts on the
+/// literals, none to `text` where the column is text), so that it compares equal to the
+/// policy's definition read from pg_policies.
+fn session_predicate(column: &str, setting: &str, column_type: &str) -> String {
+    let value = format!(
+        "NULLIF(current_setting({}::text, true), ''::text)",
+        quote_literal(setting)
+    );
+    let value = if column_type == "text" {
+        value
+    } else {
+        format!("({value})::{column_type}")
+    };
+    format!("{} = {value}", quote_ident(column))
+}
+
+/// A policy expression in one canonical spelling (parsed and printed again by PostgreSQL's
+/// parser, so parentheses, spacing and quoting do not matter). An expression that does not
+/// parse stays as it is, and so differs from every expression pgfleet writes.
+pub fn canonical_expression(expression: &str) -> String {
+    let select = format!("SELECT {expression}");
+    match pg_query::parse(&select, 0).and_then(|p| p.deparse(Default::default())) {
+        Ok(text) => text
+            .strip_prefix("SELECT ")
+            .map(str::to_owned)
+            .unwrap_or(text),
+        Err(_) => expression.to_owned(),
+    }
 }
