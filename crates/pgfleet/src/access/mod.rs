@@ -133,7 +133,16 @@ pub async fn plan_database(
         schemas: services.iter().map(|s| desired::schema_of(s)).collect(),
         ..Default::default()
     };
-    let mut extras = Extras::default();
+    let mut extras = Extras {
+        borrow_membership: !client
+            .query_one(
+                "SELECT rolsuper FROM pg_roles WHERE rolname = current_user",
+                &[],
+            )
+            .await?
+            .get::<_, bool>(0),
+        ..Extras::default()
+    };
     for service in services {
         scope.roles.extend(service_roles(service));
         let access = &service.access;

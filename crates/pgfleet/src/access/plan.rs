@@ -92,7 +92,10 @@ fn role_in<'a>(facts: &'a BTreeSet<Fact>, wanted: &Fact) -> Option<&'a Fact> {
 #[derive(Debug, Default)]
 pub struct Extras {
     pub verifiers: BTreeMap<String, String>,
+    /// Roles that must own nothing → their service's owner role.
     pub owner_of: BTreeMap<String, String>,
+    /// The admin is not a superuser: it needs membership to act for those roles.
+    pub borrow_membership: bool,
 }
 
 fn grantee(role: &str) -> String {
@@ -112,14 +115,6 @@ pub fn statements(
     extras: &Extras,
 ) -> Vec<Statement> {
     let mut out = Vec::new();
-    let mut push = |rank: u8, exec: String, reason: String| {
-        out.push(Statement {
-            sql: exec.clone(),
-            exec: Exec::Sql(exec),
-            reason,
-            rank,
-        })
-    };
     let mut passwords = Vec::new();
     for d in differences {
         let reason = d.description.clone();
@@ -128,6 +123,7 @@ pub fn statements(
                 // Only the clauses that differ: a CREATEROLE login may not send NOSUPERUSER,
                 // NOREPLICATION or NOBYPASSRLS (PostgreSQL 15), even to a role without them.
                 Some(existing) => push(
+                    &mut out,
                     0,
                     format!(
                         "ALTER ROLE {} {}",
@@ -138,6 +134,7 @@ pub fn statements(
                 ),
                 None => {
                     push(
+                        &mut out,
                         0,
                         format!(
                             "CREATE ROLE {} {}",
@@ -184,6 +181,7 @@ pub fn statements(
                     format!("RESET {name}")
                 };
                 push(
+                    &mut out,
                     0,
                     format!("ALTER ROLE {}{scope} {action}", quote_ident(role)),
                     reason,
@@ -191,6 +189,7 @@ pub fn statements(
             }
             ("missing", Fact::Member { role, member }) => {
                 push(
+                    &mut out,
                     1,
                     format!("GRANT {} TO {}", quote_ident(role), quote_ident(member)),
                     reason,
@@ -198,6 +197,7 @@ pub fn statements(
             }
             ("extra", Fact::Member { role, member }) => {
                 push(
+                    &mut out,
                     11,
                     format!("REVOKE {} FROM {}", quote_ident(role), quote_ident(member)),
                     reason,
@@ -211,6 +211,7 @@ pub fn statements(
                 };
                 let keyword = owner_keyword(object);
                 push(
+                    &mut out,
                     rank,
                     format!(
                         "ALTER {keyword} {} OWNER TO {}",
@@ -219,6 +220,13 @@ pub fn statements(
                     ),
                     reason,
                 );
+                // Taking it from a role that must own nothing needs that role's privileges.
+                if let Some(current) = live.iter().find_map(|f| match f {
+                    Fact::Owner { object: o, role } if o == object => Some(role),
+                    _ => None,
+                }) {
+                    as_member(&mut out, extras, current);
+                }
             }
             ("extra", Fact::Owner { object, role }) => {
                 // Owned by a role that must own nothing: its service's owner takes it over.
@@ -231,6 +239,7 @@ pub fn statements(
                     3
                 };
                 push(
+                    &mut out,
                     rank,
                     format!(
                         "ALTER {} {} OWNER TO {}",
@@ -240,6 +249,7 @@ pub fn statements(
                     ),
                     reason,
                 );
+                as_member(&mut out, extras, role);
             }
             (
                 "missing",
@@ -250,6 +260,7 @@ pub fn statements(
                 },
             ) => {
                 push(
+                    &mut out,
                     4,
                     format!(
                         "GRANT {privilege} ON {} {} TO {}",
@@ -269,6 +280,7 @@ pub fn statements(
                 },
             ) => {
                 push(
+                    &mut out,
                     10,
                     format!(
                         "REVOKE {privilege} ON {} {} FROM {}",
@@ -290,6 +302,7 @@ pub fn statements(
                 },
             ) => {
                 push(
+                    &mut out,
                     5,
                     format!(
                         "ALTER DEFAULT PRIVILEGES FOR ROLE {}{} GRANT {privilege} ON {} TO {}",
@@ -312,6 +325,7 @@ pub fn statements(
                 },
             ) => {
                 push(
+                    &mut out,
                     10,
                     format!(
                         "ALTER DEFAULT PRIVILEGES FOR ROLE {}{} REVOKE {privilege} ON {} FROM {}",
@@ -322,9 +336,11 @@ pub fn statements(
                     ),
                     reason,
                 );
+                as_member(&mut out, extras, owner);
             }
             ("missing", Fact::RowSecurity { table }) => {
                 push(
+                    &mut out,
                     6,
                     format!(
                         "ALTER TABLE {} ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY",
@@ -360,12 +376,13 @@ pub fn statements(
                 if let Some(check) = check {
                     sql.push_str(&format!(" WITH CHECK ({check})"));
                 }
-                push(8, sql, reason);
+                push(&mut out, 8, sql, reason);
             }
             // A permissive policy the manifest does not ask for (or one pgfleet made and
             // somebody altered) widens what the roles see: dropped, and pgfleet's made again.
             ("extra", Fact::Policy { table, name, .. }) => {
                 push(
+                    &mut out,
                     7,
                     format!("DROP POLICY {} ON {}", quote_ident(name), qualified(table)),
                     reason,
@@ -390,6 +407,32 @@ pub fn statements(
     }
     out.sort_by_key(|s| s.rank);
     out
+}
+
+fn push(out: &mut Vec<Statement>, rank: u8, sql: String, reason: String) {
+    out.push(Statement {
+        exec: Exec::Sql(sql.clone()),
+        sql,
+        reason,
+        rank,
+    });
+}
+
+/// Runs the last statement with `role`'s privileges, when the admin lacks them: acting for a
+/// role (its default privileges) or on what it owns needs membership in it, which a CREATEROLE
+/// admin may grant itself. The membership lasts for the statement only (and a statement that
+/// fails takes it back with its savepoint).
+fn as_member(out: &mut [Statement], extras: &Extras, role: &str) {
+    if !extras.borrow_membership || !extras.owner_of.contains_key(role) {
+        return;
+    }
+    if let Some(statement) = out.last_mut() {
+        statement.exec = Exec::Sql(format!(
+            "GRANT {role} TO CURRENT_USER; {}; REVOKE {role} FROM CURRENT_USER",
+            statement.sql,
+            role = quote_ident(role)
+        ));
+    }
 }
 
 /// The attribute clauses that turn `existing` into `wanted` (all of them for a new role).

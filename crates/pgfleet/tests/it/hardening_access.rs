@@ -158,8 +158,9 @@ async fn rights_on_the_pgfleet_schema_a_runtime_roles_schema_and_role_settings_a
 
 #[tokio::test]
 async fn default_privileges_a_runtime_role_sets_are_drift_and_a_refused_fix_undoes_no_other() {
-    // pgfleet as production runs it: LOGIN CREATEROLE, not a superuser. It cannot act for the
-    // runtime role (must be member of role), but everything else it can fix is fixed.
+    // pgfleet as production runs it: LOGIN CREATEROLE, not a superuser. It acts for a runtime
+    // role (its default privileges, what it owns) by granting itself membership for the
+    // statement; what only a superuser may do (NOBYPASSRLS) is refused, and undoes nothing else.
     let f = fleet_as(Admin::CreateRole).await;
     let p = &f.p;
     f.ctx.run(&["migrate", "up", "--all"]).success();
@@ -174,7 +175,11 @@ async fn default_privileges_a_runtime_role_sets_are_drift_and_a_refused_fix_undo
     .unwrap();
     let superuser = f.shared.client().await;
     superuser
-        .batch_execute(&format!("GRANT SELECT ON {p}_auth_schema.tokens TO PUBLIC"))
+        .batch_execute(&format!(
+            "GRANT SELECT ON {p}_auth_schema.tokens TO PUBLIC;
+             CREATE SCHEMA {p}_rogue AUTHORIZATION {p}_auth_app;
+             ALTER ROLE {p}_auth_app BYPASSRLS"
+        ))
         .await
         .unwrap();
 
@@ -190,12 +195,13 @@ async fn default_privileges_a_runtime_role_sets_are_drift_and_a_refused_fix_undo
         ),
     );
     let run = f.ctx.run(&["access", "apply"]).failure(1);
-    assert_lists(&run.stderr, "2 statement(s) failed");
+    assert_lists(&run.stderr, "1 statement(s) failed");
     assert_lists(
         &run.stderr,
-        &format!("must be member of role \"{p}_auth_app\""),
+        &format!("ALTER ROLE \"{p}_auth_app\" NOBYPASSRLS"),
     );
-    // The fix it could make was made: only the two default privileges are left.
+    assert_lists(&run.stderr, "must be superuser");
+    // Every fix it could make was made: only the attribute is left.
     let json = f
         .ctx
         .run(&["access", "check", "--format", "json"])
@@ -207,17 +213,25 @@ async fn default_privileges_a_runtime_role_sets_are_drift_and_a_refused_fix_undo
         .iter()
         .map(|d| d["fact"]["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(left, ["default_grant", "default_grant"], "{json}");
-    let public: bool = superuser
+    assert_eq!(left, ["role"], "{json}");
+    let row = superuser
         .query_one(
-            &format!("SELECT has_table_privilege('public', '{p}_auth_schema.tokens', 'SELECT')"),
+            &format!(
+                "SELECT has_table_privilege('public', '{p}_auth_schema.tokens', 'SELECT'),
+                        (SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace WHERE nspname = '{p}_rogue'),
+                        pg_has_role('{p}_admin', '{p}_auth_app', 'USAGE')"
+            ),
             &[],
         )
         .await
-        .unwrap()
-        .get(0);
-    assert!(!public);
-    // And the run is audited as failed, with the refused statements.
+        .unwrap();
+    assert!(!row.get::<_, bool>(0));
+    assert_eq!(row.get::<_, String>(1), format!("{p}_auth_owner"));
+    assert!(
+        !row.get::<_, bool>(2),
+        "the borrowed membership is given back"
+    );
+    // And the run is audited as failed, with the refused statement.
     let audit: String = superuser
         .query_one(
             "SELECT detail->>'failed' FROM pgfleet.audit_log
@@ -227,7 +241,7 @@ async fn default_privileges_a_runtime_role_sets_are_drift_and_a_refused_fix_undo
         .await
         .unwrap()
         .get(0);
-    assert_lists(&audit, "must be member of role");
+    assert_lists(&audit, "must be superuser");
 }
 
 #[tokio::test]
