@@ -237,12 +237,15 @@ fn session_predicate(column: &str, setting: &str, column_type: &str) -> String {
         "NULLIF(current_setting({}::text, true), ''::text)",
         quote_literal(setting)
     );
-    let value = if column_type == "text" {
-        value
+    let column = quote_ident(column);
+    if column_type == "text" {
+        format!("{column} = {value}")
+    } else if column_type.starts_with("character varying") {
+        // varchar has no `=` of its own: the server compares both sides as text.
+        format!("({column})::text = (({value})::{column_type})::text")
     } else {
-        format!("({value})::{column_type}")
-    };
-    format!("{} = {value}", quote_ident(column))
+        format!("{column} = ({value})::{column_type}")
+    }
 }
 
 /// A policy expression in one canonical spelling (parsed and printed again by PostgreSQL's
@@ -256,5 +259,42 @@ pub fn canonical_expression(expression: &str) -> String {
             .map(str::to_owned)
             .unwrap_or(text),
         Err(_) => expression.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What PostgreSQL 15 prints in pg_policies.qual for the policies pgfleet creates.
+    #[test]
+    fn session_predicates_compare_equal_to_the_servers_own_spelling() {
+        let value = "NULLIF(current_setting('app.x'::text, true), ''::text)";
+        for (column_type, server) in [
+            ("text", format!("(a = {value})")),
+            ("uuid", format!("(a = ({value})::uuid)")),
+            ("bigint", format!("(a = ({value})::bigint)")),
+            ("integer", format!("(a = ({value})::integer)")),
+            ("character(5)", format!("(a = ({value})::character(5))")),
+            ("numeric(10,0)", format!("(a = ({value})::numeric(10,0))")),
+            (
+                "character varying(20)",
+                format!("((a)::text = (({value})::character varying(20))::text)"),
+            ),
+            (
+                "character varying",
+                format!("((a)::text = (({value})::character varying)::text)"),
+            ),
+        ] {
+            assert_eq!(
+                canonical_expression(&session_predicate("a", "app.x", column_type)),
+                canonical_expression(&server),
+                "{column_type}"
+            );
+        }
+        assert_ne!(
+            canonical_expression("true"),
+            canonical_expression(&format!("(a = ({value})::bigint)"))
+        );
     }
 }
