@@ -95,7 +95,15 @@ pub async fn plan_cluster_with(
     if admin_is_superuser && mode == Passwords::Verify {
         live.extend(live::read_passwords(client, &logins).await?);
     }
-    let differences = plan::differences(&desired, &live);
+    let mut differences = plan::differences(&desired, &live);
+    if mode == Passwords::Rotate {
+        for d in &mut differences {
+            if let Fact::Password { role } = &d.fact {
+                d.description =
+                    format!("--rotate-passwords: set the password of {role} from its variable");
+            }
+        }
+    }
     let extras = Extras {
         verifiers: logins
             .iter()

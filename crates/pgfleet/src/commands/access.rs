@@ -214,7 +214,8 @@ async fn apply_scopes(
     confirm(&plans)?;
     let mut ran = 0;
     let mut failures = Vec::new();
-    // The role statements are counted and their failures recorded in every database's row.
+    // A server's role statements are counted, and their failures recorded, in the row of
+    // each of its databases (a server's role scope comes before its databases).
     let mut role_statements = 0;
     let mut role_failures: Vec<access::Failure> = Vec::new();
     for scope in &scopes {
@@ -232,8 +233,8 @@ async fn apply_scopes(
             })?;
         ran += scope.plan.statements.len() - failed.len();
         if scope.plan.database.is_none() {
-            role_statements += scope.plan.statements.len();
-            role_failures.extend(failed.iter().cloned());
+            role_statements = scope.plan.statements.len();
+            role_failures = failed.clone();
         } else {
             history::ensure_tables(&scope.client)
                 .await
