@@ -127,12 +127,22 @@ pub enum AccessCommand {
     Plan {
         /// Services (default: all).
         services: Vec<String>,
+        /// Also set every managed login's password from its variable.
+        #[arg(long)]
+        rotate_passwords: bool,
         #[command(flatten)]
         report: ReportArgs,
     },
     /// Run the plan (idempotent: a plan right after is empty); recorded in the audit log.
     Apply {
         services: Vec<String>,
+        /// Set every managed login's password from its variable (an admin that is not a
+        /// superuser cannot compare them with the stored ones).
+        #[arg(long)]
+        rotate_passwords: bool,
+        /// Do not ask for confirmation in a protected environment (production).
+        #[arg(long)]
+        yes: bool,
         #[command(flatten)]
         report: ReportArgs,
     },

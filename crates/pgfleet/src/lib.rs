@@ -105,11 +105,28 @@ async fn run(cli: &Cli) -> Result<(), CliError> {
             commands::dev::psql(&ctx, service, args)
         }
         Command::Migrate(command) => migrate_command(&ctx, command).await,
-        Command::Access(AccessCommand::Plan { services, report }) => {
-            commands::access::plan(&ctx, services, report.format).await
+        Command::Access(AccessCommand::Plan {
+            services,
+            rotate_passwords,
+            report,
+        }) => {
+            commands::access::plan(&ctx, services, passwords(*rotate_passwords), report.format)
+                .await
         }
-        Command::Access(AccessCommand::Apply { services, report }) => {
-            commands::access::apply(&ctx, services, report.format).await
+        Command::Access(AccessCommand::Apply {
+            services,
+            rotate_passwords,
+            yes,
+            report,
+        }) => {
+            commands::access::apply(
+                &ctx,
+                services,
+                passwords(*rotate_passwords),
+                *yes,
+                report.format,
+            )
+            .await
         }
         Command::Access(AccessCommand::Check { services, report }) => {
             commands::access::check(&ctx, services, report.format).await
@@ -179,5 +196,14 @@ async fn migrate_command(ctx: &Context, command: &MigrateCommand) -> Result<(), 
             name,
             sequential,
         } => m::new(ctx, service, name, *sequential),
+    }
+}
+
+/// `--rotate-passwords` as the access module's mode.
+fn passwords(rotate: bool) -> access::Passwords {
+    if rotate {
+        access::Passwords::Rotate
+    } else {
+        access::Passwords::Verify
     }
 }

@@ -144,7 +144,8 @@ pub async fn admin_session(
 }
 
 /// Creates the login role, or brings its password in line. The password is sent as a SCRAM
-/// verifier computed here, so the plain text never reaches the server or its logs.
+/// verifier computed here, so the plain text never reaches the server, and through a bound
+/// parameter (`access::password::set`), so the verifier stays out of pg_stat_statements.
 /// `attributes` are added to LOGIN (e.g. CREATEROLE for pgfleet's own login in dev).
 pub async fn ensure_login_role(
     client: &tokio_postgres::Client,
@@ -152,23 +153,22 @@ pub async fn ensure_login_role(
     password: &pgfleet_core::Secret,
     attributes: &str,
 ) -> Result<()> {
-    let verifier = postgres_protocol::password::scram_sha_256(password.expose().as_bytes());
     let exists = client
         .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role])
         .await
         .map_err(|e| pg_error("reading roles", &e))?
         .is_some();
     let verb = if exists { "ALTER" } else { "CREATE" };
-    // A verifier is base64 and `$`-separated; quoting keeps it a literal all the same.
-    let sql = format!(
-        "{verb} ROLE {} LOGIN {attributes} PASSWORD {}",
-        quote_ident(role),
-        pgfleet_core::ident::quote_literal(&verifier)
-    );
     client
-        .batch_execute(&sql)
+        .batch_execute(&format!(
+            "{verb} ROLE {} LOGIN {attributes}",
+            quote_ident(role)
+        ))
         .await
-        .map_err(|e| pg_error(&format!("creating role {role}"), &e))
+        .map_err(|e| pg_error(&format!("creating role {role}"), &e))?;
+    crate::access::password::set(client, role, &crate::access::password::verifier(password))
+        .await
+        .map_err(|e| CliError::Failed(format!("setting the password of role {role}: {e}")))
 }
 
 pub async fn database_exists(client: &tokio_postgres::Client, database: &str) -> Result<bool> {

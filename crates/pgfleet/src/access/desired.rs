@@ -3,6 +3,7 @@
 use super::facts::{DefaultKind, Fact, Object, ObjectKind};
 use super::live::Live;
 use pgfleet_core::Manifest;
+use pgfleet_core::ident::{quote_ident, quote_literal};
 use pgfleet_core::manifest::Service;
 use std::collections::BTreeSet;
 
@@ -33,8 +34,10 @@ pub fn cluster(
                 role: role.clone(),
                 login,
                 connection_limit: limit,
-                elevated: false,
+                inherit: true,
+                elevated: Vec::new(),
             });
+            facts.extend(role_settings(service, role));
         }
         // Project SQL runs as the migration login, a member of the owner and of nothing else
         // (NOINHERIT: with `RESET ROLE` it has no rights at all).
@@ -42,7 +45,8 @@ pub fn cluster(
             role: access.migration_role.clone(),
             login: true,
             connection_limit: crate::migrate::login::CONNECTION_LIMIT,
-            elevated: false,
+            inherit: false,
+            elevated: Vec::new(),
         });
         facts.insert(Fact::Member {
             role: access.owner_role.clone(),
@@ -72,6 +76,13 @@ pub fn cluster(
         }
     }
     facts
+}
+
+/// The `ALTER ROLE … SET` settings a service's role should have: none, as the manifest does not
+/// ask for any yet, so every setting found on them is drift (a `statement_timeout = 0` or a
+/// `role` that changes who the login acts as).
+fn role_settings(_service: &Service, _role: &str) -> Vec<Fact> {
+    Vec::new()
 }
 
 /// Grants, ownership, default privileges and RLS inside one database, for the services that
@@ -175,7 +186,7 @@ pub fn database(database: &str, services: &[&Service], live: &Live) -> BTreeSet<
             for privilege in privileges {
                 facts.insert(Fact::DefaultGrant {
                     owner: access.owner_role.clone(),
-                    schema: schema.clone(),
+                    schema: Some(schema.clone()),
                     on,
                     grantee: grantee.to_owned(),
                     privilege: (*privilege).to_owned(),
@@ -192,29 +203,113 @@ pub fn database(database: &str, services: &[&Service], live: &Live) -> BTreeSet<
         default(DefaultKind::Functions, &access.readonly_role, &["EXECUTE"]);
 
         for policy in &access.rls {
-            if !live
+            let Some(column_type) = live
                 .rls_columns
-                .contains_key(&(schema.clone(), policy.table.clone()))
-            {
+                .get(&(schema.clone(), policy.table.clone()))
+            else {
                 continue;
-            }
+            };
             let table = format!("{schema}.{}", policy.table);
             facts.insert(Fact::RowSecurity {
                 table: table.clone(),
             });
-            facts.insert(Fact::Policy {
-                table: table.clone(),
-                role: access.runtime_role.clone(),
-            });
-            // RLS is forced, so the owner (migrations, backfills) needs a policy of its own;
-            // readers get one too (the session's rows, or every row with `readers = "all"`).
-            for role in [&access.owner_role, &access.readonly_role] {
+            // The runtime role sees the rows of the session's user. RLS is forced, so the
+            // owner (migrations, backfills) needs a policy of its own that sees every row;
+            // readers get the session's rows, or every row with `readers = "all"`.
+            let session_rows = session_predicate(&policy.column, &policy.setting, column_type);
+            for (role, predicate) in [
+                (&access.runtime_role, session_rows.as_str()),
+                (&access.owner_role, "true"),
+                (
+                    &access.readonly_role,
+                    if policy.readers_see_all {
+                        "true"
+                    } else {
+                        session_rows.as_str()
+                    },
+                ),
+            ] {
+                let definition = canonical_expression(predicate);
                 facts.insert(Fact::Policy {
                     table: table.clone(),
-                    role: role.clone(),
+                    name: format!("pgfleet_{role}"),
+                    roles: vec![role.clone()],
+                    command: "ALL".to_owned(),
+                    using: Some(definition.clone()),
+                    check: Some(definition),
                 });
             }
         }
     }
     facts
+}
+
+/// `column = the session's setting`, written as the server prints it back (casts on the
+/// literals, none to `text` where the column is text), so that it compares equal to the
+/// policy's definition read from pg_policies.
+fn session_predicate(column: &str, setting: &str, column_type: &str) -> String {
+    let value = format!(
+        "NULLIF(current_setting({}::text, true), ''::text)",
+        quote_literal(setting)
+    );
+    let column = quote_ident(column);
+    if column_type == "text" {
+        format!("{column} = {value}")
+    } else if column_type.starts_with("character varying") {
+        // varchar has no `=` of its own: the server compares both sides as text.
+        format!("({column})::text = (({value})::{column_type})::text")
+    } else {
+        format!("{column} = ({value})::{column_type}")
+    }
+}
+
+/// A policy expression in one canonical spelling (parsed and printed again by PostgreSQL's
+/// parser, so parentheses, spacing and quoting do not matter). An expression that does not
+/// parse stays as it is, and so differs from every expression pgfleet writes.
+pub fn canonical_expression(expression: &str) -> String {
+    let select = format!("SELECT {expression}");
+    match pg_query::parse(&select, 0).and_then(|p| p.deparse(Default::default())) {
+        Ok(text) => text
+            .strip_prefix("SELECT ")
+            .map(str::to_owned)
+            .unwrap_or(text),
+        Err(_) => expression.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What PostgreSQL 15 prints in pg_policies.qual for the policies pgfleet creates.
+    #[test]
+    fn session_predicates_compare_equal_to_the_servers_own_spelling() {
+        let value = "NULLIF(current_setting('app.x'::text, true), ''::text)";
+        for (column_type, server) in [
+            ("text", format!("(a = {value})")),
+            ("uuid", format!("(a = ({value})::uuid)")),
+            ("bigint", format!("(a = ({value})::bigint)")),
+            ("integer", format!("(a = ({value})::integer)")),
+            ("character(5)", format!("(a = ({value})::character(5))")),
+            ("numeric(10,0)", format!("(a = ({value})::numeric(10,0))")),
+            (
+                "character varying(20)",
+                format!("((a)::text = (({value})::character varying(20))::text)"),
+            ),
+            (
+                "character varying",
+                format!("((a)::text = (({value})::character varying)::text)"),
+            ),
+        ] {
+            assert_eq!(
+                canonical_expression(&session_predicate("a", "app.x", column_type)),
+                canonical_expression(&server),
+                "{column_type}"
+            );
+        }
+        assert_ne!(
+            canonical_expression("true"),
+            canonical_expression(&format!("(a = ({value})::bigint)"))
+        );
+    }
 }

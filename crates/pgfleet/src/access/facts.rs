@@ -115,8 +115,22 @@ pub enum Fact {
         role: String,
         login: bool,
         connection_limit: i32,
-        /// SUPERUSER, CREATEDB, CREATEROLE, REPLICATION or BYPASSRLS: always false for service roles.
-        elevated: bool,
+        inherit: bool,
+        /// The elevated attributes it holds, as keywords (SUPERUSER, CREATEDB, CREATEROLE,
+        /// REPLICATION, BYPASSRLS): none for service roles.
+        elevated: Vec<String>,
+    },
+    /// The role's password is the one its variable gives (known only where the admin can read
+    /// pg_authid's verifiers).
+    Password {
+        role: String,
+    },
+    /// `ALTER ROLE role [IN DATABASE database] SET name = value`.
+    RoleSetting {
+        role: String,
+        database: Option<String>,
+        name: String,
+        value: String,
     },
     /// `member` is a member of `role`.
     Member {
@@ -132,10 +146,11 @@ pub enum Fact {
         grantee: String,
         privilege: String,
     },
-    /// ALTER DEFAULT PRIVILEGES FOR ROLE owner IN SCHEMA schema GRANT privilege ON kind TO grantee.
+    /// ALTER DEFAULT PRIVILEGES FOR ROLE owner [IN SCHEMA schema] GRANT privilege ON kind TO
+    /// grantee; `None` is the schema-less form, which applies in every schema.
     DefaultGrant {
         owner: String,
-        schema: String,
+        schema: Option<String>,
         on: DefaultKind,
         grantee: String,
         privilege: String,
@@ -144,10 +159,16 @@ pub enum Fact {
     RowSecurity {
         table: String,
     },
-    /// A policy on `table` that applies to `role`.
+    /// A permissive policy on `table`, with its definition: the roles it applies to, its
+    /// command and its expressions in a canonical form (`policy::canonical`), so an altered
+    /// policy is a different fact.
     Policy {
         table: String,
-        role: String,
+        name: String,
+        roles: Vec<String>,
+        command: String,
+        using: Option<String>,
+        check: Option<String>,
     },
 }
 
@@ -158,17 +179,35 @@ impl fmt::Display for Fact {
                 role,
                 login,
                 connection_limit,
+                inherit,
                 elevated,
-            } => write!(
-                f,
-                "role {role} ({}, connection limit {connection_limit}{})",
-                if *login { "LOGIN" } else { "NOLOGIN" },
-                if *elevated {
-                    ", elevated attributes"
-                } else {
-                    ""
+            } => {
+                write!(
+                    f,
+                    "role {role} ({}, connection limit {connection_limit}",
+                    if *login { "LOGIN" } else { "NOLOGIN" },
+                )?;
+                if !inherit {
+                    write!(f, ", NOINHERIT")?;
                 }
-            ),
+                for attribute in elevated {
+                    write!(f, ", {attribute}")?;
+                }
+                write!(f, ")")
+            }
+            Fact::Password { role } => write!(f, "the password of {role} is its variable's"),
+            Fact::RoleSetting {
+                role,
+                database,
+                name,
+                value,
+            } => {
+                write!(f, "role {role} sets {name} = {value}")?;
+                match database {
+                    Some(database) => write!(f, " in database {database}"),
+                    None => Ok(()),
+                }
+            }
             Fact::Member { role, member } => write!(f, "{member} is a member of {role}"),
             Fact::Owner { object, role } => write!(f, "{object} is owned by {role}"),
             Fact::Grant {
@@ -184,13 +223,37 @@ impl fmt::Display for Fact {
                 privilege,
             } => write!(
                 f,
-                "{grantee} gets {privilege} on new {} of {owner} in schema {schema}",
-                on.keyword().to_lowercase()
+                "{grantee} gets {privilege} on new {} of {owner} {}",
+                on.keyword().to_lowercase(),
+                match schema {
+                    Some(schema) => format!("in schema {schema}"),
+                    None => "in every schema".to_owned(),
+                }
             ),
             Fact::RowSecurity { table } => {
                 write!(f, "row level security is enabled and forced on {table}")
             }
-            Fact::Policy { table, role } => write!(f, "a policy on {table} applies to {role}"),
+            Fact::Policy {
+                table,
+                name,
+                roles,
+                command,
+                using,
+                check,
+            } => {
+                write!(
+                    f,
+                    "policy {name} on {table} lets {} {command}",
+                    roles.join(", ")
+                )?;
+                if let Some(using) = using {
+                    write!(f, " USING ({using})")?;
+                }
+                if let Some(check) = check {
+                    write!(f, " WITH CHECK ({check})")?;
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -18,7 +18,7 @@ pub struct Live {
     pub rls_columns: BTreeMap<(String, String), String>,
 }
 
-/// Roles and memberships: cluster-wide facts.
+/// Roles, memberships and role settings: cluster-wide facts.
 pub async fn read_roles(
     client: &Client,
     roles: &[String],
@@ -26,8 +26,12 @@ pub async fn read_roles(
     let mut facts = BTreeSet::new();
     for row in client
         .query(
-            "SELECT rolname::text, rolcanlogin, rolconnlimit,
-                    rolsuper OR rolcreatedb OR rolcreaterole OR rolreplication OR rolbypassrls
+            "SELECT rolname::text, rolcanlogin, rolconnlimit, rolinherit,
+                    array_remove(ARRAY[CASE WHEN rolsuper THEN 'SUPERUSER' END,
+                                       CASE WHEN rolcreatedb THEN 'CREATEDB' END,
+                                       CASE WHEN rolcreaterole THEN 'CREATEROLE' END,
+                                       CASE WHEN rolreplication THEN 'REPLICATION' END,
+                                       CASE WHEN rolbypassrls THEN 'BYPASSRLS' END], NULL)
                FROM pg_roles WHERE rolname = ANY($1)",
             &[&roles],
         )
@@ -37,7 +41,8 @@ pub async fn read_roles(
             role: row.get(0),
             login: row.get(1),
             connection_limit: row.get(2),
-            elevated: row.get(3),
+            inherit: row.get(3),
+            elevated: row.get(4),
         });
     }
     for row in client
@@ -56,6 +61,54 @@ pub async fn read_roles(
             member: row.get(1),
         });
     }
+    // ALTER ROLE … [IN DATABASE …] SET: each `name=value` entry of setconfig.
+    for row in client
+        .query(
+            "SELECT r.rolname::text, d.datname::text, c.setting
+               FROM pg_db_role_setting s
+               JOIN pg_roles r ON r.oid = s.setrole
+               LEFT JOIN pg_database d ON d.oid = s.setdatabase
+               CROSS JOIN LATERAL unnest(s.setconfig) c(setting)
+              WHERE r.rolname = ANY($1)",
+            &[&roles],
+        )
+        .await?
+    {
+        let setting: String = row.get(2);
+        let (name, value) = setting.split_once('=').unwrap_or((&setting, ""));
+        facts.insert(Fact::RoleSetting {
+            role: row.get(0),
+            database: row.get(1),
+            name: name.to_owned(),
+            value: value.to_owned(),
+        });
+    }
+    Ok(facts)
+}
+
+/// `Password` facts for the logins whose stored SCRAM verifier matches `passwords`. Reading
+/// pg_authid needs a superuser; others get nothing (`--rotate-passwords` is their way).
+pub async fn read_passwords(
+    client: &Client,
+    passwords: &BTreeMap<String, pgfleet_core::Secret>,
+) -> Result<BTreeSet<Fact>, tokio_postgres::Error> {
+    let roles: Vec<&String> = passwords.keys().collect();
+    let mut facts = BTreeSet::new();
+    for row in client
+        .query(
+            "SELECT rolname::text, rolpassword FROM pg_authid WHERE rolname = ANY($1)",
+            &[&roles],
+        )
+        .await?
+    {
+        let role: String = row.get(0);
+        let stored: Option<String> = row.get(1);
+        if let (Some(stored), Some(password)) = (stored, passwords.get(&role))
+            && super::password::verifies(&stored, password)
+        {
+            facts.insert(Fact::Password { role });
+        }
+    }
     Ok(facts)
 }
 
@@ -66,12 +119,31 @@ pub async fn is_superuser(client: &Client, role: &str) -> Result<bool, tokio_pos
         .is_some_and(|r| r.get(0)))
 }
 
-/// The database's own grants and everything in `schemas`.
+/// What `read_database` reads: the managed schemas, the roles of the database's services and
+/// the RLS tables (schema, table, key column).
+#[derive(Debug, Default)]
+pub struct DatabaseScope {
+    pub schemas: Vec<String>,
+    pub roles: Vec<String>,
+    /// Roles that must own nothing (runtime and read-only roles): an object they own, anywhere
+    /// in the database, lets them run DDL on it.
+    pub owning_nothing: Vec<String>,
+    pub rls_tables: Vec<(String, String, String)>,
+    /// Migration logins: each run grants its own USAGE on `pgfleet` and EXECUTE on
+    /// `pgfleet.record_step`, the one way it writes history (`migrate::login`).
+    pub history_writers: Vec<String>,
+}
+
+/// The schema of pgfleet's history and audit tables: the services' roles have no rights there.
+pub const PGFLEET_SCHEMA: &str = "pgfleet";
+
+/// The database's own grants and everything in the scope's schemas.
 pub async fn read_database(
     client: &Client,
-    schemas: &[String],
-    rls_tables: &[(String, String, String)],
+    scope: &DatabaseScope,
 ) -> Result<Live, tokio_postgres::Error> {
+    let schemas = &scope.schemas;
+    let rls_tables = &scope.rls_tables;
     let mut live = Live::default();
     // Grants on the database, except the owner's own (implicit) ones.
     for row in client
@@ -172,17 +244,23 @@ pub async fn read_database(
     {
         add_object(&mut live, ObjectKind::Function, &row);
     }
-    // Default privileges in the managed schemas.
+    // Default privileges in the managed schemas, and any that the services' roles set
+    // anywhere, the schema-less form included (minus what that form holds by default).
     for row in client
         .query(
             "SELECT pg_get_userbyid(d.defaclrole)::text, n.nspname::text, d.defaclobjtype::text,
                     coalesce(g.rolname::text, 'PUBLIC'), a.privilege_type
                FROM pg_default_acl d
-               JOIN pg_namespace n ON n.oid = d.defaclnamespace
+               LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace
                CROSS JOIN LATERAL aclexplode(d.defaclacl) a
                LEFT JOIN pg_roles g ON g.oid = a.grantee
-              WHERE n.nspname = ANY($1)",
-            &[&schemas],
+              WHERE (n.nspname = ANY($1) OR pg_get_userbyid(d.defaclrole) = ANY($2))
+                AND NOT (d.defaclnamespace = 0 AND EXISTS (
+                    SELECT 1 FROM aclexplode(acldefault(
+                        CASE d.defaclobjtype WHEN 'S' THEN 's' ELSE d.defaclobjtype END::\"char\",
+                        d.defaclrole)) x
+                     WHERE x.grantee = a.grantee AND x.privilege_type = a.privilege_type))",
+            &[schemas, &scope.roles],
         )
         .await?
     {
@@ -200,6 +278,8 @@ pub async fn read_database(
             privilege: row.get(4),
         });
     }
+    read_pgfleet_grants(client, scope, &mut live).await?;
+    read_owned_elsewhere(client, scope, &mut live).await?;
     // Row level security on the tables the manifest names, and who their policies apply to.
     for (schema, table, column) in rls_tables {
         let row = client
@@ -223,21 +303,149 @@ pub async fn read_database(
             live.rls_columns
                 .insert((schema.clone(), table.clone()), column_type);
         }
+        // Permissive policies only: a restrictive one can only narrow what the others allow.
         for policy in client
             .query(
-                "SELECT unnest(roles)::text FROM pg_policies WHERE schemaname = $1 AND tablename = $2",
+                "SELECT policyname::text,
+                        ARRAY(SELECT CASE WHEN r = 'public' THEN 'PUBLIC' ELSE r::text END
+                                FROM unnest(roles) r ORDER BY 1),
+                        cmd, qual, with_check
+                   FROM pg_policies
+                  WHERE schemaname = $1 AND tablename = $2 AND permissive = 'PERMISSIVE'",
                 &[schema, table],
             )
             .await?
         {
-            let role: String = policy.get(0);
+            let canonical = |e: Option<String>| e.map(|e| super::desired::canonical_expression(&e));
             live.facts.insert(Fact::Policy {
                 table: qualified.clone(),
-                role: if role == "public" { "PUBLIC".to_owned() } else { role },
+                name: policy.get(0),
+                roles: policy.get(1),
+                command: policy.get(2),
+                using: canonical(policy.get(3)),
+                check: canonical(policy.get(4)),
             });
         }
     }
     Ok(live)
+}
+
+/// Grants to the services' roles (or PUBLIC) on the `pgfleet` schema and what is in it: none
+/// are wanted, so each one is drift (a runtime role that could rewrite the audit log).
+async fn read_pgfleet_grants(
+    client: &Client,
+    scope: &DatabaseScope,
+    live: &mut Live,
+) -> Result<(), tokio_postgres::Error> {
+    if scope.schemas.iter().any(|s| s == PGFLEET_SCHEMA) {
+        return Ok(());
+    }
+    let mut public = scope.roles.clone();
+    public.push("PUBLIC".to_owned());
+    for row in client
+        .query(
+            "SELECT n.nspname::text, NULL::text, 'n', NULL::text, coalesce(g.rolname::text, 'PUBLIC'), a.privilege_type
+               FROM pg_namespace n
+               CROSS JOIN LATERAL aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a
+               LEFT JOIN pg_roles g ON g.oid = a.grantee
+              WHERE n.nspname = $1 AND a.grantee <> n.nspowner
+             UNION ALL
+             SELECT c.relname::text, n.nspname::text, c.relkind::text, NULL::text,
+                    coalesce(g.rolname::text, 'PUBLIC'), a.privilege_type
+               FROM pg_class c
+               JOIN pg_namespace n ON n.oid = c.relnamespace
+               CROSS JOIN LATERAL aclexplode(coalesce(c.relacl,
+                    acldefault(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::\"char\", c.relowner))) a
+               LEFT JOIN pg_roles g ON g.oid = a.grantee
+              WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND a.grantee <> c.relowner
+                AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                                 WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+             UNION ALL
+             SELECT p.proname::text, n.nspname::text, 'F', pg_get_function_identity_arguments(p.oid),
+                    coalesce(g.rolname::text, 'PUBLIC'), a.privilege_type
+               FROM pg_proc p
+               JOIN pg_namespace n ON n.oid = p.pronamespace
+               CROSS JOIN LATERAL aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+               LEFT JOIN pg_roles g ON g.oid = a.grantee
+              WHERE n.nspname = $1 AND a.grantee <> p.proowner AND a.grantee <> 0
+                AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                                 WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')",
+            &[&PGFLEET_SCHEMA],
+        )
+        .await?
+    {
+        let grantee: String = row.get(4);
+        if !public.contains(&grantee) {
+            continue;
+        }
+        let privilege: String = row.get(5);
+        let kind: String = row.get(2);
+        let name: String = row.get(0);
+        let writes_history = (kind == "n" && privilege == "USAGE")
+            || (kind == "F" && name == "record_step" && privilege == "EXECUTE");
+        if writes_history && scope.history_writers.contains(&grantee) {
+            continue;
+        }
+        live.facts.insert(Fact::Grant {
+            object: object_of(&row),
+            grantee,
+            privilege: row.get(5),
+        });
+    }
+    Ok(())
+}
+
+/// Schemas, relations and functions outside the managed schemas that a role which must own
+/// nothing owns (`CREATE SCHEMA rogue AUTHORIZATION app`): `Owner` facts the manifest never
+/// wants.
+async fn read_owned_elsewhere(
+    client: &Client,
+    scope: &DatabaseScope,
+    live: &mut Live,
+) -> Result<(), tokio_postgres::Error> {
+    for row in client
+        .query(
+            "WITH n AS (SELECT oid, nspname, nspowner FROM pg_namespace
+                         WHERE nspname <> ALL($1) AND nspname NOT LIKE 'pg\\_%'
+                           AND nspname <> 'information_schema')
+             SELECT n.nspname::text, NULL::text, 'n', NULL::text, pg_get_userbyid(n.nspowner)::text
+               FROM n WHERE pg_get_userbyid(n.nspowner) = ANY($2)
+             UNION ALL
+             SELECT c.relname::text, n.nspname::text, c.relkind::text, NULL::text, pg_get_userbyid(c.relowner)::text
+               FROM pg_class c JOIN n ON n.oid = c.relnamespace
+              WHERE pg_get_userbyid(c.relowner) = ANY($2) AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+             UNION ALL
+             SELECT p.proname::text, n.nspname::text, 'F', pg_get_function_identity_arguments(p.oid),
+                    pg_get_userbyid(p.proowner)::text
+               FROM pg_proc p JOIN n ON n.oid = p.pronamespace
+              WHERE pg_get_userbyid(p.proowner) = ANY($2)",
+            &[&scope.schemas, &scope.owning_nothing],
+        )
+        .await?
+    {
+        live.facts.insert(Fact::Owner {
+            object: object_of(&row),
+            role: row.get(4),
+        });
+    }
+    Ok(())
+}
+
+/// Columns: name, schema (NULL for a schema), kind (`n` schema, `F` function, else relkind),
+/// function arguments.
+fn object_of(row: &tokio_postgres::Row) -> Object {
+    let kind = match row.get::<_, String>(2).as_str() {
+        "n" => ObjectKind::Schema,
+        "F" => ObjectKind::Function,
+        "S" => ObjectKind::Sequence,
+        _ => ObjectKind::Table,
+    };
+    Object {
+        kind,
+        schema: row.get(1),
+        name: row.get(0),
+        args: row.get(3),
+    }
 }
 
 /// Columns: name, kind, schema, function arguments, owner, grantee, privilege, grantee is owner.

@@ -2,18 +2,20 @@
 //! privileges and row level security, compared with the live catalogs.
 //!
 //! desired (manifest) − live (catalogs) = what is missing; live − desired = what is extra.
-//! `plan` turns both into statements, `apply` runs them in one transaction per database,
-//! `check` lists them. Returns values; never prints.
+//! `plan` turns both into statements, `apply` runs them in one transaction per scope (each
+//! statement under its own savepoint, so one that fails does not undo the others), `check`
+//! lists them. Returns values; never prints.
 
 pub mod desired;
 pub mod facts;
 pub mod live;
+pub mod password;
 pub mod plan;
 
 use facts::Fact;
-use pgfleet_core::Manifest;
 use pgfleet_core::manifest::Service;
-use plan::{Difference, Extras, Statement};
+use pgfleet_core::{Manifest, Secret};
+use plan::{Difference, Exec, Extras, Statement};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use tokio_postgres::Client;
@@ -29,32 +31,84 @@ pub struct ScopePlan {
     pub statements: Vec<Statement>,
 }
 
+/// How passwords are brought in line with their variables.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Passwords {
+    /// Compared where the admin can read the stored verifiers (a superuser), else left alone.
+    #[default]
+    Verify,
+    /// Set every managed login's password from its variable, whatever it is now.
+    Rotate,
+}
+
 /// Roles and memberships of `services` (all on one server), read through `client`.
+/// `passwords` holds the logins' passwords from their variables.
 pub async fn plan_cluster(
     manifest: &Manifest,
     server: &str,
     services: &[&Service],
     admin: &str,
     client: &Client,
-    verifiers: &BTreeMap<String, String>,
+    passwords: &BTreeMap<String, Secret>,
+) -> Result<ScopePlan, tokio_postgres::Error> {
+    plan_cluster_with(
+        manifest,
+        server,
+        services,
+        admin,
+        client,
+        passwords,
+        Passwords::Verify,
+    )
+    .await
+}
+
+pub async fn plan_cluster_with(
+    manifest: &Manifest,
+    server: &str,
+    services: &[&Service],
+    admin: &str,
+    client: &Client,
+    passwords: &BTreeMap<String, Secret>,
+    mode: Passwords,
 ) -> Result<ScopePlan, tokio_postgres::Error> {
     let admin_is_superuser = live::is_superuser(client, admin).await?;
-    let desired = desired::cluster(manifest, services, admin, admin_is_superuser);
-    let roles: Vec<String> = services
+    let mut desired = desired::cluster(manifest, services, admin, admin_is_superuser);
+    let roles: Vec<String> = services.iter().flat_map(|s| service_roles(s)).collect();
+    let mut live = live::read_roles(client, &roles).await?;
+    let logins: BTreeMap<String, Secret> = passwords
         .iter()
-        .flat_map(|s| {
-            [
-                s.access.owner_role.clone(),
-                s.access.runtime_role.clone(),
-                s.access.readonly_role.clone(),
-                s.access.migration_role.clone(),
-            ]
+        .filter(|(role, _)| {
+            desired
+                .iter()
+                .any(|f| matches!(f, Fact::Role { role: r, login: true, .. } if r == *role))
         })
+        .map(|(role, password)| (role.clone(), password.clone()))
         .collect();
-    let live = live::read_roles(client, &roles).await?;
-    let differences = plan::differences(&desired, &live);
+    // A superuser can compare the stored verifiers with the variables; with Rotate every
+    // login is reset anyway, so its Password fact is taken as missing.
+    if admin_is_superuser || mode == Passwords::Rotate {
+        for role in logins.keys() {
+            desired.insert(Fact::Password { role: role.clone() });
+        }
+    }
+    if admin_is_superuser && mode == Passwords::Verify {
+        live.extend(live::read_passwords(client, &logins).await?);
+    }
+    let mut differences = plan::differences(&desired, &live);
+    if mode == Passwords::Rotate {
+        for d in &mut differences {
+            if let Fact::Password { role } = &d.fact {
+                d.description =
+                    format!("--rotate-passwords: set the password of {role} from its variable");
+            }
+        }
+    }
     let extras = Extras {
-        verifiers: verifiers.clone(),
+        verifiers: logins
+            .iter()
+            .map(|(role, password)| (role.clone(), password::verifier(password)))
+            .collect(),
         ..Extras::default()
     };
     let statements = plan::statements(&differences, &live, &extras);
@@ -65,6 +119,16 @@ pub async fn plan_cluster(
         differences,
         statements,
     })
+}
+
+/// A service's roles, the owner first.
+fn service_roles(service: &Service) -> [String; 4] {
+    [
+        service.access.owner_role.clone(),
+        service.access.runtime_role.clone(),
+        service.access.readonly_role.clone(),
+        service.access.migration_role.clone(),
+    ]
 }
 
 /// Grants, ownership, default privileges and RLS in one database.
@@ -126,13 +190,20 @@ pub async fn settle_statements(
                     object, grantee, ..
                 },
             ) => object.kind != facts::ObjectKind::Schema && in_schema(object) && exists(grantee),
-            (Settle::Grants, Fact::Policy { role, .. }) => exists(role),
+            (Settle::Grants, Fact::Policy { roles, .. }) => roles.iter().all(|r| exists(r)),
             (Settle::Grants, Fact::RowSecurity { .. }) => true,
             _ => false,
         }
     })
     .await?;
-    Ok(plan.statements.into_iter().map(|s| s.exec).collect())
+    Ok(plan
+        .statements
+        .into_iter()
+        .filter_map(|s| match s.exec {
+            Exec::Sql(sql) => Some(sql),
+            Exec::SetPassword { .. } => None,
+        })
+        .collect())
 }
 
 /// A database's plan, limited to the differences whose fact `keep` accepts.
@@ -143,36 +214,46 @@ async fn plan_database_where(
     client: &Client,
     keep: impl Fn(&Fact) -> bool,
 ) -> Result<ScopePlan, tokio_postgres::Error> {
-    let schemas: Vec<String> = services.iter().map(|s| desired::schema_of(s)).collect();
-    let rls_tables: Vec<(String, String, String)> = services
-        .iter()
-        .flat_map(|s| {
-            s.access
-                .rls
-                .iter()
-                .map(|p| (desired::schema_of(s), p.table.clone(), p.column.clone()))
-        })
-        .collect();
-    let live = live::read_database(client, &schemas, &rls_tables).await?;
+    let mut scope = live::DatabaseScope {
+        schemas: services.iter().map(|s| desired::schema_of(s)).collect(),
+        ..Default::default()
+    };
+    let mut extras = Extras {
+        borrow_membership: !client
+            .query_one(
+                "SELECT rolsuper FROM pg_roles WHERE rolname = current_user",
+                &[],
+            )
+            .await?
+            .get::<_, bool>(0),
+        ..Extras::default()
+    };
+    for service in services {
+        scope.roles.extend(service_roles(service));
+        let access = &service.access;
+        scope.history_writers.push(access.migration_role.clone());
+        for role in [
+            &access.runtime_role,
+            &access.readonly_role,
+            &access.migration_role,
+        ] {
+            scope.owning_nothing.push(role.clone());
+            extras
+                .owner_of
+                .insert(role.clone(), access.owner_role.clone());
+        }
+        for policy in &access.rls {
+            scope.rls_tables.push((
+                desired::schema_of(service),
+                policy.table.clone(),
+                policy.column.clone(),
+            ));
+        }
+    }
+    let live = live::read_database(client, &scope).await?;
     let desired = desired::database(database, services, &live);
     let mut differences = plan::differences(&desired, &live.facts);
     differences.retain(|d| keep(&d.fact));
-    let mut extras = Extras::default();
-    for service in services {
-        let schema = desired::schema_of(service);
-        for policy in &service.access.rls {
-            let key = (schema.clone(), policy.table.clone());
-            if let Some(column_type) = live.rls_columns.get(&key) {
-                extras
-                    .rls
-                    .insert(key, (policy.clone(), column_type.clone()));
-                extras.sees_all.insert(service.access.owner_role.clone());
-                if policy.readers_see_all {
-                    extras.sees_all.insert(service.access.readonly_role.clone());
-                }
-            }
-        }
-    }
     let statements = plan::statements(&differences, &live.facts, &extras);
     Ok(ScopePlan {
         server: server.to_owned(),
@@ -183,34 +264,59 @@ async fn plan_database_where(
     })
 }
 
-/// Runs a plan's statements in one transaction: all of them or none.
+/// A statement of a plan that the server refused.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub sql: String,
+    pub error: String,
+}
+
+/// Runs a plan's statements in one transaction, each under a savepoint: one that fails is
+/// undone alone and returned with the server's message, and every other still commits. `Err`
+/// when the session itself fails (nothing is committed then).
 pub async fn apply(
     client: &Client,
     plan: &ScopePlan,
-) -> Result<(), (String, tokio_postgres::Error)> {
+) -> Result<Vec<Failure>, (String, tokio_postgres::Error)> {
+    let mut failures = Vec::new();
     if plan.statements.is_empty() {
-        return Ok(());
+        return Ok(failures);
     }
-    client
-        .batch_execute("BEGIN")
-        .await
-        .map_err(|e| ("BEGIN".to_owned(), e))?;
+    let run = |sql: &'static str| async move {
+        client
+            .batch_execute(sql)
+            .await
+            .map_err(|e| (sql.to_owned(), e))
+    };
+    run("BEGIN").await?;
     for statement in &plan.statements {
-        if let Err(e) = client.batch_execute(&statement.exec).await {
-            let _ = client.batch_execute("ROLLBACK").await;
-            return Err((statement.sql.clone(), e));
+        run("SAVEPOINT pgfleet_statement").await?;
+        let result = match &statement.exec {
+            Exec::Sql(sql) => client
+                .batch_execute(sql)
+                .await
+                .map_err(|e| crate::error::pg_error_text(&e)),
+            Exec::SetPassword { role, verifier } => password::set(client, role, verifier).await,
+        };
+        match result {
+            Ok(()) => run("RELEASE SAVEPOINT pgfleet_statement").await?,
+            Err(error) => {
+                run("ROLLBACK TO SAVEPOINT pgfleet_statement").await?;
+                failures.push(Failure {
+                    sql: statement.sql.clone(),
+                    error,
+                });
+            }
         }
     }
-    client
-        .batch_execute("COMMIT")
-        .await
-        .map_err(|e| ("COMMIT".to_owned(), e))
+    run("COMMIT").await?;
+    Ok(failures)
 }
 
 /// Roles a plan would create with LOGIN but has no password for.
 pub fn logins_without_password(
     plan: &ScopePlan,
-    verifiers: &BTreeMap<String, String>,
+    passwords: &BTreeMap<String, Secret>,
 ) -> Vec<String> {
     plan.differences
         .iter()
@@ -219,7 +325,7 @@ pub fn logins_without_password(
                 role, login: true, ..
             } if d.kind == "missing"
                 && !d.description.contains(", but the manifest says")
-                && !verifiers.contains_key(role) =>
+                && !passwords.contains_key(role) =>
             {
                 Some(role.clone())
             }
@@ -246,12 +352,14 @@ pub fn fact_concerns(fact: &Fact, service: &Service) -> bool {
             .is_some_and(|rest| rest.starts_with('.'))
     };
     match fact {
-        Fact::Role { role, .. } => is_own(role),
+        Fact::Role { role, .. } | Fact::Password { role } | Fact::RoleSetting { role, .. } => {
+            is_own(role)
+        }
         Fact::Member { role, member } => is_own(role) || is_own(member),
         Fact::Owner { role, .. } => is_own(role),
         Fact::Grant { grantee, .. } => is_own(grantee),
         Fact::DefaultGrant { owner, grantee, .. } => is_own(owner) || is_own(grantee),
         Fact::RowSecurity { table } => in_schema(table),
-        Fact::Policy { table, role } => in_schema(table) || is_own(role),
+        Fact::Policy { table, roles, .. } => in_schema(table) || roles.iter().any(|r| is_own(r)),
     }
 }

@@ -2,7 +2,6 @@
 
 use super::facts::{Fact, Object};
 use pgfleet_core::ident::{quote_ident, quote_literal};
-use pgfleet_core::manifest::RlsPolicy;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,9 +13,20 @@ pub struct Statement {
     pub reason: String,
     /// The statement as it runs.
     #[serde(skip)]
-    pub(super) exec: String,
+    pub(super) exec: Exec,
     #[serde(skip)]
     rank: u8,
+}
+
+/// How a statement runs.
+#[derive(Debug, Clone)]
+pub(super) enum Exec {
+    Sql(String),
+    /// Through `password::set`, so that the verifier never appears in a statement's text.
+    SetPassword {
+        role: String,
+        verifier: String,
+    },
 }
 
 /// One difference between the manifest and the database.
@@ -38,14 +48,25 @@ pub fn differences(desired: &BTreeSet<Fact>, live: &BTreeSet<Fact>) -> Vec<Diffe
                 (Fact::Role { .. }, Some(existing)) => {
                     format!("{existing}, but the manifest says {fact}")
                 }
+                (Fact::Password { role }, _) => {
+                    format!("the password of {role} is not the one its variable gives")
+                }
                 _ => format!("missing: {fact}"),
             },
             fact: fact.clone(),
         });
     }
     for fact in live.difference(desired) {
-        // The other side of an attribute or ownership difference is already reported.
-        if matches!(fact, Fact::Role { .. } | Fact::Owner { .. }) {
+        // The other side of an attribute or ownership difference is already reported; an
+        // object the manifest has no owner for (a schema a runtime role owns) is not.
+        let reported = match fact {
+            Fact::Role { .. } => true,
+            Fact::Owner { object, .. } => desired
+                .iter()
+                .any(|f| matches!(f, Fact::Owner { object: o, .. } if o == object)),
+            _ => false,
+        };
+        if reported {
             continue;
         }
         out.push(Difference {
@@ -66,15 +87,15 @@ fn role_in<'a>(facts: &'a BTreeSet<Fact>, wanted: &Fact) -> Option<&'a Fact> {
         .find(|f| matches!(f, Fact::Role { role, .. } if role == name))
 }
 
-/// What a plan needs beyond the facts: passwords of roles to create (as SCRAM verifiers) and
-/// the RLS policies with the type of their key column.
+/// What a plan needs beyond the facts: passwords of logins (as SCRAM verifiers), and the
+/// owner role that takes over what a role that must own nothing owns.
 #[derive(Debug, Default)]
 pub struct Extras {
     pub verifiers: BTreeMap<String, String>,
-    /// (schema, table) → (policy, key column type)
-    pub rls: BTreeMap<(String, String), (RlsPolicy, String)>,
-    /// Roles whose RLS policy lets them see every row (owners; readers with `readers = "all"`).
-    pub sees_all: BTreeSet<String>,
+    /// Roles that must own nothing → their service's owner role.
+    pub owner_of: BTreeMap<String, String>,
+    /// The admin is not a superuser: it needs membership to act for those roles.
+    pub borrow_membership: bool,
 }
 
 fn grantee(role: &str) -> String {
@@ -85,59 +106,90 @@ fn grantee(role: &str) -> String {
     }
 }
 
-/// Statements that turn `live` into `desired`, in an order that works: roles, memberships,
-/// ownership, grants, default privileges, row security, then revocations.
+/// Statements that turn `live` into `desired`, in an order that works: roles and their
+/// passwords and settings, memberships, ownership, grants, default privileges, row security,
+/// policies, then revocations.
 pub fn statements(
     differences: &[Difference],
     live: &BTreeSet<Fact>,
     extras: &Extras,
 ) -> Vec<Statement> {
     let mut out = Vec::new();
-    let mut push = |rank: u8, exec: String, reason: String| {
-        out.push(Statement {
-            sql: redact(&exec),
-            exec,
-            reason,
-            rank,
-        })
-    };
+    let mut passwords = Vec::new();
     for d in differences {
         let reason = d.description.clone();
         match (d.kind, &d.fact) {
+            ("missing", wanted @ Fact::Role { role, .. }) => match role_in(live, wanted) {
+                // Only the clauses that differ: a CREATEROLE login may not send NOSUPERUSER,
+                // NOREPLICATION or NOBYPASSRLS (PostgreSQL 15), even to a role without them.
+                Some(existing) => push(
+                    &mut out,
+                    0,
+                    format!(
+                        "ALTER ROLE {} {}",
+                        quote_ident(role),
+                        role_clauses(Some(existing), wanted)
+                    ),
+                    reason,
+                ),
+                None => {
+                    push(
+                        &mut out,
+                        0,
+                        format!(
+                            "CREATE ROLE {} {}",
+                            quote_ident(role),
+                            role_clauses(None, wanted)
+                        ),
+                        reason.clone(),
+                    );
+                    if extras.verifiers.contains_key(role) {
+                        passwords.push((role.clone(), reason));
+                    }
+                }
+            },
+            ("missing", Fact::Password { role }) => {
+                let created = !live
+                    .iter()
+                    .any(|f| matches!(f, Fact::Role { role: r, .. } if r == role));
+                if !created && extras.verifiers.contains_key(role) {
+                    passwords.push((role.clone(), reason));
+                }
+            }
             (
-                "missing",
-                Fact::Role {
+                kind,
+                Fact::RoleSetting {
                     role,
-                    login,
-                    connection_limit,
-                    ..
+                    database,
+                    name,
+                    value,
                 },
             ) => {
-                let attributes = format!(
-                    "{} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT CONNECTION LIMIT {connection_limit}",
-                    if *login { "LOGIN" } else { "NOLOGIN" }
-                );
-                if role_in(live, &d.fact).is_some() {
-                    push(
-                        0,
-                        format!("ALTER ROLE {} {attributes}", quote_ident(role)),
-                        reason,
-                    );
+                let scope = match database {
+                    Some(database) => format!(" IN DATABASE {}", quote_ident(database)),
+                    None => String::new(),
+                };
+                // A setting's name is one identifier or two (`app.user_id`).
+                let name = name
+                    .split('.')
+                    .map(quote_ident)
+                    .collect::<Vec<_>>()
+                    .join(".");
+                let action = if kind == "missing" {
+                    format!("SET {name} = {}", quote_literal(value))
                 } else {
-                    let password = extras
-                        .verifiers
-                        .get(role)
-                        .map(|v| format!(" PASSWORD {}", quote_literal(v)))
-                        .unwrap_or_default();
-                    push(
-                        0,
-                        format!("CREATE ROLE {} {attributes}{password}", quote_ident(role)),
-                        reason,
-                    );
-                }
+                    format!("RESET {name}")
+                };
+                push(
+                    &mut out,
+                    0,
+                    format!("ALTER ROLE {}{scope} {action}", quote_ident(role)),
+                    reason,
+                );
             }
             ("missing", Fact::Member { role, member }) => {
                 push(
+                    &mut out,
                     1,
                     format!("GRANT {} TO {}", quote_ident(role), quote_ident(member)),
                     reason,
@@ -145,7 +197,8 @@ pub fn statements(
             }
             ("extra", Fact::Member { role, member }) => {
                 push(
-                    9,
+                    &mut out,
+                    11,
                     format!("REVOKE {} FROM {}", quote_ident(role), quote_ident(member)),
                     reason,
                 );
@@ -158,6 +211,7 @@ pub fn statements(
                 };
                 let keyword = owner_keyword(object);
                 push(
+                    &mut out,
                     rank,
                     format!(
                         "ALTER {keyword} {} OWNER TO {}",
@@ -166,6 +220,36 @@ pub fn statements(
                     ),
                     reason,
                 );
+                // Taking it from a role that must own nothing needs that role's privileges.
+                if let Some(current) = live.iter().find_map(|f| match f {
+                    Fact::Owner { object: o, role } if o == object => Some(role),
+                    _ => None,
+                }) {
+                    as_member(&mut out, extras, current);
+                }
+            }
+            ("extra", Fact::Owner { object, role }) => {
+                // Owned by a role that must own nothing: its service's owner takes it over.
+                let Some(owner) = extras.owner_of.get(role) else {
+                    continue;
+                };
+                let rank = if object.kind == super::facts::ObjectKind::Schema {
+                    2
+                } else {
+                    3
+                };
+                push(
+                    &mut out,
+                    rank,
+                    format!(
+                        "ALTER {} {} OWNER TO {}",
+                        owner_keyword(object),
+                        object.sql_name(),
+                        quote_ident(owner)
+                    ),
+                    reason,
+                );
+                as_member(&mut out, extras, role);
             }
             (
                 "missing",
@@ -176,6 +260,7 @@ pub fn statements(
                 },
             ) => {
                 push(
+                    &mut out,
                     4,
                     format!(
                         "GRANT {privilege} ON {} {} TO {}",
@@ -195,7 +280,8 @@ pub fn statements(
                 },
             ) => {
                 push(
-                    8,
+                    &mut out,
+                    10,
                     format!(
                         "REVOKE {privilege} ON {} {} FROM {}",
                         object.kind.keyword(),
@@ -216,11 +302,12 @@ pub fn statements(
                 },
             ) => {
                 push(
+                    &mut out,
                     5,
                     format!(
-                        "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} GRANT {privilege} ON {} TO {}",
+                        "ALTER DEFAULT PRIVILEGES FOR ROLE {}{} GRANT {privilege} ON {} TO {}",
                         quote_ident(owner),
-                        quote_ident(schema),
+                        in_schema(schema),
                         on.keyword(),
                         grantee(to)
                     ),
@@ -238,19 +325,22 @@ pub fn statements(
                 },
             ) => {
                 push(
-                    8,
+                    &mut out,
+                    10,
                     format!(
-                        "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} REVOKE {privilege} ON {} FROM {}",
+                        "ALTER DEFAULT PRIVILEGES FOR ROLE {}{} REVOKE {privilege} ON {} FROM {}",
                         quote_ident(owner),
-                        quote_ident(schema),
+                        in_schema(schema),
                         on.keyword(),
                         grantee(from)
                     ),
                     reason,
                 );
+                as_member(&mut out, extras, owner);
             }
             ("missing", Fact::RowSecurity { table }) => {
                 push(
+                    &mut out,
                     6,
                     format!(
                         "ALTER TABLE {} ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY",
@@ -259,52 +349,158 @@ pub fn statements(
                     reason,
                 );
             }
-            ("missing", Fact::Policy { table, role }) => {
-                let (schema, name) = table.split_once('.').unwrap_or(("public", table));
-                let Some((policy, column_type)) =
-                    extras.rls.get(&(schema.to_owned(), name.to_owned()))
-                else {
-                    continue;
-                };
-                // The runtime role sees the rows of the session's user; the owner sees all.
-                let predicate = if extras.sees_all.contains(role) {
-                    "true".to_owned()
-                } else {
-                    format!(
-                        "{} = nullif(current_setting({}, true), '')::{column_type}",
-                        quote_ident(&policy.column),
-                        quote_literal(&policy.setting)
-                    )
-                };
+            (
+                "missing",
+                Fact::Policy {
+                    table,
+                    name,
+                    roles,
+                    command,
+                    using,
+                    check,
+                },
+            ) => {
+                let mut sql = format!(
+                    "CREATE POLICY {} ON {} AS PERMISSIVE FOR {command} TO {}",
+                    quote_ident(name),
+                    qualified(table),
+                    roles
+                        .iter()
+                        .map(|r| grantee(r))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                if let Some(using) = using {
+                    sql.push_str(&format!(" USING ({using})"));
+                }
+                if let Some(check) = check {
+                    sql.push_str(&format!(" WITH CHECK ({check})"));
+                }
+                push(&mut out, 8, sql, reason);
+            }
+            // A permissive policy the manifest does not ask for (or one pgfleet made and
+            // somebody altered) widens what the roles see: dropped, and pgfleet's made again.
+            ("extra", Fact::Policy { table, name, .. }) => {
                 push(
+                    &mut out,
                     7,
-                    format!(
-                        "CREATE POLICY {} ON {} FOR ALL TO {} USING ({predicate}) WITH CHECK ({predicate})",
-                        quote_ident(&format!("pgfleet_{role}")),
-                        qualified(table),
-                        quote_ident(role)
-                    ),
+                    format!("DROP POLICY {} ON {}", quote_ident(name), qualified(table)),
                     reason,
                 );
             }
-            // An extra policy, or RLS that the manifest does not ask for, is the service's own
-            // business (a migration may create them): reported by check, never dropped.
+            // RLS that the manifest does not ask for is the service's own business.
             _ => {}
         }
+    }
+    for (role, reason) in passwords {
+        let verifier = extras.verifiers[&role].clone();
+        out.push(Statement {
+            sql: format!(
+                "ALTER ROLE {} PASSWORD '{}'",
+                quote_ident(&role),
+                pgfleet_core::secret::REDACTED
+            ),
+            exec: Exec::SetPassword { role, verifier },
+            reason,
+            rank: 0,
+        });
     }
     out.sort_by_key(|s| s.rank);
     out
 }
 
-/// Hides a SCRAM verifier (`PASSWORD '…'`): not the password, but nothing to print or audit.
-fn redact(sql: &str) -> String {
-    match sql.find(" PASSWORD '") {
-        Some(at) => format!(
-            "{} PASSWORD '{}'",
-            &sql[..at],
-            pgfleet_core::secret::REDACTED
-        ),
-        None => sql.to_owned(),
+fn push(out: &mut Vec<Statement>, rank: u8, sql: String, reason: String) {
+    out.push(Statement {
+        exec: Exec::Sql(sql.clone()),
+        sql,
+        reason,
+        rank,
+    });
+}
+
+/// Runs the last statement with `role`'s privileges, when the admin lacks them: acting for a
+/// role (its default privileges) or on what it owns needs membership in it, which a CREATEROLE
+/// admin may grant itself. The membership lasts for the statement only (and a statement that
+/// fails takes it back with its savepoint).
+fn as_member(out: &mut [Statement], extras: &Extras, role: &str) {
+    if !extras.borrow_membership || !extras.owner_of.contains_key(role) {
+        return;
+    }
+    if let Some(statement) = out.last_mut() {
+        statement.exec = Exec::Sql(format!(
+            "GRANT {role} TO CURRENT_USER; {}; REVOKE {role} FROM CURRENT_USER",
+            statement.sql,
+            role = quote_ident(role)
+        ));
+    }
+}
+
+/// The attribute clauses that turn `existing` into `wanted` (all of them for a new role).
+fn role_clauses(existing: Option<&Fact>, wanted: &Fact) -> String {
+    let (
+        Fact::Role {
+            login,
+            connection_limit,
+            inherit,
+            elevated,
+            ..
+        },
+        existing,
+    ) = (
+        wanted,
+        existing.and_then(|f| match f {
+            Fact::Role {
+                login,
+                connection_limit,
+                inherit,
+                elevated,
+                ..
+            } => Some((login, connection_limit, inherit, elevated)),
+            _ => None,
+        }),
+    )
+    else {
+        return String::new();
+    };
+    let mut clauses = Vec::new();
+    if existing.is_none_or(|e| e.0 != login) {
+        clauses.push(if *login { "LOGIN" } else { "NOLOGIN" }.to_owned());
+    }
+    for attribute in [
+        "SUPERUSER",
+        "CREATEDB",
+        "CREATEROLE",
+        "REPLICATION",
+        "BYPASSRLS",
+    ] {
+        let want = elevated.iter().any(|a| a == attribute);
+        match existing {
+            // A new role starts without them; only what it should have is said.
+            None if want => clauses.push(attribute.to_owned()),
+            None => {}
+            Some(e) if e.3.iter().any(|a| a == attribute) != want => {
+                clauses.push(if want {
+                    attribute.to_owned()
+                } else {
+                    format!("NO{attribute}")
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    if existing.is_none_or(|e| e.2 != inherit) {
+        clauses.push(if *inherit { "INHERIT" } else { "NOINHERIT" }.to_owned());
+    }
+    if existing.is_none_or(|e| e.1 != connection_limit) {
+        clauses.push(format!("CONNECTION LIMIT {connection_limit}"));
+    }
+    clauses.join(" ")
+}
+
+fn in_schema(schema: &Option<String>) -> String {
+    match schema {
+        Some(schema) => format!(" IN SCHEMA {}", quote_ident(schema)),
+        None => String::new(),
     }
 }
 

@@ -7,9 +7,9 @@ use crate::context::Context;
 use crate::error::{CliError, Result, pg_error};
 use crate::migrate::history::{self, AuditEntry};
 use crate::output::{self, Report};
-use pgfleet_core::Connection;
 use pgfleet_core::manifest::Service;
 use pgfleet_core::resolve::dev_password_path;
+use pgfleet_core::{Connection, Secret};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -22,12 +22,12 @@ struct Scope {
     connection: Connection,
 }
 
-/// The runtime roles' passwords as SCRAM verifiers; in a local environment a missing one is
-/// generated (as `dev up` does for its login).
-fn verifiers(ctx: &Context, services: &[&Service]) -> Result<BTreeMap<String, String>> {
+/// The runtime roles' passwords from their variables; in a local environment a missing one
+/// is generated (as `dev up` does for its login).
+fn passwords(ctx: &Context, services: &[&Service]) -> Result<BTreeMap<String, Secret>> {
     let local = ctx.manifest.is_local(&ctx.environment);
     let resolver = ctx.resolver();
-    let mut verifiers = BTreeMap::new();
+    let mut passwords = BTreeMap::new();
     for service in services {
         let mut connection =
             resolver.resolve_service_from_manifest(&service.name, &ctx.environment);
@@ -43,17 +43,18 @@ fn verifiers(ctx: &Context, services: &[&Service]) -> Result<BTreeMap<String, St
             ..
         }) = connection
         {
-            verifiers.insert(
-                service.access.runtime_role.clone(),
-                postgres_protocol::password::scram_sha_256(password.expose().as_bytes()),
-            );
+            passwords.insert(service.access.runtime_role.clone(), password);
         }
     }
-    Ok(verifiers)
+    Ok(passwords)
 }
 
 /// Reads the live state of every scope of the selected services and plans each.
-async fn plan_scopes(ctx: &Context, names: &[String]) -> Result<Vec<Scope>> {
+async fn plan_scopes(
+    ctx: &Context,
+    names: &[String],
+    mode: access::Passwords,
+) -> Result<Vec<Scope>> {
     if !ctx.manifest.fleet.manage_roles {
         return Err(CliError::Config(
             "this fleet does not manage roles (manage_roles = false in [fleet])".to_owned(),
@@ -62,7 +63,7 @@ async fn plan_scopes(ctx: &Context, names: &[String]) -> Result<Vec<Scope>> {
     let names = ctx.services(names)?;
     let services: Vec<&Service> = names.iter().map(|n| &ctx.manifest.services[n]).collect();
     let everyone: Vec<&Service> = ctx.manifest.services.values().collect();
-    let verifiers = verifiers(ctx, &everyone)?;
+    let passwords = passwords(ctx, &everyone)?;
     // The selection picks the servers and databases to act on; each is then planned with
     // every service that lives in it, so acting on one service never revokes its
     // neighbours' grants.
@@ -94,18 +95,19 @@ async fn plan_scopes(ctx: &Context, names: &[String]) -> Result<Vec<Scope>> {
             if first {
                 first = false;
                 let client = open().await.map_err(CliError::Failed)?;
-                let plan = access::plan_cluster(
+                let plan = access::plan_cluster_with(
                     &ctx.manifest,
                     server,
                     &on_server,
                     &connection.user,
                     &client,
-                    &verifiers,
+                    &passwords,
+                    mode,
                 )
                 .await
                 .map_err(|e| pg_error(&format!("reading the roles of server {server}"), &e))?;
                 // Migration logins have no lasting password: each run sets one of its own.
-                let mut missing = access::logins_without_password(&plan, &verifiers);
+                let mut missing = access::logins_without_password(&plan, &passwords);
                 missing.retain(|role| on_server.iter().all(|s| s.access.migration_role != *role));
                 if !missing.is_empty() {
                     let vars: Vec<String> = on_server
@@ -175,8 +177,13 @@ fn scope_name(scope: &ScopePlan) -> String {
     }
 }
 
-pub async fn plan(ctx: &Context, services: &[String], format: ReportFormat) -> Result<()> {
-    let scopes = plan_scopes(ctx, services).await?;
+pub async fn plan(
+    ctx: &Context,
+    services: &[String],
+    mode: access::Passwords,
+    format: ReportFormat,
+) -> Result<()> {
+    let scopes = plan_scopes(ctx, services, mode).await?;
     output::print_report(
         &PlanReport(scopes.into_iter().map(|s| s.plan).collect()),
         format,
@@ -184,19 +191,35 @@ pub async fn plan(ctx: &Context, services: &[String], format: ReportFormat) -> R
     Ok(())
 }
 
-/// Plans and applies, each scope in one transaction, and records the run in each database's
-/// audit log. Returns how many statements ran.
-pub async fn apply_quietly(ctx: &Context, services: &[String]) -> Result<(Vec<ScopePlan>, usize)> {
+/// What an apply did: the plans, how many statements ran, and the ones the server refused.
+#[derive(Debug)]
+struct Applied {
+    plans: Vec<ScopePlan>,
+    ran: usize,
+    failures: Vec<(ScopePlan, Vec<access::Failure>)>,
+}
+
+/// Plans and applies, each scope in one transaction (a refused statement is undone alone, the
+/// others commit), and records the run in each database's audit log. `confirm` sees the plans
+/// first and may stop the run.
+async fn apply_scopes(
+    ctx: &Context,
+    services: &[String],
+    mode: access::Passwords,
+    confirm: impl FnOnce(&[ScopePlan]) -> Result<()>,
+) -> Result<Applied> {
     let started = Instant::now();
-    let scopes = plan_scopes(ctx, services).await?;
+    let scopes = plan_scopes(ctx, services, mode).await?;
+    let plans: Vec<ScopePlan> = scopes.iter().map(|s| s.plan.clone()).collect();
+    confirm(&plans)?;
     let mut ran = 0;
-    let cluster_statements: usize = scopes
-        .iter()
-        .filter(|s| s.plan.database.is_none())
-        .map(|s| s.plan.statements.len())
-        .sum();
+    let mut failures = Vec::new();
+    // A server's role statements are counted, and their failures recorded, in the row of
+    // each of its databases (a server's role scope comes before its databases).
+    let mut role_statements = 0;
+    let mut role_failures: Vec<access::Failure> = Vec::new();
     for scope in &scopes {
-        access::apply(&scope.client, &scope.plan)
+        let failed = access::apply(&scope.client, &scope.plan)
             .await
             .map_err(|(sql, e)| {
                 pg_error(
@@ -208,11 +231,16 @@ pub async fn apply_quietly(ctx: &Context, services: &[String]) -> Result<(Vec<Sc
                     &e,
                 )
             })?;
-        ran += scope.plan.statements.len();
-        if scope.plan.database.is_some() {
+        ran += scope.plan.statements.len() - failed.len();
+        if scope.plan.database.is_none() {
+            role_statements = scope.plan.statements.len();
+            role_failures = failed.clone();
+        } else {
             history::ensure_tables(&scope.client)
                 .await
                 .map_err(|e| pg_error("creating the pgfleet tables", &e))?;
+            let all_failed: Vec<&access::Failure> =
+                role_failures.iter().chain(failed.iter()).collect();
             for service in &scope.plan.services {
                 history::audit(
                     &scope.client,
@@ -223,11 +251,12 @@ pub async fn apply_quietly(ctx: &Context, services: &[String]) -> Result<(Vec<Sc
                         os_user: crate::migrate::os_user(),
                         version_before: None,
                         version_after: None,
-                        result: "success",
+                        result: if all_failed.is_empty() { "success" } else { "failed" },
                         duration_ms: started.elapsed().as_millis() as i64,
                         detail: serde_json::json!({
                             "statements": scope.plan.statements.iter().map(|s| &s.sql).collect::<Vec<_>>(),
-                            "role_statements": cluster_statements,
+                            "role_statements": role_statements,
+                            "failed": all_failed,
                             "connected_as": scope.connection.user,
                         }),
                     },
@@ -236,14 +265,77 @@ pub async fn apply_quietly(ctx: &Context, services: &[String]) -> Result<(Vec<Sc
                 .map_err(|e| pg_error("writing the audit row", &e))?;
             }
         }
+        if !failed.is_empty() {
+            failures.push((scope.plan.clone(), failed));
+        }
     }
-    Ok((scopes.into_iter().map(|s| s.plan).collect(), ran))
+    Ok(Applied {
+        plans,
+        ran,
+        failures,
+    })
 }
 
-pub async fn apply(ctx: &Context, services: &[String], format: ReportFormat) -> Result<()> {
-    let (plans, ran) = apply_quietly(ctx, services).await?;
-    output::print_report(&PlanReport(plans), format);
-    output::note(&format!("applied {ran} statement(s)"));
+/// The refused statements of an apply as one error, each with the server's message.
+fn failed(applied: &Applied) -> Option<CliError> {
+    if applied.failures.is_empty() {
+        return None;
+    }
+    let mut text = format!(
+        "{} statement(s) failed; the other {} were applied",
+        applied.failures.iter().map(|(_, f)| f.len()).sum::<usize>(),
+        applied.ran
+    );
+    for (plan, failures) in &applied.failures {
+        for failure in failures {
+            text.push_str(&format!(
+                "\n  server {} ({}): {}: {}",
+                plan.server,
+                scope_name(plan),
+                failure.sql,
+                failure.error.replace('\n', "\n    ")
+            ));
+        }
+    }
+    Some(CliError::Failed(text))
+}
+
+/// `access apply` as `dev up` and `dev reset` run it: no question, passwords verified.
+pub async fn apply_quietly(ctx: &Context, services: &[String]) -> Result<(Vec<ScopePlan>, usize)> {
+    let applied = apply_scopes(ctx, services, access::Passwords::Verify, |_| Ok(())).await?;
+    match failed(&applied) {
+        Some(error) => Err(error),
+        None => Ok((applied.plans, applied.ran)),
+    }
+}
+
+pub async fn apply(
+    ctx: &Context,
+    services: &[String],
+    mode: access::Passwords,
+    yes: bool,
+    format: ReportFormat,
+) -> Result<()> {
+    let protected = ctx.manifest.is_protected(&ctx.environment);
+    let applied = apply_scopes(ctx, services, mode, |plans| {
+        let total: usize = plans.iter().map(|p| p.statements.len()).sum();
+        if !protected || total == 0 {
+            return Ok(());
+        }
+        let plan = PlanReport(plans.to_vec()).table();
+        super::confirm::protected_change(
+            &ctx.environment,
+            &format!("{total} statement(s)"),
+            &plan,
+            yes,
+        )
+    })
+    .await?;
+    output::print_report(&PlanReport(applied.plans.clone()), format);
+    if let Some(error) = failed(&applied) {
+        return Err(error);
+    }
+    output::note(&format!("applied {} statement(s)", applied.ran));
     Ok(())
 }
 
@@ -280,7 +372,7 @@ impl Report for CheckReport {
 
 /// Drift between the manifest and the catalogs; exit 2 when there is any.
 pub async fn check(ctx: &Context, services: &[String], format: ReportFormat) -> Result<()> {
-    let scopes = plan_scopes(ctx, services).await?;
+    let scopes = plan_scopes(ctx, services, access::Passwords::Verify).await?;
     let differences: Vec<CheckRow> = scopes
         .into_iter()
         .flat_map(|scope| {

@@ -10,7 +10,6 @@ use crate::output::{self, Report};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::collections::BTreeSet;
-use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -333,29 +332,10 @@ async fn confirm(
             ));
         }
     }
-    if total == 0 || yes {
+    if total == 0 {
         return Ok(());
     }
-    output::note(&format!(
-        "This changes the protected environment `{}` ({} step(s)):\n{plan}",
-        ctx.environment, total
-    ));
-    if !std::io::stdin().is_terminal() {
-        return Err(CliError::Failed(format!(
-            "refusing to change `{}` without confirmation: there is no terminal to ask on; pass --yes",
-            ctx.environment
-        )));
-    }
-    output::prompt("Type `yes` to continue: ");
-    let mut answer = String::new();
-    std::io::stdin()
-        .read_line(&mut answer)
-        .map_err(|e| CliError::Failed(format!("reading the answer: {e}")))?;
-    if answer.trim() == "yes" {
-        Ok(())
-    } else {
-        Err(CliError::Failed("cancelled".to_owned()))
-    }
+    super::confirm::protected_change(&ctx.environment, &format!("{total} step(s)"), &plan, yes)
 }
 
 #[derive(Debug, Serialize)]

@@ -1,6 +1,7 @@
 //! One module per command group. Each returns `Result`; printing goes through `output`.
 
 pub mod access;
+pub mod confirm;
 pub mod dev;
 pub mod env;
 pub mod migrate;

@@ -50,8 +50,8 @@ pub async fn prepare(target: &Target, admin: &Client) -> Result<RunLogin, Migrat
     let Some(roles) = &target.roles else {
         // Roles are not managed: the login is the service's own, as configured.
         let login = target.connection.user.clone();
-        serialized(admin, async {
-            history::allow_login(admin, &login, &target.service).await
+        serialized(admin, || {
+            history::allow_login(admin, &login, &target.service)
         })
         .await
         .map_err(|e| pg("registering the login", e))?;
@@ -61,7 +61,7 @@ pub async fn prepare(target: &Target, admin: &Client) -> Result<RunLogin, Migrat
         });
     };
     let password = Secret::new(Alphanumeric.sample_string(&mut rand::rng(), 32));
-    let verifier = postgres_protocol::password::scram_sha_256(password.expose().as_bytes());
+    let verifier = crate::access::password::verifier(&password);
     let owner = quote_ident(&roles.owner);
     let login = quote_ident(&roles.login);
     let database = quote_ident(&target.connection.database);
@@ -91,7 +91,7 @@ pub async fn prepare(target: &Target, admin: &Client) -> Result<RunLogin, Migrat
         owner_literal = quote_literal(&roles.owner),
         login_literal = quote_literal(&roles.login),
     );
-    serialized(admin, async {
+    serialized(admin, || async {
         admin.batch_execute(&sql).await?;
         // The schema and what is in it belong to the owner (adopted objects too), as `access
         // apply` would have it.
@@ -138,9 +138,18 @@ pub async fn prepare(target: &Target, admin: &Client) -> Result<RunLogin, Migrat
             excess.join(", ")
         )));
     }
-    set_password(admin, &roles.login, Some(&verifier))
-        .await
-        .map_err(|e| pg(&format!("setting the password of {}", roles.login), e))?;
+    let mut attempt = 0;
+    while let Err(e) = crate::access::password::set(admin, &roles.login, &verifier).await {
+        // As in `serialized`: another pgfleet changed the same role row at that moment.
+        if !e.contains("tuple concurrently updated") || attempt >= 5 {
+            return Err(target.other(format!(
+                "setting the password of migration login {}: {e}",
+                roles.login
+            )));
+        }
+        attempt += 1;
+        tokio::time::sleep(super::backoff(attempt)).await;
+    }
     let mut connection = target.connection.clone();
     connection.user = roles.login.clone();
     connection.password = Some(password);
@@ -153,24 +162,38 @@ pub async fn prepare(target: &Target, admin: &Client) -> Result<RunLogin, Migrat
 /// Runs `work` in one transaction that holds a lock shared by every pgfleet of the database:
 /// runs of services sharing a database change the same catalog rows (the database's and the
 /// `pgfleet` schema's privileges), which PostgreSQL refuses to update concurrently.
-async fn serialized<T>(
-    admin: &Client,
-    work: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
-) -> Result<T, tokio_postgres::Error> {
-    admin
-        .batch_execute(&format!(
-            "BEGIN; SELECT pg_advisory_xact_lock({})",
-            history::BOOTSTRAP_LOCK
-        ))
-        .await?;
-    match work.await {
-        Ok(value) => {
-            admin.batch_execute("COMMIT").await?;
-            Ok(value)
-        }
-        Err(e) => {
-            let _ = admin.batch_execute("ROLLBACK").await;
-            Err(e)
+///
+/// Roles are the cluster's, beyond any database's lock: a run that meets another pgfleet's
+/// change of the same role row ("tuple concurrently updated") tries again after a pause.
+async fn serialized<T, F>(admin: &Client, work: impl Fn() -> F) -> Result<T, tokio_postgres::Error>
+where
+    F: std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+{
+    let mut attempt = 0;
+    loop {
+        admin
+            .batch_execute(&format!(
+                "BEGIN; SELECT pg_advisory_xact_lock({})",
+                history::BOOTSTRAP_LOCK
+            ))
+            .await?;
+        let result = match work().await {
+            Ok(value) => admin.batch_execute("COMMIT").await.map(|()| value),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(value) => return Ok(value),
+            Err(e) => {
+                let _ = admin.batch_execute("ROLLBACK").await;
+                let concurrent = e.code() == Some(&tokio_postgres::error::SqlState::INTERNAL_ERROR)
+                    && e.as_db_error()
+                        .is_some_and(|db| db.message() == "tuple concurrently updated");
+                if !concurrent || attempt >= 5 {
+                    return Err(e);
+                }
+                attempt += 1;
+                tokio::time::sleep(super::backoff(attempt)).await;
+            }
         }
     }
 }
@@ -178,38 +201,13 @@ async fn serialized<T>(
 /// Removes the run's password: between runs nobody can log in as the migration login.
 pub async fn finish(target: &Target, admin: &Client) {
     if let Some(roles) = &target.roles
-        && let Err(e) = set_password(admin, &roles.login, None).await
+        && let Err(e) = admin
+            .batch_execute(&format!(
+                "ALTER ROLE {} PASSWORD NULL",
+                quote_ident(&roles.login)
+            ))
+            .await
     {
         tracing::warn!(service = %target.service, error = %e, "could not remove the migration login's password");
     }
-}
-
-/// Sets (or removes) a role's password from its SCRAM verifier. The verifier travels as a
-/// bound parameter of a call, so statement statistics (`pg_stat_statements`) and statement
-/// logs record `$2`, never the verifier.
-pub async fn set_password(
-    client: &Client,
-    role: &str,
-    verifier: Option<&str>,
-) -> Result<(), tokio_postgres::Error> {
-    client
-        .batch_execute(
-            "CREATE OR REPLACE FUNCTION pg_temp.pgfleet_set_password(role name, verifier text)
-             RETURNS void LANGUAGE plpgsql AS $fn$
-             BEGIN
-                 IF verifier IS NULL THEN
-                     EXECUTE format('ALTER ROLE %I PASSWORD NULL', role);
-                 ELSE
-                     EXECUTE format('ALTER ROLE %I PASSWORD %L', role, verifier);
-                 END IF;
-             END $fn$",
-        )
-        .await?;
-    client
-        .execute(
-            "SELECT pg_temp.pgfleet_set_password($1, $2)",
-            &[&role, &verifier],
-        )
-        .await
-        .map(|_| ())
 }

@@ -7,16 +7,30 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Two placements on the shared test cluster: `<p>_auth` and `<p>_users` by schema in one
 /// database (users reads auth, RLS on its profiles), `<p>_billing` in a database of its own.
-pub struct Fleet {
+pub(crate) struct Fleet {
     pub ctx: TestContext,
     pub p: String,
     pub shared: TestDatabase,
     pub billing: TestDatabase,
 }
 
+/// The login pgfleet acts as.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admin {
+    /// The test cluster's superuser.
+    Superuser,
+    /// `<p>_admin`, LOGIN CREATEROLE and nothing more, owning the databases and schemas it
+    /// manages: the login production uses.
+    CreateRole,
+}
+
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
-pub async fn fleet() -> Fleet {
+pub(crate) async fn fleet() -> Fleet {
+    fleet_as(Admin::Superuser).await
+}
+
+pub(crate) async fn fleet_as(admin: Admin) -> Fleet {
     let cluster = TestCluster::shared();
     let p = format!(
         "a{}x{}",
@@ -25,15 +39,34 @@ pub async fn fleet() -> Fleet {
     );
     let shared = cluster.fresh_database().await;
     let billing = cluster.fresh_database().await;
+    let user = match admin {
+        Admin::Superuser => cluster.superuser().to_owned(),
+        Admin::CreateRole => {
+            let user = format!("{p}_admin");
+            shared
+                .client()
+                .await
+                .batch_execute(&format!(
+                    "CREATE ROLE {user} LOGIN CREATEROLE;
+                     ALTER DATABASE {} OWNER TO {user}; ALTER DATABASE {} OWNER TO {user}",
+                    shared.name, billing.name
+                ))
+                .await
+                .unwrap();
+            user
+        }
+    };
     shared
         .client()
         .await
         .batch_execute(&format!(
-            "CREATE SCHEMA {p}_auth_schema; CREATE SCHEMA {p}_user_schema;"
+            "CREATE SCHEMA {p}_auth_schema AUTHORIZATION {user};
+             CREATE SCHEMA {p}_user_schema AUTHORIZATION {user};"
         ))
         .await
         .unwrap();
-    let mut ctx = TestContext::on_test_cluster(
+    let mut ctx = TestContext::on_test_cluster_as(
+        &user,
         &format!("name = \"{p}\""),
         &format!(
             r#"
@@ -118,7 +151,7 @@ impl Fleet {
 }
 
 #[track_caller]
-pub fn refused<T: std::fmt::Debug>(result: Result<T, tokio_postgres::Error>, what: &str) {
+pub(crate) fn refused<T: std::fmt::Debug>(result: Result<T, tokio_postgres::Error>, what: &str) {
     match result {
         Ok(value) => panic!("{what} was allowed: {value:?}"),
         Err(e) => {

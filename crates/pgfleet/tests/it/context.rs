@@ -78,13 +78,21 @@ impl TestContext {
     /// test cluster as its superuser. `fleet` is the body of `[fleet]` (at least `name`);
     /// `rest` declares servers and services.
     pub fn on_test_cluster(fleet: &str, rest: &str) -> TestContext {
+        TestContext::on_test_cluster_as(
+            pgfleet_testkit::TestCluster::shared().superuser(),
+            fleet,
+            rest,
+        )
+    }
+
+    /// `on_test_cluster`, with `user` as the environments' login (the cluster trusts it).
+    pub fn on_test_cluster_as(user: &str, fleet: &str, rest: &str) -> TestContext {
         let cluster = pgfleet_testkit::TestCluster::shared();
         let mut environments = String::new();
         for environment in ["testing", "production"] {
             environments.push_str(&format!(
                 "[environments.{environment}]\nhost = {{ env = \"IT_HOST\" }}\nport = {{ env = \"IT_PORT\" }}\n\
-                 user = \"{}\"\nsslmode = \"disable\"\n\n",
-                cluster.superuser()
+                 user = \"{user}\"\nsslmode = \"disable\"\n\n"
             ));
         }
         let mut ctx = TestContext::new(&format!(

@@ -13,6 +13,7 @@ mod corpus;
 mod dev;
 mod env;
 mod examples;
+mod hardening_access;
 mod hardening_config;
 mod hardening_deadlines;
 mod hardening_run;
