@@ -425,6 +425,8 @@ pub fn plan(
     }
 }
 
+/// A step without its SQL: only a dry run's report carries it (a run would hold a copy of
+/// every file for nothing).
 fn step(version: i64, name: &str, direction: &'static str, script: &Script) -> Step {
     Step {
         version,
@@ -432,7 +434,7 @@ fn step(version: i64, name: &str, direction: &'static str, script: &Script) -> S
         direction,
         file: script.path.clone(),
         no_transaction: script.directives.no_transaction,
-        sql: script.sql.clone(),
+        sql: String::new(),
     }
 }
 
@@ -449,7 +451,17 @@ pub async fn dry_run(
         .await
         .map_err(|e| target.pg("reading history", &e))?;
     let before = history.iter().map(|a| a.version).max();
-    let steps = plan(target, &migrations, &history, direction, options)?;
+    let mut steps = plan(target, &migrations, &history, direction, options)?;
+    for step in &mut steps {
+        if let Some(m) = migrations.iter().find(|m| m.version == step.version) {
+            let script = if step.direction == "up" {
+                Some(&m.up)
+            } else {
+                m.down.as_ref()
+            };
+            step.sql = script.map(|s| s.sql.clone()).unwrap_or_default();
+        }
+    }
     Ok(RunReport {
         service: target.service.clone(),
         before,
@@ -676,6 +688,11 @@ fn deadlines(script: &Script, options: &Options, local: bool) -> String {
     )
 }
 
+/// The window of a pipelined transaction: requests and bytes of SQL in flight at once (enough
+/// to hide the round trips; a statement larger than the window goes alone).
+const PIPELINE_REQUESTS: usize = 256;
+const PIPELINE_BYTES: usize = 1024 * 1024;
+
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(200u64.saturating_mul(1 << attempt.min(5))).min(Duration::from_secs(5))
 }
@@ -697,11 +714,11 @@ async fn apply_transaction(
         .map(|role| format!("SET LOCAL ROLE {};", quote_ident(role)))
         .unwrap_or_default();
     // Text the parser cannot split goes to the server whole, which reports its own position.
-    let statements =
-        source::split_statements(&script.sql).unwrap_or_else(|_| vec![(0, script.sql.clone())]);
+    let statements = source::split_statements(&script.sql)
+        .unwrap_or_else(|_| std::iter::once(0..script.sql.len()).collect());
     let mut attempt = 0;
     loop {
-        // Pipelined: BEGIN, every statement, then the history row and COMMIT are sent without
+        // Pipelined: BEGIN, the statements, then the history row and COMMIT are sent without
         // waiting for each answer (one round trip per file instead of one per statement). The
         // first error is the one reported; after it the transaction is aborted, so nothing that
         // follows takes effect, and the COMMIT batch fails at its first statement.
@@ -715,23 +732,49 @@ async fn apply_transaction(
             ),
             None => "COMMIT".to_owned(),
         };
-        let mut requests = Vec::with_capacity(statements.len() + 2);
-        requests.push(client.batch_execute(&begin));
-        for (_, statement) in &statements {
-            requests.push(client.batch_execute(statement));
-        }
-        requests.push(client.batch_execute(&commit));
-        let results = futures_util::future::join_all(requests).await;
-        let last = results.len() - 1;
+        let last = statements.len() + 1;
+        let text = |i: usize| -> &str {
+            match i {
+                0 => &begin,
+                i if i == last => &commit,
+                i => &script.sql[statements[i - 1].clone()],
+            }
+        };
+        // At most a window of requests is in flight: each holds its encoded text and an answer
+        // channel, so sending a large file's every statement at once would take many times
+        // its size in memory (docs/PERFORMANCE.md).
+        let send = |i: usize| {
+            let text = text(i);
+            async move { (i, text.len(), client.batch_execute(text).await) }
+        };
+        let mut in_flight = futures_util::stream::FuturesOrdered::new();
+        let (mut next, mut bytes_in_flight) = (0, 0);
         let mut result = Ok(());
-        for (i, answer) in results.into_iter().enumerate() {
-            if let Err(e) = answer {
+        loop {
+            while next <= last
+                && result.is_ok()
+                && (in_flight.is_empty()
+                    || (in_flight.len() < PIPELINE_REQUESTS && bytes_in_flight < PIPELINE_BYTES))
+            {
+                bytes_in_flight += text(next).len();
+                in_flight.push_back(send(next));
+                next += 1;
+            }
+            // After an error the rest of the window is still awaited (each fails at once in
+            // the aborted transaction), so the session is idle again before the ROLLBACK.
+            let Some((i, size, answer)) = futures_util::StreamExt::next(&mut in_flight).await
+            else {
+                break;
+            };
+            bytes_in_flight -= size;
+            if let Err(e) = answer
+                && result.is_ok()
+            {
                 result = Err(if i == 0 || i == last {
                     Failure::Setup(e)
                 } else {
-                    Failure::Script(statements[i - 1].0, e)
+                    Failure::Script(statements[i - 1].start, e)
                 });
-                break;
             }
         }
         match result {
@@ -806,7 +849,8 @@ async fn apply_statements(
         ))
         .await
         .map_err(|e| pg("marking the migration dirty", &e))?;
-    for (index, (offset, statement)) in statements.iter().enumerate() {
+    for (index, range) in statements.iter().enumerate() {
+        let (offset, statement) = (&range.start, &script.sql[range.clone()]);
         if let Some(role) = act_as {
             client
                 .batch_execute(&format!("SET ROLE {}", quote_ident(role)))

@@ -1,9 +1,11 @@
 //! Migration files on disk: `<version>_<name>.up.sql` and its optional `.down.sql`, the
 //! directives in their leading comments, and their checksums.
 
+use pg_query::NodeEnum;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::ops::{ControlFlow, Range};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -226,26 +228,155 @@ pub fn leading_comment_lines(text: &str) -> usize {
         .count()
 }
 
-/// Splits a script into statements with their byte offsets, using PostgreSQL's own parser
-/// (so semicolons in strings, dollar quotes and comments are handled as the server would).
-pub fn split_statements(sql: &str) -> Result<Vec<(usize, String)>, String> {
-    let parts = pg_query::split_with_parser(sql).map_err(|e| e.to_string())?;
+/// How much text PostgreSQL's parser reads at once. The parse tree of a statement takes tens of
+/// times its text, so a whole large file is never parsed in one go: memory stays a small
+/// multiple of the file (docs/PERFORMANCE.md).
+const PARSE_CHUNK: usize = 256 * 1024;
+
+/// Splits a script into statements (byte ranges of `sql`, trimmed), using PostgreSQL's own
+/// parser, so semicolons in strings, dollar quotes, comments and `BEGIN ATOMIC` bodies are
+/// handled as the server would. Text the parser rejects is split by the scanner, so that the
+/// server reports its error against that statement. `Err` when not even the scanner can read
+/// the text (an unterminated quote).
+pub fn split_statements(sql: &str) -> Result<Vec<Range<usize>>, String> {
     let mut statements = Vec::new();
-    let mut cursor = 0;
-    for part in parts {
-        // The parts are slices of `sql`; find each from where the last one ended.
-        let offset = sql[cursor..]
-            .find(part)
-            .map(|i| i + cursor)
-            .unwrap_or(cursor);
-        cursor = offset + part.len();
-        let statement = part.trim();
-        if !statement.is_empty() {
-            let leading = part.len() - part.trim_start().len();
-            statements.push((offset + leading, statement.to_owned()));
+    for_each_statement(sql, |range, _| {
+        statements.push(range);
+        ControlFlow::<()>::Continue(())
+    })?;
+    Ok(statements)
+}
+
+/// Where the statements of `sql` end, by PostgreSQL's scanner (each cut is at a semicolon
+/// outside quotes, comments and parentheses), then the end of the text. Every byte belongs to
+/// one segment between cuts, so text the scanner does not count as a statement (stray words
+/// before a semicolon, an unclosed parenthesis at the end) still reaches the parser or the
+/// server. The scanner keeps every token until it is done, so it reads windows of about
+/// [`PARSE_CHUNK`] bytes: a window starts at a cut, where the scanner's state is the initial
+/// one, and the cuts it finds before its end are the ones a scan of the whole text finds. A
+/// window that ends inside a quote or a comment (an error) or holds no cut grows.
+fn statement_cuts(sql: &str) -> Result<Vec<usize>, String> {
+    let mut cuts = Vec::new();
+    let mut from = 0;
+    let mut window = PARSE_CHUNK;
+    while from < sql.len() {
+        let mut end = (from + window).min(sql.len());
+        while !sql.is_char_boundary(end) {
+            end += 1;
+        }
+        let at_end = end == sql.len();
+        let text = &sql[from..end];
+        let base = text.as_ptr() as usize;
+        let found: Vec<usize> = match pg_query::split_with_scanner(text) {
+            Ok(pieces) => pieces
+                .iter()
+                .map(|piece| from + (piece.as_ptr() as usize - base) + piece.len())
+                // A piece that ends where the window does was cut short by it.
+                .filter(|&cut| cut < end)
+                .collect(),
+            Err(e) if at_end => return Err(e.to_string()),
+            Err(_) => Vec::new(),
+        };
+        match found.last() {
+            Some(&last) if !at_end => {
+                cuts.extend(found);
+                from = last;
+                window = PARSE_CHUNK;
+            }
+            _ if at_end => {
+                cuts.extend(found);
+                break;
+            }
+            _ => window *= 2,
         }
     }
-    Ok(statements)
+    cuts.push(sql.len());
+    cuts.dedup();
+    Ok(cuts)
+}
+
+/// Calls `visit` with each statement of `sql` in order: its byte range (trimmed) and its parse
+/// tree when the parser accepts it, until `visit` breaks. The scanner cuts the text into
+/// candidate statements ([`statement_cuts`]), and the parser reads runs of them of about
+/// [`PARSE_CHUNK`] bytes; a run that ends inside a statement (a `BEGIN ATOMIC` body
+/// holds semicolons the scanner cuts at) is extended until the statement ends.
+pub fn for_each_statement<T>(
+    sql: &str,
+    mut visit: impl FnMut(Range<usize>, Option<&NodeEnum>) -> ControlFlow<T>,
+) -> Result<Option<T>, String> {
+    let cuts = statement_cuts(sql)?;
+    let trimmed = |range: Range<usize>| {
+        let text = &sql[range.clone()];
+        let start = range.start + (text.len() - text.trim_start().len());
+        start..(range.start + text.trim_end().len()).max(start)
+    };
+    let mut from = 0; // start of the next run
+    let mut next_cut = 0; // index in `cuts` of the first cut after `from`
+    while next_cut < cuts.len() {
+        let mut last = next_cut;
+        while last + 1 < cuts.len() && cuts[last] - from < PARSE_CHUNK {
+            last += 1;
+        }
+        loop {
+            let end = cuts[last];
+            let text = &sql[from..end];
+            match pg_query::parse(text, 0) {
+                Ok(parsed) => {
+                    for raw in &parsed.protobuf.stmts {
+                        let location = usize::try_from(raw.stmt_location).unwrap_or(0);
+                        let length = usize::try_from(raw.stmt_len).unwrap_or(0);
+                        let stop = if length == 0 {
+                            end
+                        } else {
+                            (from + location + length).min(end)
+                        };
+                        let range = trimmed(from + location.min(text.len())..stop);
+                        if range.is_empty() {
+                            continue;
+                        }
+                        let node = raw.stmt.as_ref().and_then(|s| s.node.as_ref());
+                        if let ControlFlow::Break(value) = visit(range, node) {
+                            return Ok(Some(value));
+                        }
+                    }
+                    break;
+                }
+                // The run ends inside a statement: take more of the text (doubling, so that
+                // a long function body costs a few parses, not one per semicolon).
+                Err(pg_query::Error::Parse(message))
+                    if message.contains("at end of input") && last + 1 < cuts.len() =>
+                {
+                    let size = cuts[last] - from;
+                    while last + 1 < cuts.len() && cuts[last] - from < size * 2 {
+                        last += 1;
+                    }
+                }
+                // A syntax error: the scanner's statements, for the server to judge.
+                Err(_) => {
+                    let mut start = from;
+                    for &cut in &cuts[next_cut..=last] {
+                        let range = trimmed(start..cut);
+                        start = cut;
+                        // A segment may start with the previous statement's semicolon.
+                        let range = trimmed(
+                            range.start + usize::from(sql[range.clone()].starts_with(';'))
+                                ..range.end,
+                        );
+                        if range.is_empty() {
+                            continue;
+                        }
+                        if let ControlFlow::Break(value) = visit(range, None) {
+                            return Ok(Some(value));
+                        }
+                    }
+                    break;
+                }
+            }
+        }
+        from = cuts[last];
+        next_cut = last + 1;
+    }
+    Ok(None)
 }
 
 /// The `.sql` files of a folder in name order (seed files); none when it does not exist.
@@ -332,15 +463,77 @@ mod tests {
         assert!(directives("-- pgfleet:lock-timeout soon\n").is_err());
     }
 
+    fn texts(sql: &str) -> Vec<&str> {
+        split_statements(sql)
+            .expect("scans")
+            .into_iter()
+            .map(|r| &sql[r])
+            .collect()
+    }
+
     #[test]
     fn statements_split_like_the_server_does() {
         let sql = "-- c;\nCREATE TABLE t(x text default ';');\n\nCREATE FUNCTION f() RETURNS int AS $$ select 1; $$ LANGUAGE sql;\nCREATE INDEX CONCURRENTLY i ON t(x)";
         let parts = split_statements(sql).expect("parses");
         assert_eq!(parts.len(), 3, "{parts:?}");
-        assert!(parts[1].1.starts_with("CREATE FUNCTION"));
-        assert_eq!(&sql[parts[2].0..parts[2].0 + 12], "CREATE INDEX");
+        assert!(sql[parts[1].clone()].starts_with("CREATE FUNCTION"));
+        assert_eq!(&sql[parts[2].start..parts[2].start + 12], "CREATE INDEX");
+        assert!(sql[parts[2].clone()].ends_with("(x)"));
     }
 
+    #[test]
+    fn sql_standard_bodies_stay_whole_and_rejected_text_is_kept() {
+        let atomic =
+            "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT 2; END";
+        assert_eq!(
+            texts(&format!("{atomic};\nSELECT 3;")),
+            [atomic, "SELECT 3"]
+        );
+        // Stray words and a syntax error are not dropped: they go to the server, which reports
+        // them (the scanner cuts only after a keyword, outside parentheses).
+        assert_eq!(
+            texts("SELECT 1;\nbogus;\nSELEC 2;\nSELECT (3"),
+            ["SELECT 1", "bogus;\nSELEC 2;\nSELECT (3"]
+        );
+        assert_eq!(
+            texts("SELECT 1;\nSELECT 2 +;\nSELECT 3"),
+            ["SELECT 1", "SELECT 2 +", "SELECT 3"]
+        );
+        assert!(split_statements("SELECT 'unterminated").is_err());
+    }
+
+    #[test]
+    fn a_large_script_splits_the_same_window_by_window() {
+        // Well past several windows, with a dollar-quoted body, a BEGIN ATOMIC body and a
+        // string holding semicolons crossing window boundaries.
+        let body = format!("$body$ {} $body$", "SELECT 1; ".repeat(PARSE_CHUNK / 8));
+        let atomic = format!(
+            "CREATE FUNCTION g() RETURNS int LANGUAGE sql BEGIN ATOMIC {} SELECT 2; END",
+            "SELECT 1; ".repeat(PARSE_CHUNK / 8)
+        );
+        let quoted = format!("INSERT INTO t VALUES ('{}')", "; ".repeat(PARSE_CHUNK));
+        let mut expected = Vec::new();
+        for i in 0..20_000 {
+            expected.push(format!("INSERT INTO t VALUES ({i}, 'a; b')"));
+            if i == 5_000 {
+                expected.push(format!(
+                    "CREATE FUNCTION f() RETURNS void LANGUAGE sql AS {body}"
+                ));
+            }
+            if i == 10_000 {
+                expected.push(atomic.clone());
+            }
+            if i == 15_000 {
+                expected.push(quoted.clone());
+            }
+        }
+        let sql = expected
+            .iter()
+            .map(|s| format!("{s};\n"))
+            .collect::<String>();
+        assert!(sql.len() > 4 * PARSE_CHUNK, "{}", sql.len());
+        assert_eq!(texts(&sql), expected);
+    }
     #[test]
     fn lines_are_counted_from_character_positions() {
         let text = "é\nselect\n  oops";

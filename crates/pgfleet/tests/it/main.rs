@@ -13,6 +13,7 @@ mod corpus;
 mod dev;
 mod env;
 mod examples;
+mod hardening_migrate;
 mod manifest;
 mod migrate;
 mod serve;
