@@ -120,6 +120,23 @@ pub enum MigrateError {
         actual: String,
     },
     #[error(
+        "{service}: {} was renamed after it was applied as version {version} `{recorded}`; nothing was run. \
+         Restore its name, or accept the new one with `pgfleet migrate repair {service}`",
+        file.display()
+    )]
+    Renamed {
+        service: String,
+        file: PathBuf,
+        version: i64,
+        recorded: String,
+    },
+    #[error(
+        "{service}: {} was added after its step was applied; nothing was run. \
+         Remove it, or accept it with `pgfleet migrate repair {service}`",
+        file.display()
+    )]
+    DownAdded { service: String, file: PathBuf },
+    #[error(
         "{service}: {} (version {version}) is older than the current version {current} but was never applied; \
          rename it to a newer version or pass --allow-out-of-order",
         file.display()
@@ -165,6 +182,8 @@ impl MigrateError {
                 | MigrateError::Lock { .. }
                 | MigrateError::Dirty { .. }
                 | MigrateError::ChecksumMismatch { .. }
+                | MigrateError::Renamed { .. }
+                | MigrateError::DownAdded { .. }
                 | MigrateError::OutOfOrder { .. }
                 | MigrateError::Irreversible { .. }
                 | MigrateError::MissingFile { .. }
@@ -341,9 +360,16 @@ fn check_history(
                 statements_done: applied.statements_done,
             });
         }
-        if let Some(file) = file
-            && file.up.checksum != applied.checksum
-        {
+        let Some(file) = file else { continue };
+        if file.name != applied.name {
+            return Err(MigrateError::Renamed {
+                service: target.service.clone(),
+                file: file.up.path.clone(),
+                version: applied.version,
+                recorded: applied.name.clone(),
+            });
+        }
+        if !file.up.matches(&applied.checksum) {
             return Err(MigrateError::ChecksumMismatch {
                 service: target.service.clone(),
                 file: file.up.path.clone(),
@@ -351,8 +377,49 @@ fn check_history(
                 actual: file.up.checksum.clone(),
             });
         }
+        match down_change(file, applied) {
+            Some(DownChange::Added(down)) => {
+                return Err(MigrateError::DownAdded {
+                    service: target.service.clone(),
+                    file: down.path.clone(),
+                });
+            }
+            Some(DownChange::Edited(down, recorded)) => {
+                return Err(MigrateError::ChecksumMismatch {
+                    service: target.service.clone(),
+                    file: down.path.clone(),
+                    recorded: recorded.to_owned(),
+                    actual: down.checksum.clone(),
+                });
+            }
+            None => {}
+        }
     }
     Ok(())
+}
+
+/// How an applied step's down file differs from what its history row recorded.
+#[derive(Debug)]
+pub enum DownChange<'a> {
+    /// There was none when the step was applied.
+    Added(&'a Script),
+    /// Edited: the file and the recorded checksum.
+    Edited(&'a Script, &'a str),
+}
+
+/// The down file is what `down` would run: a change since the step was applied is an edit
+/// like one of the up file. A row without a recorded down checksum (written before pgfleet
+/// recorded them) is not checked; a down file removed since only makes the step irreversible.
+pub fn down_change<'a>(file: &'a Migration, applied: &'a Applied) -> Option<DownChange<'a>> {
+    let recorded = applied.down_checksum.as_deref()?;
+    let down = file.down.as_ref()?;
+    if recorded.is_empty() {
+        Some(DownChange::Added(down))
+    } else if !down.matches(recorded) {
+        Some(DownChange::Edited(down, recorded))
+    } else {
+        None
+    }
 }
 
 /// The steps to take, in order.
@@ -936,11 +1003,12 @@ fn history_sql(
     let service = quote_literal(&target.service);
     if direction == "up" {
         format!(
-            "INSERT INTO pgfleet.migrations (service, version, name, checksum, state, statements_done, applied_by, duration_ms) \
-             VALUES ({service}, {}, {}, {}, {}, {statements_done}, {}, {})",
+            "INSERT INTO pgfleet.migrations (service, version, name, checksum, down_checksum, state, statements_done, applied_by, duration_ms) \
+             VALUES ({service}, {}, {}, {}, {}, {}, {statements_done}, {}, {})",
             migration.version,
             quote_literal(&migration.name),
             quote_literal(&migration.up.checksum),
+            quote_literal(&history::down_checksum(migration)),
             quote_literal(state),
             quote_literal(os_user()),
             duration_ms
