@@ -233,7 +233,11 @@ pub struct RunReport {
     pub service: String,
     pub before: Option<i64>,
     pub after: Option<i64>,
+    /// The steps that were taken (committed), in order; of a dry run, the plan.
     pub steps: Vec<Step>,
+    /// The step a failed run stopped at (not taken, or dirty if it had no transaction).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed: Option<Step>,
     pub duration_ms: u64,
     pub dry_run: bool,
 }
@@ -534,6 +538,7 @@ pub async fn dry_run(
         before,
         after: before,
         steps,
+        failed: None,
         duration_ms: started.elapsed().as_millis() as u64,
         dry_run: true,
     })
@@ -553,6 +558,7 @@ pub async fn run(
             before: None,
             after: None,
             steps: Vec::new(),
+            failed: None,
             duration_ms: started.elapsed().as_millis() as u64,
             dry_run: false,
         },
@@ -561,27 +567,35 @@ pub async fn run(
     let migrations = target.load().map_err(failure)?;
     let lock = target.lock(options, progress).await.map_err(failure)?;
     let client = target.connect("migrate", options).await.map_err(failure)?;
-    let result = run_locked(target, &client, &migrations, direction, options, progress).await;
-    let (before, after, steps, outcome) = match &result {
-        Ok((before, steps)) => {
-            let after = current_version(target, &client).await.ok().flatten();
-            (*before, after, steps.clone(), "success".to_owned())
-        }
-        Err((before, _)) => {
-            let after = current_version(target, &client).await.ok().flatten();
-            (*before, after, Vec::new(), "failed".to_owned())
-        }
-    };
+    let mut done = Progress::default();
+    let result = run_locked(
+        target,
+        &client,
+        &migrations,
+        direction,
+        options,
+        progress,
+        &mut done,
+    )
+    .await;
+    let Progress {
+        before,
+        steps,
+        failed,
+    } = done;
+    let after = current_version(target, &client).await.ok().flatten();
+    let outcome = if result.is_ok() { "success" } else { "failed" };
     let changed =
-        before != after || !steps.is_empty() || matches!(&result, Err((_, e)) if !e.is_refusal());
+        before != after || !steps.is_empty() || matches!(&result, Err(e) if !e.is_refusal());
     let duration_ms = started.elapsed().as_millis() as u64;
     if changed {
-        let detail = match &result {
-            Ok(_) => serde_json::json!({
-                "steps": steps.iter().map(|s| serde_json::json!({"version": s.version, "name": s.name, "direction": s.direction})).collect::<Vec<_>>()
-            }),
-            Err((_, e)) => serde_json::json!({ "error": e.to_string() }),
-        };
+        let summary = |s: &Step| serde_json::json!({"version": s.version, "name": s.name, "direction": s.direction});
+        let mut detail =
+            serde_json::json!({ "steps": steps.iter().map(summary).collect::<Vec<_>>() });
+        if let Err(e) = &result {
+            detail["failed"] = failed.as_ref().map(summary).unwrap_or_default();
+            detail["error"] = e.to_string().into();
+        }
         let command = match direction {
             Direction::Up { .. } => "migrate up",
             Direction::Down { .. } => "migrate down",
@@ -595,7 +609,7 @@ pub async fn run(
                 os_user: os_user(),
                 version_before: before,
                 version_after: after,
-                result: &outcome,
+                result: outcome,
                 duration_ms: duration_ms as i64,
                 detail,
             },
@@ -611,13 +625,23 @@ pub async fn run(
         before,
         after,
         steps,
+        failed,
         duration_ms,
         dry_run: false,
     };
     match result {
-        Ok(_) => Ok(report),
-        Err((_, error)) => Err(RunFailure { report, error }),
+        Ok(()) => Ok(report),
+        Err(error) => Err(RunFailure { report, error }),
     }
+}
+
+/// How far a run got: kept as it goes, so that a failure reports the steps that committed
+/// before it and the one it stopped at.
+#[derive(Default)]
+struct Progress {
+    before: Option<i64>,
+    steps: Vec<Step>,
+    failed: Option<Step>,
 }
 
 async fn current_version(target: &Target, client: &Client) -> Result<Option<i64>, MigrateError> {
@@ -627,8 +651,6 @@ async fn current_version(target: &Target, client: &Client) -> Result<Option<i64>
     Ok(history.iter().filter(|a| !a.dirty).map(|a| a.version).max())
 }
 
-type Locked = Result<(Option<i64>, Vec<Step>), (Option<i64>, MigrateError)>;
-
 async fn run_locked(
     target: &Target,
     client: &Client,
@@ -636,25 +658,22 @@ async fn run_locked(
     direction: Direction,
     options: &Options,
     progress: &(dyn Fn(Event) + Sync),
-) -> Locked {
-    if let Err(e) = history::ensure_tables(client).await {
-        return Err((None, target.pg("creating the pgfleet history tables", &e)));
-    }
+    done: &mut Progress,
+) -> Result<(), MigrateError> {
+    history::ensure_tables(client)
+        .await
+        .map_err(|e| target.pg("creating the pgfleet history tables", &e))?;
     // The plan is made under the lock: what another runner applied meanwhile is seen.
-    let history = match history::read(client, &target.service).await {
-        Ok(history) => history,
-        Err(e) => return Err((None, target.pg("reading history", &e))),
-    };
-    let before = history.iter().map(|a| a.version).max();
-    let steps = plan(target, migrations, &history, direction, options).map_err(|e| (before, e))?;
+    let history = history::read(client, &target.service)
+        .await
+        .map_err(|e| target.pg("reading history", &e))?;
+    done.before = history.iter().map(|a| a.version).max();
+    let steps = plan(target, migrations, &history, direction, options)?;
     progress(Event::Planned { total: steps.len() });
-    let act_as = match acting_role(target, client).await {
-        Ok(role) => role,
-        Err(e) => return Err((before, e)),
-    };
+    let act_as = acting_role(target, client).await?;
     let act_as = act_as.as_deref();
     let by_version = |v: i64| migrations.iter().find(|m| m.version == v);
-    for (index, step) in steps.iter().enumerate() {
+    for (index, step) in steps.into_iter().enumerate() {
         progress(Event::Step {
             index,
             version: step.version,
@@ -688,9 +707,15 @@ async fn run_locked(
             };
             apply_transaction(target, client, script, options, act_as, Some(&record)).await
         };
-        result.map_err(|e| (before, e))?;
+        match result {
+            Ok(()) => done.steps.push(step),
+            Err(e) => {
+                done.failed = Some(step);
+                return Err(e);
+            }
+        }
     }
-    Ok((before, steps))
+    Ok(())
 }
 
 /// The owner role when it exists and the session may become it; otherwise migrations run as

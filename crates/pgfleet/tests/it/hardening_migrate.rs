@@ -1,11 +1,56 @@
-//! Issue 11 (hardening), the migration items: memory on a large file (18), integrity of
-//! applied steps' down files, names and byte order marks (20). Each test performs the attack
-//! or the fault against the shared test cluster.
+//! Issue 11 (hardening), the migration items: reports of partial runs and of unreachable or
+//! unreadable services (16), memory on a large file (18), integrity of applied steps' down files,
+//! names and byte order marks (20), and the place of invalid bytes (21). Each test performs
+//! the attack or the fault against the shared test cluster.
 
-use crate::context::TestContext;
+use crate::context::{TestContext, free_port};
 use crate::migrate::{fleet, history, versions, write};
-use pgfleet_testkit::TestCluster;
+use pgfleet_testkit::{TestCluster, TestDatabase};
 use std::process::Stdio;
+
+async fn audit_details(db: &TestDatabase) -> Vec<(String, serde_json::Value)> {
+    db.client()
+        .await
+        .query(
+            "SELECT command || ':' || result, coalesce(detail::text, 'null') FROM pgfleet.audit_log ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r.get(0),
+                serde_json::from_str(r.get::<_, &str>(1)).expect("detail is JSON"),
+            )
+        })
+        .collect()
+}
+
+fn step_versions(steps: &serde_json::Value) -> Vec<i64> {
+    steps
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["version"].as_i64().expect("version"))
+        .collect()
+}
+
+/// The row of `service` in a table report, as its cells.
+fn table_row(stdout: &str, service: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .find(|l| {
+            l.split(['│', '┆'])
+                .nth(1)
+                .is_some_and(|c| c.trim() == service)
+        })
+        .unwrap_or_else(|| panic!("no row for {service}:\n{stdout}"))
+        .split(['│', '┆'])
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty())
+        .collect()
+}
 
 fn pair(ctx: &TestContext, service: &str, version: u32, name: &str) {
     write(
@@ -20,6 +65,223 @@ fn pair(ctx: &TestContext, service: &str, version: u32, name: &str) {
         &format!("{version:03}_{name}.down.sql"),
         &format!("DROP TABLE {name};\n"),
     );
+}
+
+#[tokio::test]
+async fn a_run_that_fails_part_way_reports_the_steps_it_took_and_the_one_it_failed() {
+    let db = TestCluster::shared().fresh_database().await;
+    let ctx = fleet(&[("orders", &db)]);
+    for (v, name) in [(1, "t1"), (2, "t2"), (3, "t3"), (4, "t4")] {
+        pair(&ctx, "orders", v, name);
+    }
+    ctx.run(&["migrate", "up", "orders"]).success();
+    pair(&ctx, "orders", 5, "t5");
+    pair(&ctx, "orders", 6, "t6");
+    write(&ctx, "orders", "007_broken.up.sql", "SELECT 1/0;\n");
+
+    let json = ctx
+        .run(&["migrate", "up", "orders", "--format", "json"])
+        .failure(1)
+        .json();
+    let report = &json[0]["report"];
+    assert_eq!(step_versions(&report["steps"]), [5, 6], "{json}");
+    assert_eq!(report["failed"]["version"], 7, "{json}");
+    assert_eq!(report["failed"]["direction"], "up", "{json}");
+    assert_eq!(
+        (report["before"].clone(), report["after"].clone()),
+        (4.into(), 6.into())
+    );
+    assert_eq!(versions(&history(&db, "orders").await), [1, 2, 3, 4, 5, 6]);
+    let (outcome, detail) = audit_details(&db).await.pop().expect("an audit row");
+    assert_eq!(outcome, "migrate up:failed");
+    assert_eq!(step_versions(&detail["steps"]), [5, 6], "{detail}");
+    assert_eq!(detail["failed"]["version"], 7, "{detail}");
+    assert!(
+        detail["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("division by zero")),
+        "{detail}"
+    );
+
+    // Down through a failing down file: the steps reverted before it are reported.
+    std::fs::remove_file(ctx.dir.path().join("migrations/orders/007_broken.up.sql")).unwrap();
+    write(
+        &ctx,
+        "orders",
+        "002_t2.down.sql",
+        "DROP TABLE no_such_table;\n",
+    );
+    // (Accept the edited down file first: it is an edit of an applied step.)
+    ctx.run(&["migrate", "repair", "orders"]).success();
+    let run = ctx
+        .run(&["migrate", "down", "orders", "--to", "0"])
+        .failure(1);
+    let row = table_row(&run.stdout, "orders");
+    assert_eq!(
+        row[1..4],
+        ["6", "2", "4"],
+        "before, after, steps:\n{}",
+        run.stdout
+    );
+    assert!(row[4].contains("failed at down 2 t2"), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("002_t2.down.sql:1"),
+        "the error names the file and line:\n{}",
+        run.stderr
+    );
+    assert_eq!(versions(&history(&db, "orders").await), [1, 2]);
+    let (outcome, detail) = audit_details(&db).await.pop().expect("an audit row");
+    assert_eq!(outcome, "migrate down:failed");
+    assert_eq!(step_versions(&detail["steps"]), [6, 5, 4, 3], "{detail}");
+    assert_eq!(detail["failed"]["version"], 2, "{detail}");
+}
+
+#[tokio::test]
+async fn status_of_unreachable_databases_says_so_and_fails() {
+    let cluster = TestCluster::shared();
+    let (a, b) = (
+        cluster.fresh_database().await,
+        cluster.fresh_database().await,
+    );
+    let mut ctx = fleet(&[("alpha", &a), ("beta", &b)]);
+    pair(&ctx, "alpha", 1, "t1");
+    pair(&ctx, "beta", 1, "t1");
+    pair(&ctx, "beta", 2, "t2");
+
+    // Nobody listens on the port: every database is unreachable.
+    ctx.var("IT_PORT", &free_port().to_string());
+    for args in [
+        &["migrate", "status"][..],
+        &["migrate", "status", "--check"],
+        &["migrate", "validate"],
+    ] {
+        let run = ctx.run(args).failure(1);
+        for service in ["alpha", "beta"] {
+            let row = table_row(&run.stdout, service);
+            assert_eq!(
+                row[1..3],
+                ["?", "?"],
+                "current and pending are unknown:\n{}",
+                run.stdout
+            );
+            assert!(
+                row.last().unwrap().contains("unreachable"),
+                "{}",
+                run.stdout
+            );
+        }
+    }
+    let run = ctx
+        .run(&["migrate", "status", "--format", "json"])
+        .failure(1);
+    assert!(
+        run.stderr.contains("2 service(s) could not be reached"),
+        "{}",
+        run.stderr
+    );
+    for status in run.json().as_array().unwrap() {
+        assert_eq!(status["reachable"], false, "{status}");
+        assert_eq!(status["ok"], false, "{status}");
+        assert!(status["pending"].is_null(), "never `pending 0`: {status}");
+        let problem = status["problems"][0].as_str().unwrap();
+        assert!(problem.starts_with("unreachable: "), "{problem}");
+        assert!(problem.contains("connect"), "with the reason: {problem}");
+    }
+}
+
+#[tokio::test]
+async fn one_unreachable_service_fails_status_and_the_others_are_shown() {
+    let cluster = TestCluster::shared();
+    let reachable = cluster.fresh_database().await;
+    let ctx = TestContext::on_test_cluster(
+        "name = \"it\"",
+        &format!(
+            "[servers.main]\n[servers.gone.environments.testing]\nport = {}\n\n\
+             [services.alpha]\nserver = \"main\"\ndatabase = \"{}\"\nmigrations = \"migrations/alpha\"\n\n\
+             [services.beta]\nserver = \"gone\"\ndatabase = \"beta\"\nmigrations = \"migrations/beta\"\n",
+            free_port(),
+            reachable.name
+        ),
+    );
+    pair(&ctx, "alpha", 1, "t1");
+    let json = ctx
+        .run(&["migrate", "status", "--format", "json"])
+        .failure(1)
+        .json();
+    let by = |s: &str| {
+        json.as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["service"] == s)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by("alpha")["reachable"], true);
+    assert_eq!(by("alpha")["pending"], 1);
+    assert_eq!(by("beta")["reachable"], false);
+}
+
+#[tokio::test]
+async fn unreadable_files_are_all_listed_beside_the_current_version() {
+    let db = TestCluster::shared().fresh_database().await;
+    let ctx = fleet(&[("orders", &db)]);
+    pair(&ctx, "orders", 1, "t1");
+    pair(&ctx, "orders", 2, "t2");
+    ctx.run(&["migrate", "up", "orders"]).success();
+    // Two pending files that cannot be read, and a misnamed one.
+    let dir = ctx.dir.path().join("migrations/orders");
+    std::fs::write(
+        dir.join("003_latin1.up.sql"),
+        b"-- caf\xc3\xa9\nINSERT INTO t1 VALUES (1);\nCOMMENT ON TABLE t1 IS 'caf\xe9';\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("004_nul.up.sql"), b"SELECT 1;\n\0").unwrap();
+    write(&ctx, "orders", "5_no_direction.sql", "SELECT 1;\n");
+
+    let status = ctx
+        .run(&["migrate", "status", "--format", "json"])
+        .success()
+        .json();
+    let status = &status[0];
+    assert_eq!(status["current"], 2, "{status}");
+    assert_eq!(status["reachable"], true, "{status}");
+    assert_eq!(status["pending"], 2, "{status}");
+    let problems: Vec<&str> = status["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    let latin1 = format!(
+        "{}:3:28: invalid UTF-8 (byte 0xe9)",
+        dir.join("003_latin1.up.sql").display()
+    );
+    let nul = format!("{}:2:1: a NUL byte", dir.join("004_nul.up.sql").display());
+    assert!(
+        problems.iter().any(|p| p.starts_with(&latin1)),
+        "{problems:?}"
+    );
+    assert!(problems.iter().any(|p| p.starts_with(&nul)), "{problems:?}");
+    assert!(
+        problems.iter().any(|p| p.contains("5_no_direction.sql")),
+        "{problems:?}"
+    );
+    assert!(
+        !problems.iter().any(|p| p.contains("missing")),
+        "{problems:?}"
+    );
+    ctx.run(&["migrate", "status", "--check"]).failure(1);
+
+    // A run refuses with every problem, each at its place, and runs nothing.
+    let run = ctx.run(&["migrate", "up", "orders"]).failure(1);
+    assert!(run.stderr.contains(&latin1), "{}", run.stderr);
+    assert!(run.stderr.contains(&nul), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("hint: save the file as UTF-8"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(versions(&history(&db, "orders").await), [1, 2]);
 }
 
 #[tokio::test]
