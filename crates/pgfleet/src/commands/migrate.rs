@@ -112,11 +112,15 @@ impl Report for RunSummary {
                 version(r.after),
                 r.steps.len().to_string(),
             );
-            let result = match &o.error {
-                Some(_) => "failed (see below)".to_owned(),
-                None if r.dry_run => "planned".to_owned(),
-                None if r.steps.is_empty() => "up to date".to_owned(),
-                None => "ok".to_owned(),
+            let result = match (&o.error, &r.failed) {
+                (Some(_), Some(step)) => format!(
+                    "failed at {} {} {} (see below)",
+                    step.direction, step.version, step.name
+                ),
+                (Some(_), None) => "failed (see below)".to_owned(),
+                (None, _) if r.dry_run => "planned".to_owned(),
+                (None, _) if r.steps.is_empty() => "up to date".to_owned(),
+                (None, _) => "ok".to_owned(),
             };
             table.add_row(vec![o.service.clone(), before, after, steps, result]);
         }
@@ -256,6 +260,7 @@ async fn run_fleet(
                             before: None,
                             after: None,
                             steps: Vec::new(),
+                            failed: None,
                             duration_ms: 0,
                             dry_run: true,
                         },
@@ -346,8 +351,11 @@ pub struct StatusReport(pub Vec<ServiceStatus>);
 pub struct ServiceStatus {
     pub service: String,
     pub ok: bool,
+    /// False when the service's database could not be reached or its history read: then
+    /// `current`, `pending` and `dirty` are unknown (null), and `problems` says why.
+    pub reachable: bool,
     pub current: Option<i64>,
-    pub pending: usize,
+    pub pending: Option<usize>,
     pub dirty: Option<i64>,
     pub problems: Vec<String>,
 }
@@ -356,11 +364,20 @@ impl Report for StatusReport {
     fn table(&self) -> String {
         let mut table = output::table(&["service", "current", "pending", "dirty", "problems"]);
         for s in &self.0 {
+            let unknown = || "?".to_owned();
             table.add_row(vec![
                 s.service.clone(),
-                version(s.current),
-                s.pending.to_string(),
-                s.dirty.map(|v| v.to_string()).unwrap_or_default(),
+                if s.reachable {
+                    version(s.current)
+                } else {
+                    unknown()
+                },
+                s.pending.map_or_else(unknown, |p| p.to_string()),
+                if s.reachable {
+                    s.dirty.map(|v| v.to_string()).unwrap_or_default()
+                } else {
+                    unknown()
+                },
                 s.problems.join("\n"),
             ]);
         }
@@ -389,23 +406,39 @@ async fn states(ctx: &Context, selection: &Selection) -> Result<Vec<ServiceStatu
             Ok(state) => ServiceStatus {
                 service,
                 ok: state.problems.is_empty(),
+                reachable: true,
                 current: state.current,
-                pending: state.pending.len(),
+                pending: Some(state.pending.len()),
                 dirty: state.dirty,
                 problems: state.problems,
             },
             Err(e) => ServiceStatus {
                 service,
                 ok: false,
+                reachable: false,
                 current: None,
-                pending: 0,
+                pending: None,
                 dirty: None,
-                problems: vec![e.to_string()],
+                problems: vec![match e {
+                    MigrateError::Connect { message, .. } => format!("unreachable: {message}"),
+                    other => format!("cannot read its state: {other}"),
+                }],
             },
         });
     }
     statuses.sort_by(|a, b| a.service.cmp(&b.service));
     Ok(statuses)
+}
+
+/// A status that could not be read for every service is a failure, `--check` or not: "nothing
+/// pending" is not known.
+fn unreachable(statuses: &[ServiceStatus]) -> Option<CliError> {
+    let count = statuses.iter().filter(|s| !s.reachable).count();
+    (count > 0).then(|| {
+        CliError::Failed(format!(
+            "{count} service(s) could not be reached; their state is unknown"
+        ))
+    })
 }
 
 pub async fn status(
@@ -417,9 +450,13 @@ pub async fn status(
     let statuses = states(ctx, selection).await?;
     let behind = statuses
         .iter()
-        .filter(|s| !s.ok || s.pending > 0 || s.dirty.is_some())
+        .filter(|s| !s.ok || s.pending.unwrap_or(0) > 0 || s.dirty.is_some())
         .count();
+    let unreachable = unreachable(&statuses);
     output::print_report(&StatusReport(statuses), format);
+    if let Some(error) = unreachable {
+        return Err(error);
+    }
     if check && behind > 0 {
         return Err(CliError::Failed(format!(
             "{behind} service(s) have pending, dirty or edited migrations"

@@ -1,7 +1,8 @@
 //! Checks of a migration's SQL with PostgreSQL's own parser (pg_query), before anything runs.
 
-use super::source::{Script, line_of_char};
+use super::source::{self, Script, leading_comment_lines};
 use pg_query::NodeEnum;
+use std::ops::ControlFlow;
 
 /// What cannot run inside the transaction pgfleet wraps a migration in: such a file needs
 /// `-- pgfleet:no-transaction`. Found here, it is an error before any statement runs,
@@ -27,47 +28,40 @@ fn needs_no_transaction(node: &NodeEnum) -> Option<&'static str> {
 
 /// `Err((line, message))` when a transactional script holds a statement that cannot run in a
 /// transaction, or transaction control of its own. Text the parser rejects is left for the
-/// server to report (with its own message and position).
+/// server to report (with its own message and position). The file is parsed a run of
+/// statements at a time ([`source::for_each_statement`]), never whole.
 pub fn check_script(script: &Script) -> Result<(), (Option<usize>, String)> {
     if script.directives.no_transaction {
         return Ok(());
     }
-    let Ok(parsed) = pg_query::parse(&script.sql, 0) else {
-        return Ok(());
-    };
-    for raw in &parsed.protobuf.stmts {
-        let Some(node) = raw.stmt.as_ref().and_then(|s| s.node.as_ref()) else {
-            continue;
+    let found = source::for_each_statement(&script.sql, |range, node| {
+        let Some(node) = node else {
+            return ControlFlow::Continue(());
         };
-        // stmt_location is a byte offset.
-        let location = usize::try_from(raw.stmt_location).unwrap_or(0);
-        let line = || {
-            let text = &script.sql[..location.min(script.sql.len())];
-            let leading = script.sql[location.min(script.sql.len())..]
-                .chars()
-                .take_while(|c| c.is_whitespace())
-                .filter(|c| *c == '\n')
-                .count();
-            Some(line_of_char(&script.sql, text.chars().count() + 1) + leading)
+        let message = if let Some(what) = needs_no_transaction(node) {
+            format!(
+                "{what} cannot run inside a transaction; put `-- pgfleet:no-transaction` at the top of the file"
+            )
+        } else if let NodeEnum::TransactionStmt(_) = node {
+            "transaction control (BEGIN/COMMIT/ROLLBACK) in a migration: pgfleet runs each file in its own transaction \
+             (or, with `-- pgfleet:no-transaction`, statement by statement)"
+                .to_owned()
+        } else {
+            return ControlFlow::Continue(());
         };
-        if let Some(what) = needs_no_transaction(node) {
-            return Err((
-                line(),
-                format!(
-                    "{what} cannot run inside a transaction; put `-- pgfleet:no-transaction` at the top of the file"
-                ),
-            ));
-        }
-        if let NodeEnum::TransactionStmt(_) = node {
-            return Err((
-                line(),
-                "transaction control (BEGIN/COMMIT/ROLLBACK) in a migration: pgfleet runs each file in its own transaction \
-                 (or, with `-- pgfleet:no-transaction`, statement by statement)"
-                    .to_owned(),
-            ));
-        }
+        ControlFlow::Break((range.start, message))
+    });
+    match found {
+        Ok(Some((offset, message))) => Err((Some(statement_line(&script.sql, offset)), message)),
+        // Unscannable text is the server's to report too.
+        Ok(None) | Err(_) => Ok(()),
     }
-    Ok(())
+}
+
+/// The line where the code of the statement starting at byte `offset` begins (after its
+/// leading comments).
+fn statement_line(sql: &str, offset: usize) -> usize {
+    sql[..offset].matches('\n').count() + 1 + leading_comment_lines(&sql[offset..])
 }
 
 /// Whether a statement builds an index concurrently. Such a statement is not retried after a

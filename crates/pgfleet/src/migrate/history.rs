@@ -2,6 +2,7 @@
 //! database. Services that share a database share the tables and are kept apart by the
 //! `service` column.
 
+use super::source::Migration;
 use serde::Serialize;
 use tokio_postgres::Client;
 
@@ -22,6 +23,9 @@ CREATE TABLE IF NOT EXISTS pgfleet.migrations (
     version         bigint      NOT NULL,
     name            text        NOT NULL,
     checksum        text        NOT NULL,
+    -- The down file's checksum when the step was applied: '' when it had none, NULL when not
+    -- recorded (rows written before pgfleet recorded it).
+    down_checksum   text,
     state           text        NOT NULL CHECK (state IN ('applied', 'dirty')),
     -- For a dirty non-transactional migration: how many of its statements completed.
     statements_done integer     NOT NULL DEFAULT 0,
@@ -46,6 +50,8 @@ CREATE TABLE IF NOT EXISTS pgfleet.audit_log (
     duration_ms    bigint      NOT NULL,
     detail         jsonb
 );
+-- Tables created before the column existed are upgraded in place.
+ALTER TABLE pgfleet.migrations ADD COLUMN IF NOT EXISTS down_checksum text;
 CREATE TABLE IF NOT EXISTS pgfleet.logins (
     login   name NOT NULL,
     service text NOT NULL,
@@ -102,7 +108,9 @@ pub async fn ensure_tables(client: &Client) -> Result<(), tokio_postgres::Error>
     let current = client
         .query_one(
             "SELECT to_regclass('pgfleet.migrations') IS NOT NULL AND to_regclass('pgfleet.audit_log') IS NOT NULL
-                    AND to_regprocedure('pgfleet.record_step(text,text,jsonb)') IS NOT NULL",
+                    AND to_regprocedure('pgfleet.record_step(text,text,jsonb)') IS NOT NULL
+                    AND EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass('pgfleet.migrations')
+                                   AND attname = 'down_checksum' AND NOT attisdropped)",
             &[],
         )
         .await?
@@ -145,6 +153,8 @@ pub struct Applied {
     pub version: i64,
     pub name: String,
     pub checksum: String,
+    /// `Some("")`: the step had no down file; `None`: not recorded.
+    pub down_checksum: Option<String>,
     pub dirty: bool,
     pub statements_done: i32,
     pub baseline: bool,
@@ -154,22 +164,43 @@ pub struct Applied {
     pub duration_ms: Option<i64>,
 }
 
+/// What `down_checksum` records for a step applied from these files.
+pub fn down_checksum(migration: &Migration) -> String {
+    migration
+        .down
+        .as_ref()
+        .map(|down| down.checksum.clone())
+        .unwrap_or_default()
+}
+
 /// The history of `service`, oldest first. Empty when the tables do not exist yet (reading
-/// creates nothing, so `--dry-run` and `status` touch nothing).
+/// creates nothing, so `--dry-run` and `status` touch nothing; a table from before
+/// `down_checksum` reads as not recorded).
 pub async fn read(client: &Client, service: &str) -> Result<Vec<Applied>, tokio_postgres::Error> {
-    let exists: bool = client
-        .query_one("SELECT to_regclass('pgfleet.migrations') IS NOT NULL", &[])
-        .await?
-        .get(0);
-    if !exists {
+    let found = client
+        .query_one(
+            "SELECT to_regclass('pgfleet.migrations') IS NOT NULL,
+                    EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass('pgfleet.migrations')
+                               AND attname = 'down_checksum' AND NOT attisdropped)",
+            &[],
+        )
+        .await?;
+    if !found.get::<_, bool>(0) {
         return Ok(Vec::new());
     }
+    let down_checksum = if found.get::<_, bool>(1) {
+        "down_checksum"
+    } else {
+        "NULL::text"
+    };
     let rows = client
         .query(
-            "SELECT version, name, checksum, state = 'dirty', statements_done, baseline,
-                    to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
-                    applied_by, db_role, duration_ms
-               FROM pgfleet.migrations WHERE service = $1 ORDER BY version",
+            &format!(
+                "SELECT version, name, checksum, state = 'dirty', statements_done, baseline,
+                        to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+                        applied_by, db_role, duration_ms, {down_checksum}
+                   FROM pgfleet.migrations WHERE service = $1 ORDER BY version"
+            ),
             &[&service],
         )
         .await?;
@@ -186,6 +217,7 @@ pub async fn read(client: &Client, service: &str) -> Result<Vec<Applied>, tokio_
             applied_by: r.get(7),
             db_role: r.get(8),
             duration_ms: r.get(9),
+            down_checksum: r.get(10),
         })
         .collect())
 }

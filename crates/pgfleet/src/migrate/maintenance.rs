@@ -17,30 +17,73 @@ pub struct State {
     pub history: Vec<Applied>,
 }
 
-/// Reads a service's state without writing anything.
+/// Reads a service's state without writing anything. Files that cannot be read are problems
+/// of the state, beside what the history says; only a database that cannot be read is an
+/// error.
 pub async fn inspect(target: &Target, options: &Options) -> Result<State, MigrateError> {
-    let migrations = source::load(&target.migrations_dir)?;
+    let folder = source::scan(&target.migrations_dir);
     let client = target.connect("status", options).await?;
     let history = history::read(&client, &target.service)
         .await
         .map_err(|e| target.pg("reading history", &e))?;
-    Ok(compare(&target.service, &migrations, history))
+    Ok(compare_folder(&target.service, &folder, history))
 }
 
 /// A service's files against its history.
 pub fn compare(service: &str, migrations: &[source::Migration], history: Vec<Applied>) -> State {
+    compare_with(service, migrations, &[], &[], true, history)
+}
+
+/// A service's folder, as read with its problems, against its history.
+pub fn compare_folder(service: &str, folder: &source::Folder, history: Vec<Applied>) -> State {
+    compare_with(
+        service,
+        &folder.migrations,
+        &folder.problems,
+        &folder.unreadable,
+        folder.complete,
+        history,
+    )
+}
+
+fn compare_with(
+    service: &str,
+    migrations: &[source::Migration],
+    file_problems: &[source::SourceError],
+    unreadable: &[i64],
+    complete: bool,
+    history: Vec<Applied>,
+) -> State {
     let current = history.iter().filter(|a| !a.dirty).map(|a| a.version).max();
-    let mut problems = Vec::new();
+    let mut problems: Vec<String> = file_problems.iter().map(ToString::to_string).collect();
     for applied in &history {
         match migrations.iter().find(|m| m.version == applied.version) {
-            Some(m) if m.up.checksum != applied.checksum => problems.push(format!(
+            Some(m) if m.name != applied.name => problems.push(format!(
+                "{} was renamed after it was applied as version {} `{}`",
+                m.up.path.display(),
+                applied.version,
+                applied.name
+            )),
+            Some(m) if !m.up.matches(&applied.checksum) => problems.push(format!(
                 "{} was edited after it was applied (recorded {}, file {})",
                 m.up.path.display(),
                 short(&applied.checksum),
                 short(&m.up.checksum)
             )),
-            Some(_) => {}
-            None if applied.baseline => {}
+            Some(m) => match super::down_change(m, applied) {
+                Some(super::DownChange::Added(down)) => problems.push(format!(
+                    "{} was added after its step was applied",
+                    down.path.display()
+                )),
+                Some(super::DownChange::Edited(down, recorded)) => problems.push(format!(
+                    "{} was edited after its step was applied (recorded {}, file {})",
+                    down.path.display(),
+                    short(recorded),
+                    short(&down.checksum)
+                )),
+                None => {}
+            },
+            None if applied.baseline || !complete || unreadable.contains(&applied.version) => {}
             None => problems.push(format!(
                 "version {} ({}) is applied but its file is missing",
                 applied.version, applied.name
@@ -53,11 +96,14 @@ pub fn compare(service: &str, migrations: &[source::Migration], history: Vec<App
             ));
         }
     }
-    let pending: Vec<i64> = migrations
+    // An unreadable file is still a pending migration (it is there, and not applied).
+    let mut pending: Vec<i64> = migrations
         .iter()
-        .filter(|m| !history.iter().any(|a| a.version == m.version))
         .map(|m| m.version)
+        .chain(unreadable.iter().copied())
+        .filter(|v| !history.iter().any(|a| a.version == *v))
         .collect();
+    pending.sort_unstable();
     for version in &pending {
         if current.is_some_and(|c| *version < c) {
             problems.push(format!(
@@ -164,22 +210,63 @@ pub async fn repair(
                 }
             }
         }
-        if let Some(m) = migrations.iter().find(|m| m.version == row.version)
-            && m.up.checksum != row.checksum
-        {
+        let Some(m) = migrations.iter().find(|m| m.version == row.version) else {
+            continue;
+        };
+        if m.name != row.name {
             client
-                    .execute(
-                        "UPDATE pgfleet.migrations SET checksum = $3 WHERE service = $1 AND version = $2",
-                        &[&target.service, &row.version, &m.up.checksum],
-                    )
-                    .await
-                    .map_err(|e| target.pg("updating a checksum", &e))?;
+                .execute(
+                    "UPDATE pgfleet.migrations SET name = $3 WHERE service = $1 AND version = $2",
+                    &[&target.service, &row.version, &m.name],
+                )
+                .await
+                .map_err(|e| target.pg("updating a name", &e))?;
+            changes.push(format!(
+                "{}: name `{}` accepted (was `{}`)",
+                m.up.path.display(),
+                m.name,
+                row.name
+            ));
+        }
+        if !m.up.matches(&row.checksum) {
+            client
+                .execute(
+                    "UPDATE pgfleet.migrations SET checksum = $3 WHERE service = $1 AND version = $2",
+                    &[&target.service, &row.version, &m.up.checksum],
+                )
+                .await
+                .map_err(|e| target.pg("updating a checksum", &e))?;
             changes.push(format!(
                 "{}: checksum {} accepted (was {})",
                 m.up.path.display(),
                 short(&m.up.checksum),
                 short(&row.checksum)
             ));
+        }
+        // The down file as it is now is accepted too, and recorded where it was not yet, so
+        // that from now on an edit of it is seen.
+        let down_now = history::down_checksum(m);
+        if row.down_checksum.is_none() || super::down_change(m, row).is_some() {
+            client
+                .execute(
+                    "UPDATE pgfleet.migrations SET down_checksum = $3 WHERE service = $1 AND version = $2",
+                    &[&target.service, &row.version, &down_now],
+                )
+                .await
+                .map_err(|e| target.pg("updating a down checksum", &e))?;
+            let what = match &m.down {
+                Some(down) => format!(
+                    "{}: down checksum {}",
+                    down.path.display(),
+                    short(&down_now)
+                ),
+                None => format!("version {}: no down file", row.version),
+            };
+            changes.push(match &row.down_checksum {
+                None => format!("{what} recorded"),
+                Some(was) if was.is_empty() => format!("{what} accepted (had none)"),
+                Some(was) => format!("{what} accepted (was {})", short(was)),
+            });
         }
     }
     if !changes.is_empty() {
@@ -233,8 +320,8 @@ pub async fn baseline(
     let covered: Vec<&source::Migration> =
         migrations.iter().filter(|m| m.version <= version).collect();
     let user = os_user();
-    let insert = "INSERT INTO pgfleet.migrations (service, version, name, checksum, state, baseline, applied_by, duration_ms)
-                  VALUES ($1, $2, $3, $4, 'applied', true, $5, 0)";
+    let insert = "INSERT INTO pgfleet.migrations (service, version, name, checksum, down_checksum, state, baseline, applied_by, duration_ms)
+                  VALUES ($1, $2, $3, $4, $5, 'applied', true, $6, 0)";
     client
         .batch_execute("BEGIN")
         .await
@@ -242,13 +329,26 @@ pub async fn baseline(
     let result = async {
         for m in &covered {
             client
-                .execute(insert, &[&target.service, &m.version, &m.name, &m.up.checksum, &user])
+                .execute(
+                    insert,
+                    &[
+                        &target.service,
+                        &m.version,
+                        &m.name,
+                        &m.up.checksum,
+                        &history::down_checksum(m),
+                        &user,
+                    ],
+                )
                 .await?;
         }
         if !covered.iter().any(|m| m.version == version) {
             // A marker row: the database is at `version` even though no file has that number.
             client
-                .execute(insert, &[&target.service, &version, &"baseline", &"", &user])
+                .execute(
+                    insert,
+                    &[&target.service, &version, &"baseline", &"", &None::<String>, &user],
+                )
                 .await?;
         }
         history::audit(

@@ -128,6 +128,23 @@ pub enum MigrateError {
         actual: String,
     },
     #[error(
+        "{service}: {} was renamed after it was applied as version {version} `{recorded}`; nothing was run. \
+         Restore its name, or accept the new one with `pgfleet migrate repair {service}`",
+        file.display()
+    )]
+    Renamed {
+        service: String,
+        file: PathBuf,
+        version: i64,
+        recorded: String,
+    },
+    #[error(
+        "{service}: {} was added after its step was applied; nothing was run. \
+         Remove it, or accept it with `pgfleet migrate repair {service}`",
+        file.display()
+    )]
+    DownAdded { service: String, file: PathBuf },
+    #[error(
         "{service}: {} (version {version}) is older than the current version {current} but was never applied; \
          rename it to a newer version or pass --allow-out-of-order",
         file.display()
@@ -176,6 +193,8 @@ impl MigrateError {
                 | MigrateError::Lock { .. }
                 | MigrateError::Dirty { .. }
                 | MigrateError::ChecksumMismatch { .. }
+                | MigrateError::Renamed { .. }
+                | MigrateError::DownAdded { .. }
                 | MigrateError::OutOfOrder { .. }
                 | MigrateError::Irreversible { .. }
                 | MigrateError::MissingFile { .. }
@@ -225,7 +244,11 @@ pub struct RunReport {
     pub service: String,
     pub before: Option<i64>,
     pub after: Option<i64>,
+    /// The steps that were taken (committed), in order; of a dry run, the plan.
     pub steps: Vec<Step>,
+    /// The step a failed run stopped at (not taken, or dirty if it had no transaction).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed: Option<Step>,
     pub duration_ms: u64,
     pub dry_run: bool,
 }
@@ -375,9 +398,16 @@ fn check_history(
                 statements_done: applied.statements_done,
             });
         }
-        if let Some(file) = file
-            && file.up.checksum != applied.checksum
-        {
+        let Some(file) = file else { continue };
+        if file.name != applied.name {
+            return Err(MigrateError::Renamed {
+                service: target.service.clone(),
+                file: file.up.path.clone(),
+                version: applied.version,
+                recorded: applied.name.clone(),
+            });
+        }
+        if !file.up.matches(&applied.checksum) {
             return Err(MigrateError::ChecksumMismatch {
                 service: target.service.clone(),
                 file: file.up.path.clone(),
@@ -385,8 +415,49 @@ fn check_history(
                 actual: file.up.checksum.clone(),
             });
         }
+        match down_change(file, applied) {
+            Some(DownChange::Added(down)) => {
+                return Err(MigrateError::DownAdded {
+                    service: target.service.clone(),
+                    file: down.path.clone(),
+                });
+            }
+            Some(DownChange::Edited(down, recorded)) => {
+                return Err(MigrateError::ChecksumMismatch {
+                    service: target.service.clone(),
+                    file: down.path.clone(),
+                    recorded: recorded.to_owned(),
+                    actual: down.checksum.clone(),
+                });
+            }
+            None => {}
+        }
     }
     Ok(())
+}
+
+/// How an applied step's down file differs from what its history row recorded.
+#[derive(Debug)]
+pub enum DownChange<'a> {
+    /// There was none when the step was applied.
+    Added(&'a Script),
+    /// Edited: the file and the recorded checksum.
+    Edited(&'a Script, &'a str),
+}
+
+/// The down file is what `down` would run: a change since the step was applied is an edit
+/// like one of the up file. A row without a recorded down checksum (written before pgfleet
+/// recorded them) is not checked; a down file removed since only makes the step irreversible.
+pub fn down_change<'a>(file: &'a Migration, applied: &'a Applied) -> Option<DownChange<'a>> {
+    let recorded = applied.down_checksum.as_deref()?;
+    let down = file.down.as_ref()?;
+    if recorded.is_empty() {
+        Some(DownChange::Added(down))
+    } else if !down.matches(recorded) {
+        Some(DownChange::Edited(down, recorded))
+    } else {
+        None
+    }
 }
 
 /// The steps to take, in order.
@@ -459,6 +530,8 @@ pub fn plan(
     }
 }
 
+/// A step without its SQL: only a dry run's report carries it (a run would hold a copy of
+/// every file for nothing).
 fn step(version: i64, name: &str, direction: &'static str, script: &Script) -> Step {
     Step {
         version,
@@ -466,7 +539,7 @@ fn step(version: i64, name: &str, direction: &'static str, script: &Script) -> S
         direction,
         file: script.path.clone(),
         no_transaction: script.directives.no_transaction,
-        sql: script.sql.clone(),
+        sql: String::new(),
     }
 }
 
@@ -483,12 +556,23 @@ pub async fn dry_run(
         .await
         .map_err(|e| target.pg("reading history", &e))?;
     let before = history.iter().map(|a| a.version).max();
-    let steps = plan(target, &migrations, &history, direction, options)?;
+    let mut steps = plan(target, &migrations, &history, direction, options)?;
+    for step in &mut steps {
+        if let Some(m) = migrations.iter().find(|m| m.version == step.version) {
+            let script = if step.direction == "up" {
+                Some(&m.up)
+            } else {
+                m.down.as_ref()
+            };
+            step.sql = script.map(|s| s.sql.clone()).unwrap_or_default();
+        }
+    }
     Ok(RunReport {
         service: target.service.clone(),
         before,
         after: before,
         steps,
+        failed: None,
         duration_ms: started.elapsed().as_millis() as u64,
         dry_run: true,
     })
@@ -499,6 +583,8 @@ pub async fn dry_run(
 struct Done {
     before: Option<i64>,
     steps: Vec<Step>,
+    /// The step that failed or was interrupted.
+    failed: Option<Step>,
 }
 
 /// Runs migrations up or down under the service's lock, each step recorded with it.
@@ -514,6 +600,7 @@ pub async fn run(
         before: done.before,
         after,
         steps: done.steps,
+        failed: done.failed,
         duration_ms: started.elapsed().as_millis() as u64,
         dry_run: false,
     };
@@ -549,6 +636,7 @@ pub async fn run(
                     detail: serde_json::json!({
                         "error": error.to_string(),
                         "steps": done.steps.iter().map(step_json).collect::<Vec<_>>(),
+                        "failed": done.failed.as_ref().map(step_json),
                     }),
                 };
                 if let Err(e) = history::audit(admin, &entry).await {
@@ -686,7 +774,10 @@ async fn run_locked(
         };
         match result {
             Ok(()) => done.steps.push(step.clone()),
-            Err(e) => return Err((done, e)),
+            Err(e) => {
+                done.failed = Some(step.clone());
+                return Err((done, e));
+            }
         }
     }
     Ok(done)
@@ -796,6 +887,11 @@ fn deadlines(script: &Script, options: &Options, local: bool) -> String {
     )
 }
 
+/// The window of a pipelined transaction: requests and bytes of SQL in flight at once (enough
+/// to hide the round trips; a statement larger than the window goes alone).
+const PIPELINE_REQUESTS: usize = 256;
+const PIPELINE_BYTES: usize = 1024 * 1024;
+
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(200u64.saturating_mul(1 << attempt.min(5))).min(Duration::from_secs(5))
 }
@@ -824,14 +920,14 @@ async fn apply_transaction(
         .map(|role| format!("SET LOCAL ROLE {};", quote_ident(role)))
         .unwrap_or_default();
     // Text the parser cannot split goes to the server whole, which reports its own position.
-    let statements =
-        source::split_statements(&script.sql).unwrap_or_else(|_| vec![(0, script.sql.clone())]);
+    let statements = source::split_statements(&script.sql)
+        .unwrap_or_else(|_| std::iter::once(0..script.sql.len()).collect());
     // Grants on what the step created are settled inside its transaction (a round trip after
     // the script, before the commit) when the fleet manages access and this is a migration.
     let settle_grants = record.is_some() && target.roles.is_some();
     let mut attempt = 0;
     loop {
-        // Pipelined: BEGIN, every statement, then the history row and COMMIT are sent without
+        // Pipelined: BEGIN, the statements, then the history row and COMMIT are sent without
         // waiting for each answer (one round trip per file instead of one per statement). The
         // first error is the one reported; after it the transaction is aborted, so nothing that
         // follows takes effect, and the COMMIT batch fails at its first statement.
@@ -850,30 +946,61 @@ async fn apply_transaction(
             ),
             None => "COMMIT".to_owned(),
         };
-        let mut requests = Vec::with_capacity(statements.len() + 3);
-        requests.push(client.batch_execute(FRESH_SESSION));
-        requests.push(client.batch_execute(&begin));
-        for (_, statement) in &statements {
-            requests.push(client.batch_execute(statement));
-        }
-        if !settle_grants {
-            requests.push(client.batch_execute(&commit));
-        }
-        let (results, interrupted) = session
-            .interruptible(options, futures_util::future::join_all(requests))
-            .await;
-        let setup_count = 2;
-        let mut result = Ok(());
-        for (i, answer) in results.into_iter().enumerate() {
-            if let Err(e) = answer {
-                result = Err(if i < setup_count || i >= setup_count + statements.len() {
-                    Failure::Setup("recording the migration", e)
-                } else {
-                    Failure::Script(statements[i - setup_count].0, e)
-                });
-                break;
+        // Requests: a fresh session, BEGIN with the role and deadlines, every statement, and
+        // (unless the grants are settled first) the history row with COMMIT.
+        const SETUP: usize = 2;
+        let script_end = SETUP + statements.len();
+        let last = script_end - usize::from(settle_grants);
+        let text = |i: usize| -> &str {
+            match i {
+                0 => FRESH_SESSION,
+                1 => &begin,
+                i if i < script_end => &script.sql[statements[i - SETUP].clone()],
+                _ => &commit,
             }
-        }
+        };
+        let pipeline = async {
+            // At most a window of requests is in flight: each holds its encoded text and an
+            // answer channel, so sending a large file's every statement at once would take
+            // many times its size in memory (docs/PERFORMANCE.md).
+            let send = |i: usize| {
+                let text = text(i);
+                async move { (i, text.len(), client.batch_execute(text).await) }
+            };
+            let mut in_flight = futures_util::stream::FuturesOrdered::new();
+            let (mut next, mut bytes_in_flight) = (0, 0);
+            let mut result = Ok(());
+            loop {
+                while next <= last
+                    && result.is_ok()
+                    && (in_flight.is_empty()
+                        || (in_flight.len() < PIPELINE_REQUESTS
+                            && bytes_in_flight < PIPELINE_BYTES))
+                {
+                    bytes_in_flight += text(next).len();
+                    in_flight.push_back(send(next));
+                    next += 1;
+                }
+                // After an error the rest of the window is still awaited (each fails at once in
+                // the aborted transaction), so the session is idle again before the ROLLBACK.
+                let Some((i, size, answer)) = futures_util::StreamExt::next(&mut in_flight).await
+                else {
+                    break;
+                };
+                bytes_in_flight -= size;
+                if let Err(e) = answer
+                    && result.is_ok()
+                {
+                    result = Err(if (SETUP..script_end).contains(&i) {
+                        Failure::Script(statements[i - SETUP].start, e)
+                    } else {
+                        Failure::Setup("recording the migration", e)
+                    });
+                }
+            }
+            result
+        };
+        let (mut result, interrupted) = session.interruptible(options, pipeline).await;
         let rolled_back = || {
             target.interrupted(format!(
                 "{} was cancelled and rolled back",
@@ -1031,7 +1158,8 @@ async fn apply_statements(
         ))
         .await
         .map_err(|e| pg("marking the migration dirty", &e))?;
-    for (index, (offset, statement)) in statements.iter().enumerate() {
+    for (index, range) in statements.iter().enumerate() {
+        let (offset, statement) = (&range.start, &script.sql[range.clone()]);
         if options.interrupt.is_raised() {
             return Err(target.interrupted(format!(
                 "{} stopped after {index} of its {} statements; it is marked dirty",
@@ -1136,6 +1264,7 @@ fn record_sql(
         "version": migration.version,
         "name": migration.name,
         "checksum": migration.up.checksum,
+        "down_checksum": history::down_checksum(migration),
         "state": state,
         "statements_done": statements_done,
         "applied_by": os_user(),

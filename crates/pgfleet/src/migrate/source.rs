@@ -1,9 +1,11 @@
 //! Migration files on disk: `<version>_<name>.up.sql` and its optional `.down.sql`, the
 //! directives in their leading comments, and their checksums.
 
+use pg_query::NodeEnum;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::ops::{ControlFlow, Range};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -20,11 +22,22 @@ pub struct Migration {
 #[derive(Debug, Clone, Serialize)]
 pub struct Script {
     pub path: PathBuf,
+    /// The text, without a leading UTF-8 byte order mark.
     #[serde(skip)]
     pub sql: String,
-    /// SHA-256 of the content with line endings normalised to `\n`, hex.
+    /// SHA-256 of the content with line endings normalised to `\n` and without a leading byte
+    /// order mark, hex.
     pub checksum: String,
     pub directives: Directives,
+}
+
+impl Script {
+    /// Whether a checksum recorded in history is this file's. Earlier versions hashed a leading
+    /// byte order mark too: a row they wrote for a file with a BOM still matches, with
+    /// or without the BOM now.
+    pub fn matches(&self, recorded: &str) -> bool {
+        recorded == self.checksum || recorded == checksum_with_bom(&self.sql)
+    }
 }
 
 /// `-- pgfleet:…` lines in a file's leading comments.
@@ -57,29 +70,106 @@ pub enum SourceError {
     },
     #[error("{}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
+    /// Text PostgreSQL cannot take: invalid UTF-8 or a NUL byte, at its place in the file.
+    #[error("{}:{line}:{column}: {what}\n  hint: save the file as UTF-8 text", path.display())]
+    Encoding {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        what: String,
+    },
+    /// Every problem of a migrations folder, one per line.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Several(Vec<SourceError>),
 }
+
+const BOM: char = '\u{feff}';
 
 /// SHA-256 of a file's text with CRLF and CR line endings read as LF, so that a checkout with
-/// other line endings does not look edited.
+/// other line endings does not look edited, and without a leading byte order mark (an editor
+/// that adds or drops one has not edited the SQL).
 pub fn checksum(text: &str) -> String {
-    let normalised = text.replace("\r\n", "\n").replace('\r', "\n");
-    let digest = Sha256::digest(normalised.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    let text = text.strip_prefix(BOM).unwrap_or(text);
+    let mut hasher = Sha256::new();
+    hash_normalised(&mut hasher, text);
+    hex(hasher)
 }
 
-/// Reads the migrations folder. A missing folder is an empty list (a service may have none
-/// yet). Files that do not follow the naming scheme are an error, not silently skipped: a
-/// misnamed file is a migration that would never run.
-pub fn load(dir: &Path) -> Result<Vec<Migration>, SourceError> {
+/// The checksum earlier versions recorded for `text` read from a file with a BOM.
+fn checksum_with_bom(text: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(BOM.to_string().as_bytes());
+    hash_normalised(&mut hasher, text);
+    hex(hasher)
+}
+
+/// Feeds `text` with line endings normalised, in slices (a migration may be large: no copy).
+fn hash_normalised(hasher: &mut Sha256, text: &str) {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\r' {
+            hasher.update(&bytes[start..i]);
+            hasher.update(b"\n");
+            i += if bytes.get(i + 1) == Some(&b'\n') {
+                2
+            } else {
+                1
+            };
+            start = i;
+        } else {
+            i += 1;
+        }
+    }
+    hasher.update(&bytes[start..]);
+}
+
+fn hex(hasher: Sha256) -> String {
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A migrations folder as read: the migrations that could be read, and every problem.
+#[derive(Debug, Default)]
+pub struct Folder {
+    pub migrations: Vec<Migration>,
+    pub problems: Vec<SourceError>,
+    /// Versions whose up file is there but could not be read: not missing, not comparable.
+    pub unreadable: Vec<i64>,
+    /// False when the folder itself could not be listed (nothing is known of its files).
+    pub complete: bool,
+}
+
+/// Reads the migrations folder, collecting every problem instead of stopping at the first
+/// (`status` shows them all, beside what the history says). A missing folder is an empty list
+/// (a service may have none yet). Files that do not follow the naming scheme are problems,
+/// not silently skipped: a misnamed file is a migration that would never run.
+pub fn scan(dir: &Path) -> Folder {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(SourceError::Read {
-                path: dir.to_path_buf(),
-                source,
-            });
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Folder {
+                complete: true,
+                ..Folder::default()
+            };
         }
+        Err(source) => {
+            return Folder {
+                problems: vec![SourceError::Read {
+                    path: dir.to_path_buf(),
+                    source,
+                }],
+                ..Folder::default()
+            };
+        }
+    };
+    let mut folder = Folder {
+        complete: true,
+        ..Folder::default()
     };
     let mut ups: BTreeMap<i64, (String, PathBuf)> = BTreeMap::new();
     let mut downs: BTreeMap<i64, (String, PathBuf)> = BTreeMap::new();
@@ -105,60 +195,95 @@ pub fn load(dir: &Path) -> Result<Vec<Migration>, SourceError> {
         } else if let Some(stem) = file_name.strip_suffix(".down.sql") {
             (stem, &mut downs)
         } else {
-            return Err(invalid(
+            folder.problems.push(invalid(
                 "migration files are named <version>_<name>.up.sql or <version>_<name>.down.sql"
                     .to_owned(),
             ));
+            continue;
         };
         let (version, name) = stem.split_once('_').unwrap_or((stem, ""));
-        let version: i64 = version
-            .parse()
-            .ok()
-            .filter(|v| *v >= 0)
-            .ok_or_else(|| invalid(format!("`{version}` is not a version number")))?;
-        if let Some((_, other)) = direction.insert(version, (name.to_owned(), path.clone())) {
-            return Err(invalid(format!(
+        let Some(version) = version.parse::<i64>().ok().filter(|v| *v >= 0) else {
+            folder
+                .problems
+                .push(invalid(format!("`{version}` is not a version number")));
+            continue;
+        };
+        if let Some((_, other)) = direction.get(&version) {
+            folder.problems.push(invalid(format!(
                 "version {version} is also used by {}",
                 other.display()
             )));
+            continue;
         }
+        direction.insert(version, (name.to_owned(), path.clone()));
     }
-    let mut migrations = Vec::new();
     for (version, (name, up_path)) in ups {
         let down = match downs.remove(&version) {
-            Some((down_name, down_path)) => {
-                if down_name != name {
-                    return Err(SourceError::Invalid {
-                        path: down_path,
-                        message: format!("its name differs from its up file `{name}`"),
-                    });
-                }
-                Some(read_script(&down_path)?)
+            Some((down_name, down_path)) if down_name != name => {
+                folder.problems.push(SourceError::Invalid {
+                    path: down_path,
+                    message: format!("its name differs from its up file `{name}`"),
+                });
+                None
             }
+            Some((_, down_path)) => match read_script(&down_path) {
+                Ok(down) => Some(down),
+                Err(e) => {
+                    folder.problems.push(e);
+                    None
+                }
+            },
             None => None,
         };
-        migrations.push(Migration {
-            version,
-            name,
-            up: read_script(&up_path)?,
-            down,
-        });
+        match read_script(&up_path) {
+            Ok(up) => folder.migrations.push(Migration {
+                version,
+                name,
+                up,
+                down,
+            }),
+            Err(e) => {
+                folder.problems.push(e);
+                folder.unreadable.push(version);
+            }
+        }
     }
-    if let Some((_, (_, path))) = downs.into_iter().next() {
-        return Err(SourceError::Invalid {
+    for (_, (_, path)) in downs {
+        folder.problems.push(SourceError::Invalid {
             path,
             message: "a down file without its up file".to_owned(),
         });
     }
-    Ok(migrations)
+    folder
 }
 
-/// One SQL file with its checksum and directives.
+/// Reads the migrations folder; any problem is an error that lists them all.
+pub fn load(dir: &Path) -> Result<Vec<Migration>, SourceError> {
+    let mut folder = scan(dir);
+    match folder.problems.len() {
+        0 => Ok(folder.migrations),
+        1 => Err(folder.problems.remove(0)),
+        _ => Err(SourceError::Several(folder.problems)),
+    }
+}
+
+/// One SQL file with its checksum and directives. The text must be UTF-8 without NUL bytes
+/// (what PostgreSQL accepts); a leading byte order mark is dropped: it is not SQL.
 pub fn read_script(path: &Path) -> Result<Script, SourceError> {
-    let sql = std::fs::read_to_string(path).map_err(|source| SourceError::Read {
+    let bytes = std::fs::read(path).map_err(|source| SourceError::Read {
         path: path.to_path_buf(),
         source,
     })?;
+    let mut sql = text_of(bytes).map_err(|(line, column, what)| SourceError::Encoding {
+        path: path.to_path_buf(),
+        line,
+        column,
+        what,
+    })?;
+    if sql.starts_with(BOM) {
+        // In place: a large file is not copied.
+        sql.drain(..BOM.len_utf8());
+    }
     let directives = directives(&sql).map_err(|message| SourceError::Invalid {
         path: path.to_path_buf(),
         message,
@@ -169,6 +294,43 @@ pub fn read_script(path: &Path) -> Result<Script, SourceError> {
         sql,
         directives,
     })
+}
+
+/// The file's bytes as text, or the 1-based line and column (in characters) of the first byte
+/// that is not UTF-8 or is NUL, and what it is.
+fn text_of(bytes: Vec<u8>) -> Result<String, (usize, usize, String)> {
+    let place = |text: &str| {
+        let line_start = text.rfind('\n').map_or(0, |i| i + 1);
+        (
+            text.matches('\n').count() + 1,
+            text[line_start..].chars().count() + 1,
+        )
+    };
+    match String::from_utf8(bytes) {
+        Ok(text) => match text.find('\0') {
+            None => Ok(text),
+            Some(at) => {
+                let (line, column) = place(&text[..at]);
+                Err((line, column, "a NUL byte".to_owned()))
+            }
+        },
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let bytes = e.as_bytes();
+            // Up to `at` the bytes are valid UTF-8; a NUL before it is the first bad byte.
+            let valid = std::str::from_utf8(&bytes[..at]).unwrap_or_default();
+            if let Some(nul) = valid.find('\0') {
+                let (line, column) = place(&valid[..nul]);
+                return Err((line, column, "a NUL byte".to_owned()));
+            }
+            let (line, column) = place(valid);
+            Err((
+                line,
+                column,
+                format!("invalid UTF-8 (byte 0x{:02x})", bytes[at]),
+            ))
+        }
+    }
 }
 
 /// Directives are read from the comment lines before the first statement.
@@ -226,26 +388,155 @@ pub fn leading_comment_lines(text: &str) -> usize {
         .count()
 }
 
-/// Splits a script into statements with their byte offsets, using PostgreSQL's own parser
-/// (so semicolons in strings, dollar quotes and comments are handled as the server would).
-pub fn split_statements(sql: &str) -> Result<Vec<(usize, String)>, String> {
-    let parts = pg_query::split_with_parser(sql).map_err(|e| e.to_string())?;
+/// How much text PostgreSQL's parser reads at once. The parse tree of a statement takes tens of
+/// times its text, so a whole large file is never parsed in one go: memory stays a small
+/// multiple of the file (docs/PERFORMANCE.md).
+const PARSE_CHUNK: usize = 256 * 1024;
+
+/// Splits a script into statements (byte ranges of `sql`, trimmed), using PostgreSQL's own
+/// parser, so semicolons in strings, dollar quotes, comments and `BEGIN ATOMIC` bodies are
+/// handled as the server would. Text the parser rejects is split by the scanner, so that the
+/// server reports its error against that statement. `Err` when not even the scanner can read
+/// the text (an unterminated quote).
+pub fn split_statements(sql: &str) -> Result<Vec<Range<usize>>, String> {
     let mut statements = Vec::new();
-    let mut cursor = 0;
-    for part in parts {
-        // The parts are slices of `sql`; find each from where the last one ended.
-        let offset = sql[cursor..]
-            .find(part)
-            .map(|i| i + cursor)
-            .unwrap_or(cursor);
-        cursor = offset + part.len();
-        let statement = part.trim();
-        if !statement.is_empty() {
-            let leading = part.len() - part.trim_start().len();
-            statements.push((offset + leading, statement.to_owned()));
+    for_each_statement(sql, |range, _| {
+        statements.push(range);
+        ControlFlow::<()>::Continue(())
+    })?;
+    Ok(statements)
+}
+
+/// Where the statements of `sql` end, by PostgreSQL's scanner (each cut is at a semicolon
+/// outside quotes, comments and parentheses), then the end of the text. Every byte belongs to
+/// one segment between cuts, so text the scanner does not count as a statement (stray words
+/// before a semicolon, an unclosed parenthesis at the end) still reaches the parser or the
+/// server. The scanner keeps every token until it is done, so it reads windows of about
+/// [`PARSE_CHUNK`] bytes: a window starts at a cut, where the scanner's state is the initial
+/// one, and the cuts it finds before its end are the ones a scan of the whole text finds. A
+/// window that ends inside a quote or a comment (an error) or holds no cut grows.
+fn statement_cuts(sql: &str) -> Result<Vec<usize>, String> {
+    let mut cuts = Vec::new();
+    let mut from = 0;
+    let mut window = PARSE_CHUNK;
+    while from < sql.len() {
+        let mut end = (from + window).min(sql.len());
+        while !sql.is_char_boundary(end) {
+            end += 1;
+        }
+        let at_end = end == sql.len();
+        let text = &sql[from..end];
+        let base = text.as_ptr() as usize;
+        let found: Vec<usize> = match pg_query::split_with_scanner(text) {
+            Ok(pieces) => pieces
+                .iter()
+                .map(|piece| from + (piece.as_ptr() as usize - base) + piece.len())
+                // A piece that ends where the window does was cut short by it.
+                .filter(|&cut| cut < end)
+                .collect(),
+            Err(e) if at_end => return Err(e.to_string()),
+            Err(_) => Vec::new(),
+        };
+        match found.last() {
+            Some(&last) if !at_end => {
+                cuts.extend(found);
+                from = last;
+                window = PARSE_CHUNK;
+            }
+            _ if at_end => {
+                cuts.extend(found);
+                break;
+            }
+            _ => window *= 2,
         }
     }
-    Ok(statements)
+    cuts.push(sql.len());
+    cuts.dedup();
+    Ok(cuts)
+}
+
+/// Calls `visit` with each statement of `sql` in order: its byte range (trimmed) and its parse
+/// tree when the parser accepts it, until `visit` breaks. The scanner cuts the text into
+/// candidate statements ([`statement_cuts`]), and the parser reads runs of them of about
+/// [`PARSE_CHUNK`] bytes; a run that ends inside a statement (a `BEGIN ATOMIC` body
+/// holds semicolons the scanner cuts at) is extended until the statement ends.
+pub fn for_each_statement<T>(
+    sql: &str,
+    mut visit: impl FnMut(Range<usize>, Option<&NodeEnum>) -> ControlFlow<T>,
+) -> Result<Option<T>, String> {
+    let cuts = statement_cuts(sql)?;
+    let trimmed = |range: Range<usize>| {
+        let text = &sql[range.clone()];
+        let start = range.start + (text.len() - text.trim_start().len());
+        start..(range.start + text.trim_end().len()).max(start)
+    };
+    let mut from = 0; // start of the next run
+    let mut next_cut = 0; // index in `cuts` of the first cut after `from`
+    while next_cut < cuts.len() {
+        let mut last = next_cut;
+        while last + 1 < cuts.len() && cuts[last] - from < PARSE_CHUNK {
+            last += 1;
+        }
+        loop {
+            let end = cuts[last];
+            let text = &sql[from..end];
+            match pg_query::parse(text, 0) {
+                Ok(parsed) => {
+                    for raw in &parsed.protobuf.stmts {
+                        let location = usize::try_from(raw.stmt_location).unwrap_or(0);
+                        let length = usize::try_from(raw.stmt_len).unwrap_or(0);
+                        let stop = if length == 0 {
+                            end
+                        } else {
+                            (from + location + length).min(end)
+                        };
+                        let range = trimmed(from + location.min(text.len())..stop);
+                        if range.is_empty() {
+                            continue;
+                        }
+                        let node = raw.stmt.as_ref().and_then(|s| s.node.as_ref());
+                        if let ControlFlow::Break(value) = visit(range, node) {
+                            return Ok(Some(value));
+                        }
+                    }
+                    break;
+                }
+                // The run ends inside a statement: take more of the text (doubling, so that
+                // a long function body costs a few parses, not one per semicolon).
+                Err(pg_query::Error::Parse(message))
+                    if message.contains("at end of input") && last + 1 < cuts.len() =>
+                {
+                    let size = cuts[last] - from;
+                    while last + 1 < cuts.len() && cuts[last] - from < size * 2 {
+                        last += 1;
+                    }
+                }
+                // A syntax error: the scanner's statements, for the server to judge.
+                Err(_) => {
+                    let mut start = from;
+                    for &cut in &cuts[next_cut..=last] {
+                        let range = trimmed(start..cut);
+                        start = cut;
+                        // A segment may start with the previous statement's semicolon.
+                        let range = trimmed(
+                            range.start + usize::from(sql[range.clone()].starts_with(';'))
+                                ..range.end,
+                        );
+                        if range.is_empty() {
+                            continue;
+                        }
+                        if let ControlFlow::Break(value) = visit(range, None) {
+                            return Ok(Some(value));
+                        }
+                    }
+                    break;
+                }
+            }
+        }
+        from = cuts[last];
+        next_cut = last + 1;
+    }
+    Ok(None)
 }
 
 /// The `.sql` files of a folder in name order (seed files); none when it does not exist.
@@ -313,9 +604,48 @@ mod tests {
     use super::*;
 
     #[test]
-    fn checksums_ignore_line_endings_but_not_content() {
+    fn checksums_ignore_line_endings_and_a_bom_but_not_content() {
         assert_eq!(checksum("a\nb\n"), checksum("a\r\nb\r\n"));
+        assert_eq!(checksum("a\nb\n"), checksum("a\rb\r"));
+        assert_eq!(checksum("a\nb\n"), checksum("\u{feff}a\r\nb\n"));
         assert_ne!(checksum("a\nb\n"), checksum("a\nc\n"));
+        assert_ne!(checksum("a\nb\n"), checksum("a\n\nb\n"));
+        // What earlier versions recorded: the plain digest of the normalised text.
+        let digest = |t: &str| hex(Sha256::new_with_prefix(t.as_bytes()));
+        assert_eq!(checksum("a\r\nb"), digest("a\nb"));
+        assert_eq!(checksum_with_bom("a\r\nb"), digest("\u{feff}a\nb"));
+    }
+
+    #[test]
+    fn a_bom_is_not_sql_and_bad_bytes_are_placed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("1_a.up.sql");
+        std::fs::write(&path, "\u{feff}-- pgfleet:no-transaction\nSELECT 1;\n").expect("write");
+        let script = read_script(&path).expect("reads");
+        assert!(script.sql.starts_with("-- pgfleet"));
+        assert!(script.directives.no_transaction);
+        assert_eq!(
+            script.checksum,
+            checksum("-- pgfleet:no-transaction\nSELECT 1;\n")
+        );
+        let legacy = hex(Sha256::new_with_prefix(
+            "\u{feff}-- pgfleet:no-transaction\nSELECT 1;\n".as_bytes(),
+        ));
+        assert!(script.matches(&legacy) && script.matches(&script.checksum));
+        assert!(!script.matches(&checksum("SELECT 2;")));
+
+        std::fs::write(&path, b"SELECT 1;\nSELECT '\xc3\xa9t\xe9';\n").expect("write");
+        let error = read_script(&path).expect_err("invalid UTF-8").to_string();
+        assert!(
+            error.starts_with(&format!(
+                "{}:2:11: invalid UTF-8 (byte 0xe9)",
+                path.display()
+            )),
+            "{error}"
+        );
+        std::fs::write(&path, b"SELECT 1;\n\n  \0").expect("write");
+        let error = read_script(&path).expect_err("NUL").to_string();
+        assert!(error.contains(":3:3: a NUL byte"), "{error}");
     }
 
     #[test]
@@ -332,15 +662,77 @@ mod tests {
         assert!(directives("-- pgfleet:lock-timeout soon\n").is_err());
     }
 
+    fn texts(sql: &str) -> Vec<&str> {
+        split_statements(sql)
+            .expect("scans")
+            .into_iter()
+            .map(|r| &sql[r])
+            .collect()
+    }
+
     #[test]
     fn statements_split_like_the_server_does() {
         let sql = "-- c;\nCREATE TABLE t(x text default ';');\n\nCREATE FUNCTION f() RETURNS int AS $$ select 1; $$ LANGUAGE sql;\nCREATE INDEX CONCURRENTLY i ON t(x)";
         let parts = split_statements(sql).expect("parses");
         assert_eq!(parts.len(), 3, "{parts:?}");
-        assert!(parts[1].1.starts_with("CREATE FUNCTION"));
-        assert_eq!(&sql[parts[2].0..parts[2].0 + 12], "CREATE INDEX");
+        assert!(sql[parts[1].clone()].starts_with("CREATE FUNCTION"));
+        assert_eq!(&sql[parts[2].start..parts[2].start + 12], "CREATE INDEX");
+        assert!(sql[parts[2].clone()].ends_with("(x)"));
     }
 
+    #[test]
+    fn sql_standard_bodies_stay_whole_and_rejected_text_is_kept() {
+        let atomic =
+            "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT 2; END";
+        assert_eq!(
+            texts(&format!("{atomic};\nSELECT 3;")),
+            [atomic, "SELECT 3"]
+        );
+        // Stray words and a syntax error are not dropped: they go to the server, which reports
+        // them (the scanner cuts only after a keyword, outside parentheses).
+        assert_eq!(
+            texts("SELECT 1;\nbogus;\nSELEC 2;\nSELECT (3"),
+            ["SELECT 1", "bogus;\nSELEC 2;\nSELECT (3"]
+        );
+        assert_eq!(
+            texts("SELECT 1;\nSELECT 2 +;\nSELECT 3"),
+            ["SELECT 1", "SELECT 2 +", "SELECT 3"]
+        );
+        assert!(split_statements("SELECT 'unterminated").is_err());
+    }
+
+    #[test]
+    fn a_large_script_splits_the_same_window_by_window() {
+        // Well past several windows, with a dollar-quoted body, a BEGIN ATOMIC body and a
+        // string holding semicolons crossing window boundaries.
+        let body = format!("$body$ {} $body$", "SELECT 1; ".repeat(PARSE_CHUNK / 8));
+        let atomic = format!(
+            "CREATE FUNCTION g() RETURNS int LANGUAGE sql BEGIN ATOMIC {} SELECT 2; END",
+            "SELECT 1; ".repeat(PARSE_CHUNK / 8)
+        );
+        let quoted = format!("INSERT INTO t VALUES ('{}')", "; ".repeat(PARSE_CHUNK));
+        let mut expected = Vec::new();
+        for i in 0..20_000 {
+            expected.push(format!("INSERT INTO t VALUES ({i}, 'a; b')"));
+            if i == 5_000 {
+                expected.push(format!(
+                    "CREATE FUNCTION f() RETURNS void LANGUAGE sql AS {body}"
+                ));
+            }
+            if i == 10_000 {
+                expected.push(atomic.clone());
+            }
+            if i == 15_000 {
+                expected.push(quoted.clone());
+            }
+        }
+        let sql = expected
+            .iter()
+            .map(|s| format!("{s};\n"))
+            .collect::<String>();
+        assert!(sql.len() > 4 * PARSE_CHUNK, "{}", sql.len());
+        assert_eq!(texts(&sql), expected);
+    }
     #[test]
     fn lines_are_counted_from_character_positions() {
         let text = "é\nselect\n  oops";
@@ -380,5 +772,18 @@ mod tests {
         write("3_oops.sql", "");
         assert!(load(dir.path()).is_err());
         assert!(load(&dir.path().join("missing")).expect("empty").is_empty());
+        // Every problem at once, and what could be read is still there.
+        std::fs::write(dir.path().join("004_bad.up.sql"), b"\xff").expect("write");
+        write("005_lonely.down.sql", "");
+        let folder = scan(dir.path());
+        assert_eq!(folder.migrations.len(), 2);
+        assert_eq!(folder.unreadable, [4]);
+        assert_eq!(folder.problems.len(), 3, "{:?}", folder.problems);
+        let all = load(dir.path()).expect_err("problems").to_string();
+        assert_eq!(
+            all.lines().filter(|l| !l.starts_with("  hint")).count(),
+            3,
+            "{all}"
+        );
     }
 }

@@ -16,6 +16,7 @@ mod examples;
 mod hardening_access;
 mod hardening_config;
 mod hardening_deadlines;
+mod hardening_migrate;
 mod hardening_run;
 mod manifest;
 mod migrate;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 /// A fleet whose `testing` and `production` environments point at the test cluster, with one
 /// service per database given.
-fn fleet(databases: &[(&str, &TestDatabase)]) -> TestContext {
+pub(crate) fn fleet(databases: &[(&str, &TestDatabase)]) -> TestContext {
     let mut services = String::from("[servers.main]\n");
     for (service, db) in databases {
         services.push_str(&format!(
@@ -26,7 +26,7 @@ fn migrations_dir(ctx: &TestContext, service: &str) -> PathBuf {
     dir
 }
 
-fn write(ctx: &TestContext, service: &str, file: &str, sql: &str) -> PathBuf {
+pub(crate) fn write(ctx: &TestContext, service: &str, file: &str, sql: &str) -> PathBuf {
     let relative = format!("migrations/{service}/{file}");
     ctx.write(&relative, sql);
     ctx.dir.path().join(relative)
@@ -69,7 +69,7 @@ fn schema_dump(db: &TestDatabase) -> String {
         .join("\n")
 }
 
-async fn history(db: &TestDatabase, service: &str) -> Vec<(i64, String)> {
+pub(crate) async fn history(db: &TestDatabase, service: &str) -> Vec<(i64, String)> {
     let client = db.client().await;
     let exists: bool = client
         .query_one("SELECT to_regclass('pgfleet.migrations') IS NOT NULL", &[])
@@ -91,7 +91,7 @@ async fn history(db: &TestDatabase, service: &str) -> Vec<(i64, String)> {
         .collect()
 }
 
-fn versions(history: &[(i64, String)]) -> Vec<i64> {
+pub(crate) fn versions(history: &[(i64, String)]) -> Vec<i64> {
     history.iter().map(|(v, _)| *v).collect()
 }
 
