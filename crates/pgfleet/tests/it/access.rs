@@ -150,6 +150,18 @@ impl Fleet {
     }
 }
 
+/// `access plan` has nothing to do in any scope.
+#[track_caller]
+pub(crate) fn assert_plan_is_empty(ctx: &TestContext) {
+    let plan = ctx
+        .run(&["access", "plan", "--format", "json"])
+        .success()
+        .json();
+    for scope in plan.as_array().unwrap() {
+        assert_eq!(scope["statements"].as_array().unwrap().len(), 0, "{scope}");
+    }
+}
+
 #[track_caller]
 pub(crate) fn refused<T: std::fmt::Debug>(result: Result<T, tokio_postgres::Error>, what: &str) {
     match result {
@@ -198,28 +210,10 @@ async fn runtime_roles_get_least_privilege_in_both_placements() {
     f.ctx.run(&["migrate", "up", "--all"]).success();
     // Migrations ran as the owner, and each step settled the grants, row security and
     // policies of what it created before it committed: nothing is left for `access apply`.
-    let plan = f
-        .ctx
-        .run(&["access", "plan", "--format", "json"])
-        .success()
-        .json();
-    let statements: usize = plan
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["statements"].as_array().unwrap().len())
-        .sum();
-    assert_eq!(statements, 0, "{plan}");
+    assert_plan_is_empty(&f.ctx);
     f.ctx.run(&["access", "apply"]).success();
     // A second apply finds nothing to do.
-    let plan = f
-        .ctx
-        .run(&["access", "plan", "--format", "json"])
-        .success()
-        .json();
-    for scope in plan.as_array().unwrap() {
-        assert_eq!(scope["statements"].as_array().unwrap().len(), 0, "{scope}");
-    }
+    assert_plan_is_empty(&f.ctx);
     f.ctx.run(&["access", "check"]).success();
 
     let users = f.runtime("users", &f.shared).await;
