@@ -472,3 +472,61 @@ fn add_object(live: &mut Live, kind: ObjectKind, row: &tokio_postgres::Row) {
         });
     }
 }
+
+/// The relations, sequences and functions of `schema` that no grant has touched yet (a NULL
+/// ACL: what a migration step has just created), as a `Live` whose facts are empty: nothing is
+/// granted on them and none has row security, so the desired facts about them are exactly
+/// what to do. `rls` is the schema's (table, key column) pairs. One query.
+pub async fn read_new_objects(
+    client: &Client,
+    schema: &str,
+    rls: &[(String, String)],
+) -> Result<Live, tokio_postgres::Error> {
+    let (tables, columns): (Vec<&str>, Vec<&str>) =
+        rls.iter().map(|(t, c)| (t.as_str(), c.as_str())).unzip();
+    let mut live = Live::default();
+    for row in client
+        .query(
+            "SELECT c.relname::text, CASE WHEN c.relkind = 'S' THEN 'S' ELSE 'r' END, NULL::text,
+                    CASE WHEN c.relispartition THEN (SELECT relname::text FROM pg_class WHERE oid = pg_partition_root(c.oid)) END,
+                    (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+                      WHERE a.attrelid = c.oid AND a.attname = rls.col AND NOT a.attisdropped)
+               FROM pg_class c
+               JOIN pg_namespace n ON n.oid = c.relnamespace
+               LEFT JOIN unnest($2::text[], $3::text[]) AS rls(tab, col) ON rls.tab = c.relname
+              WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND c.relacl IS NULL
+                AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                                 WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+             UNION ALL
+             SELECT p.proname::text, 'F', pg_get_function_identity_arguments(p.oid), NULL, NULL
+               FROM pg_proc p
+               JOIN pg_namespace n ON n.oid = p.pronamespace
+              WHERE n.nspname = $1 AND p.proacl IS NULL
+                AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                                 WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')",
+            &[&schema, &tables, &columns],
+        )
+        .await?
+    {
+        let kind = match row.get::<_, String>(1).as_str() {
+            "S" => ObjectKind::Sequence,
+            "F" => ObjectKind::Function,
+            _ => ObjectKind::Table,
+        };
+        let object = Object {
+            kind,
+            schema: Some(schema.to_owned()),
+            name: row.get(0),
+            args: row.get(2),
+        };
+        if let Some(root) = row.get::<_, Option<String>>(3) {
+            live.partition_roots.insert(object.clone(), root);
+        }
+        if let Some(column_type) = row.get::<_, Option<String>>(4) {
+            live.rls_columns
+                .insert((schema.to_owned(), object.name.clone()), column_type);
+        }
+        live.objects.push((object, schema.to_owned()));
+    }
+    Ok(live)
+}

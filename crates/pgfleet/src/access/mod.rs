@@ -141,69 +141,102 @@ pub async fn plan_database(
     plan_database_where(server, database, services, client, |_| true).await
 }
 
-/// Which part of a service's database plan a migration run settles itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Settle {
-    /// Ownership of the schema and of everything in it (pgfleet's login runs these before the
-    /// run, so that adopted objects belong to the owner the migrations run as).
-    Ownership,
-    /// Grants and revocations on the objects of the schema, row security and policies (the
-    /// owner runs these at the end of each step, before it commits).
-    Grants,
-}
-
-/// The statements of `service`'s database plan of one `Settle` kind.
-pub async fn settle_statements(
-    server: &str,
-    database: &str,
-    service: &Service,
+/// The roles among `service`'s that exist. Before the first `access apply` some may not: what
+/// concerns them waits for it (they cannot see anything meanwhile).
+async fn existing_roles(
     client: &Client,
-    which: Settle,
-) -> Result<Vec<String>, tokio_postgres::Error> {
-    let schema = desired::schema_of(service);
-    // Before the first `access apply` some roles may not exist yet: what concerns them waits
-    // for it (they cannot see anything meanwhile).
-    let existing: BTreeSet<String> = client
+    service: &Service,
+) -> Result<BTreeSet<String>, tokio_postgres::Error> {
+    Ok(client
         .query(
             "SELECT rolname::text FROM pg_roles WHERE rolname = ANY($1)",
-            &[&vec![
-                service.access.runtime_role.clone(),
-                service.access.readonly_role.clone(),
-                service.access.owner_role.clone(),
-            ]],
+            &[&service_roles(service).to_vec()],
         )
         .await?
         .iter()
         .map(|row| row.get(0))
-        .collect();
-    let exists = |role: &str| role == "PUBLIC" || existing.contains(role);
-    let in_schema = |object: &facts::Object| {
-        object.schema.as_deref() == Some(schema.as_str())
-            || (object.kind == facts::ObjectKind::Schema && object.name == schema)
-    };
-    let plan = plan_database_where(server, database, &[service], client, |fact| {
-        match (which, fact) {
-            (Settle::Ownership, Fact::Owner { object, role }) => in_schema(object) && exists(role),
-            (
-                Settle::Grants,
-                Fact::Grant {
-                    object, grantee, ..
-                },
-            ) => object.kind != facts::ObjectKind::Schema && in_schema(object) && exists(grantee),
-            (Settle::Grants, Fact::Policy { roles, .. }) => roles.iter().all(|r| exists(r)),
-            (Settle::Grants, Fact::RowSecurity { .. }) => true,
-            _ => false,
+        .collect())
+}
+
+/// The part of `service`'s database plan that hands its schema and everything in it to the
+/// owner role: what pgfleet's login runs before a migration run, so that adopted objects
+/// belong to the owner the migrations run as.
+pub async fn ownership_statements(
+    server: &str,
+    database: &str,
+    service: &Service,
+    client: &Client,
+) -> Result<Vec<String>, tokio_postgres::Error> {
+    let schema = desired::schema_of(service);
+    let existing = existing_roles(client, service).await?;
+    let plan = plan_database_where(server, database, &[service], client, |fact| match fact {
+        Fact::Owner { object, role } => {
+            existing.contains(role)
+                && (object.schema.as_deref() == Some(schema.as_str())
+                    || (object.kind == facts::ObjectKind::Schema && object.name == schema))
         }
+        _ => false,
     })
     .await?;
-    Ok(plan
-        .statements
+    Ok(sql_of(plan.statements))
+}
+
+/// What the manifest grants on the objects a migration step has just created in `service`'s
+/// schema (those with no grants yet), with their row security and policies: the owner runs
+/// these before the step commits, so nothing a migration creates is ever visible to a service
+/// role with more rights than the manifest gives. Usually one catalog query, and nothing to do.
+pub async fn new_object_statements(
+    database: &str,
+    service: &Service,
+    client: &Client,
+) -> Result<Vec<String>, tokio_postgres::Error> {
+    let schema = desired::schema_of(service);
+    let rls: Vec<(String, String)> = service
+        .access
+        .rls
+        .iter()
+        .map(|p| (p.table.clone(), p.column.clone()))
+        .collect();
+    let live = live::read_new_objects(client, &schema, &rls).await?;
+    if live.objects.is_empty() {
+        return Ok(Vec::new());
+    }
+    let existing = existing_roles(client, service).await?;
+    let new_tables: BTreeSet<String> = live
+        .objects
+        .iter()
+        .filter(|(o, _)| o.kind == facts::ObjectKind::Table)
+        .map(|(o, _)| format!("{schema}.{}", o.name))
+        .collect();
+    let is_new = |object: &facts::Object| live.objects.iter().any(|(o, _)| o == object);
+    let desired = desired::database(database, &[service], &live);
+    let mut differences = plan::differences(&desired, &live.facts);
+    differences.retain(|d| match &d.fact {
+        Fact::Grant {
+            object, grantee, ..
+        } => is_new(object) && (grantee == "PUBLIC" || existing.contains(grantee)),
+        Fact::RowSecurity { table } => new_tables.contains(table),
+        Fact::Policy { table, roles, .. } => {
+            new_tables.contains(table) && roles.iter().all(|r| existing.contains(r))
+        }
+        _ => false,
+    });
+    Ok(sql_of(plan::statements(
+        &differences,
+        &live.facts,
+        &Extras::default(),
+    )))
+}
+
+fn sql_of(statements: Vec<Statement>) -> Vec<String> {
+    statements
         .into_iter()
         .filter_map(|s| match s.exec {
             Exec::Sql(sql) => Some(sql),
+            // Never part of a schema's plan.
             Exec::SetPassword { .. } => None,
         })
-        .collect())
+        .collect()
 }
 
 /// A database's plan, limited to the differences whose fact `keep` accepts.

@@ -95,12 +95,11 @@ pub async fn prepare(target: &Target, admin: &Client) -> Result<RunLogin, Migrat
         admin.batch_execute(&sql).await?;
         // The schema and what is in it belong to the owner (adopted objects too), as `access
         // apply` would have it.
-        let ownership = crate::access::settle_statements(
+        let ownership = crate::access::ownership_statements(
             &target.connection.server,
             &target.connection.database,
             &roles.service,
             admin,
-            crate::access::Settle::Ownership,
         )
         .await?;
         if !ownership.is_empty() {

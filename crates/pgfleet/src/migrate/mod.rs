@@ -946,16 +946,23 @@ async fn apply_transaction(
             ),
             None => "COMMIT".to_owned(),
         };
-        // Requests: a fresh session, BEGIN with the role and deadlines, every statement, and
-        // (unless the grants are settled first) the history row with COMMIT.
+        // Requests: a fresh session, BEGIN with the role and deadlines, every statement, then
+        // the history row with COMMIT, or, when the grants are settled first, the owner role
+        // back (the script may have changed it; the owner owns what it created).
         const SETUP: usize = 2;
         let script_end = SETUP + statements.len();
-        let last = script_end - usize::from(settle_grants);
+        let last = script_end;
+        let owner_again = target
+            .roles
+            .as_ref()
+            .map(|roles| format!("SET LOCAL ROLE {}", quote_ident(&roles.owner)))
+            .unwrap_or_default();
         let text = |i: usize| -> &str {
             match i {
                 0 => FRESH_SESSION,
                 1 => &begin,
                 i if i < script_end => &script.sql[statements[i - SETUP].clone()],
+                _ if settle_grants => &owner_again,
                 _ => &commit,
             }
         };
@@ -1018,9 +1025,11 @@ async fn apply_transaction(
         if result.is_ok() && settle_grants {
             let (settled, interrupted) = session
                 .interruptible(options, async {
-                    settle_owner_grants(target, session).await.map_err(|e| {
-                        Failure::Setup("granting what the manifest grants on new objects", e)
-                    })?;
+                    settle_owner_grants(target, session, true)
+                        .await
+                        .map_err(|e| {
+                            Failure::Setup("granting what the manifest grants on new objects", e)
+                        })?;
                     client
                         .batch_execute(&commit)
                         .await
@@ -1064,23 +1073,21 @@ async fn apply_transaction(
 async fn settle_owner_grants(
     target: &Target,
     session: &Session,
+    owner_is_set: bool,
 ) -> Result<(), tokio_postgres::Error> {
     let Some(roles) = &target.roles else {
         return Ok(());
     };
     let client = &session.client;
     // The script may have changed the role; the owner is who owns what it created.
-    client
-        .batch_execute(&format!("SET ROLE {}", quote_ident(&roles.owner)))
-        .await?;
-    let statements = crate::access::settle_statements(
-        &target.connection.server,
-        &target.connection.database,
-        &roles.service,
-        client,
-        crate::access::Settle::Grants,
-    )
-    .await?;
+    if !owner_is_set {
+        client
+            .batch_execute(&format!("SET ROLE {}", quote_ident(&roles.owner)))
+            .await?;
+    }
+    let statements =
+        crate::access::new_object_statements(&target.connection.database, &roles.service, client)
+            .await?;
     if !statements.is_empty() {
         client.batch_execute(&statements.join(";\n")).await?;
     }
@@ -1209,7 +1216,7 @@ async fn apply_statements(
             }
         }
         if target.roles.is_some() {
-            settle_owner_grants(target, session)
+            settle_owner_grants(target, session, false)
                 .await
                 .map_err(|e| pg("granting what the manifest grants on new objects", &e))?;
         }
