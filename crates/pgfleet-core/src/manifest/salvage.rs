@@ -76,6 +76,20 @@ fn syntax_problems(text: &str, errors: &[toml::de::Error]) -> Vec<Problem> {
     let mut repeated_table_until = 0;
     for error in errors {
         let mut problem = problem(error);
+        let at = problem.span.clone().and_then(|span| text.get(span));
+        // The parser's wording reads as if a value were there when none is, or as if the
+        // string were malformed rather than unclosed.
+        if problem.message.starts_with("string values must be quoted")
+            && at.is_some_and(|s| s.trim().is_empty())
+        {
+            problem.message = "a value is missing after `=`".to_owned();
+        } else if let Some(quote) = ["invalid basic string", "invalid literal string"]
+            .iter()
+            .find_map(|kind| problem.message.strip_prefix(kind))
+            .and_then(|rest| rest.strip_prefix(", expected "))
+        {
+            problem.message = format!("a string is not closed: {quote} is missing");
+        }
         if let Some(span) = &problem.span
             && problem.message == "duplicate key"
         {
