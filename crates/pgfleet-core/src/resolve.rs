@@ -365,7 +365,7 @@ impl<'a> Resolver<'a> {
         };
 
         let host = read(settings.host.as_ref().map(|h| h.get_ref()), "host", false);
-        let port = read(settings.port.as_ref(), "port", false);
+        let port = read(settings.port.as_ref().map(|p| p.get_ref()), "port", false);
         // The service process logs in as its runtime role, with that role's own password;
         // pgfleet logs in as the environment's user.
         let as_runtime = login == Login::Service && self.manifest.fleet.manage_roles;
@@ -411,7 +411,7 @@ impl<'a> Resolver<'a> {
                             var: settings
                                 .port
                                 .as_ref()
-                                .and_then(Setting::var)
+                                .and_then(|p| p.get_ref().var())
                                 .unwrap_or("port")
                                 .to_owned(),
                             reason: "is not a port number (1-65535)".to_owned(),

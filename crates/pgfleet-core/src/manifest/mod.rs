@@ -3,6 +3,7 @@
 
 mod error;
 mod model;
+mod salvage;
 mod setting;
 
 pub use error::{LineColumn, ManifestError, Problem, line_column};
@@ -79,29 +80,30 @@ impl Manifest {
 
     /// Parses and validates manifest text; `path` is used for messages and relative paths.
     pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
-        let invalid = |problems| ManifestError::Invalid {
-            path: path.to_path_buf(),
-            text: text.to_owned(),
-            problems,
+        let invalid = |mut problems: Vec<Problem>| {
+            // In file order; a problem of the whole file (no place) last.
+            problems.sort_by_key(|p| p.span.as_ref().map_or(usize::MAX, |s| s.start));
+            ManifestError::Invalid {
+                path: path.to_path_buf(),
+                text: text.to_owned(),
+                problems,
+            }
         };
-        let raw: RawManifest = toml::from_str(text).map_err(|e| {
-            invalid(vec![Problem {
-                message: e.message().trim_end().to_owned(),
-                span: e.span(),
-                help: None,
-            }])
-        })?;
+        let salvaged = salvage::deserialize(text);
+        let mut problems = salvaged.problems;
+        let Some(raw) = salvaged.raw else {
+            return Err(invalid(problems));
+        };
         let project_dir = path
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
         let mut validator = Validator::default();
         let manifest = validator.build(raw, path, &project_dir);
-        if validator.problems.is_empty() {
+        problems.append(&mut validator.problems);
+        if problems.is_empty() {
             Ok(manifest)
         } else {
-            let mut problems = validator.problems;
-            problems.sort_by_key(|p| p.span.as_ref().map_or(0, |s| s.start));
             Err(invalid(problems))
         }
     }
@@ -146,9 +148,28 @@ impl Validator {
     }
 
     fn build(&mut self, raw: RawManifest, path: &Path, project_dir: &Path) -> Manifest {
-        self.identifier("fleet name", &raw.fleet.name);
+        let no_fleet = model::RawFleet::default();
+        let fleet = raw
+            .fleet
+            .as_ref()
+            .map_or(&no_fleet, |table| table.get_ref());
+        match (&raw.fleet, &fleet.name) {
+            (_, Some(name)) => self.identifier("fleet name", name),
+            (Some(table), None) => self.report(
+                Problem::at(table.span(), "[fleet] has no name")
+                    .with_help("name the fleet: name = \"shop\""),
+            ),
+            (None, None) => self.report(
+                Problem::at(0..0, "the manifest has no [fleet] table")
+                    .with_help("start it with [fleet] and the fleet's name = \"…\""),
+            ),
+        }
+        let fleet_name = fleet
+            .name
+            .as_ref()
+            .map_or_else(String::new, |name| name.get_ref().clone());
 
-        let environment_var = match &raw.fleet.environment_var {
+        let environment_var = match &fleet.environment_var {
             Some(var) if !is_env_var_name(var.get_ref()) => {
                 self.report(Problem::at(
                     var.span(),
@@ -177,7 +198,7 @@ impl Validator {
             );
         }
 
-        let default_environment = match &raw.fleet.default_environment {
+        let default_environment = match &fleet.default_environment {
             Some(name) => {
                 if !environments.contains_key(name.get_ref()) {
                     self.report(
@@ -200,7 +221,8 @@ impl Validator {
 
         let mut servers = BTreeMap::new();
         let mut dev_ports: HashMap<u16, String> = HashMap::new();
-        for (name, server) in &raw.servers {
+        // In file order, so that a clash is reported at the later of the two.
+        for (name, server) in in_file_order(&raw.servers) {
             self.identifier("server name", name);
             if let Some(database) = &server.database {
                 self.identifier("database name", database);
@@ -276,17 +298,17 @@ impl Validator {
             }
         }
         self.cross_service_checks(&raw, &services);
-        self.roles_apart_from_logins(&raw, &services, &servers, &environments);
+        self.roles_apart_from_logins(&raw, &fleet_name, &services, &servers, &environments);
 
         Manifest {
             path: path.to_path_buf(),
             project_dir: project_dir.to_path_buf(),
             fleet: Fleet {
-                name: raw.fleet.name.get_ref().clone(),
+                dotenv: project_dir.join(fleet.dotenv.as_deref().unwrap_or(".env")),
+                manage_roles: fleet.manage_roles.unwrap_or(true),
+                name: fleet_name,
                 environment_var,
                 default_environment,
-                dotenv: project_dir.join(raw.fleet.dotenv.as_deref().unwrap_or(".env")),
-                manage_roles: raw.fleet.manage_roles.unwrap_or(true),
             },
             environments,
             servers,
@@ -307,6 +329,18 @@ impl Validator {
             self.report(Problem::at(
                 user.span(),
                 format!("user `{}` {why}", value.escape_debug()),
+            ));
+        }
+        if let Some(port) = &settings.port
+            && let Some(value) = known_value(port.get_ref())
+            && !value.parse::<u16>().is_ok_and(|port| port > 0)
+        {
+            self.report(Problem::at(
+                port.span(),
+                format!(
+                    "port `{}` is not a port number (1-65535)",
+                    value.escape_debug()
+                ),
             ));
         }
         if let Some(host) = &settings.host
@@ -371,8 +405,12 @@ impl Validator {
         self.identifier("service name", name);
         let service_name = name.get_ref();
 
+        // Without a server (or below, a database) the service cannot be built, but the rest of
+        // it is still checked so that every problem shows in one run.
         let server = match &raw.server {
-            Some(server) if servers.contains_key(server.get_ref()) => server.get_ref().clone(),
+            Some(server) if servers.contains_key(server.get_ref()) => {
+                Some(server.get_ref().clone())
+            }
             Some(server) => {
                 self.report(
                     Problem::at(
@@ -384,9 +422,9 @@ impl Validator {
                     )
                     .with_help(format!("declared servers: {}", join(servers.keys()))),
                 );
-                return None;
+                None
             }
-            None if servers.len() == 1 => servers.keys().next().cloned().unwrap_or_default(),
+            None if servers.len() == 1 => servers.keys().next().cloned(),
             None => {
                 self.report(Problem::at(
                     name.span(),
@@ -395,19 +433,15 @@ impl Validator {
                         if servers.is_empty() { "none".to_owned() } else { join(servers.keys()) }
                     ),
                 ));
-                return None;
+                None
             }
         };
 
-        for field in [&raw.database, &raw.schema].into_iter().flatten() {
-            self.identifier(
-                if raw.schema.as_ref() == Some(field) {
-                    "schema name"
-                } else {
-                    "database name"
-                },
-                field,
-            );
+        if let Some(database) = &raw.database {
+            self.identifier("database name", database);
+        }
+        if let Some(schema) = &raw.schema {
+            self.identifier("schema name", schema);
         }
         if let Some(schema) = &raw.schema
             && RESERVED_SCHEMAS.contains(&schema.get_ref().as_str())
@@ -428,35 +462,40 @@ impl Validator {
         }
         let placement = match (&raw.database, &raw.schema) {
             (database, Some(schema)) => {
-                let database = database
-                    .as_ref()
-                    .map(|d| d.get_ref().clone())
-                    .or_else(|| servers.get(&server).and_then(|s| s.database.clone()));
-                let Some(database) = database else {
-                    self.report(
-                        Problem::at(
-                            schema.span(),
-                            format!(
-                                "service `{service_name}` has a schema but no database to put it in"
-                            ),
-                        )
-                        .with_help(format!(
-                            "set `database` on the service or on server `{server}`"
-                        )),
-                    );
-                    return None;
-                };
-                Placement::Schema {
-                    database,
-                    schema: schema.get_ref().clone(),
+                let database = database.as_ref().map(|d| d.get_ref().clone()).or_else(|| {
+                    servers
+                        .get(server.as_deref()?)
+                        .and_then(|s| s.database.clone())
+                });
+                match (database, &server) {
+                    (Some(database), _) => Some(Placement::Schema {
+                        database,
+                        schema: schema.get_ref().clone(),
+                    }),
+                    (None, Some(server)) => {
+                        self.report(
+                            Problem::at(
+                                schema.span(),
+                                format!(
+                                    "service `{service_name}` has a schema but no database to put it in"
+                                ),
+                            )
+                            .with_help(format!(
+                                "set `database` on the service or on server `{server}`"
+                            )),
+                        );
+                        None
+                    }
+                    // Which server's database it would be is unknown: the server is the problem.
+                    (None, None) => None,
                 }
             }
-            (Some(database), None) => Placement::Database {
+            (Some(database), None) => Some(Placement::Database {
                 database: database.get_ref().clone(),
-            },
-            (None, None) => Placement::Database {
+            }),
+            (None, None) => Some(Placement::Database {
                 database: service_name.clone(),
-            },
+            }),
         };
 
         if raw.pool.max_size == 0 {
@@ -465,7 +504,8 @@ impl Validator {
                 format!("service `{service_name}`: pool.max_size must be at least 1"),
             ));
         }
-        if raw.pool.min_idle > raw.pool.max_size {
+        // With max_size 0 the (maybe default) min_idle is not a second problem.
+        if raw.pool.max_size > 0 && raw.pool.min_idle > raw.pool.max_size {
             self.report(Problem::at(
                 name.span(),
                 format!(
@@ -475,20 +515,20 @@ impl Validator {
             ));
         }
 
-        let url_env = match &raw.url_env {
-            Some(var) => {
-                if !is_env_var_name(var.get_ref()) {
-                    self.report(Problem::at(
-                        var.span(),
-                        format!("`{}` is not an environment variable name", var.get_ref()),
-                    ));
-                }
-                var.get_ref().clone()
-            }
-            None => format!("{}_DATABASE_URL", service_name.to_ascii_uppercase()),
-        };
+        if let Some(var) = &raw.url_env
+            && !is_env_var_name(var.get_ref())
+        {
+            self.report(Problem::at(
+                var.span(),
+                format!("`{}` is not an environment variable name", var.get_ref()),
+            ));
+        }
+        let url_env = url_env(service_name, raw);
 
         let access = self.access(service_name, &raw.access, &raw.pool);
+        let (Some(server), Some(placement)) = (server, placement) else {
+            return None;
+        };
         let service_dir = Path::new("services").join(service_name);
         Some(Service {
             name: service_name.clone(),
@@ -638,9 +678,8 @@ impl Validator {
         // (server, database) -> (owner service placed by database, or first schema user)
         let mut databases: HashMap<(&str, &str), (&str, bool)> = HashMap::new();
         let mut schemas: HashMap<(&str, &str, &str), &str> = HashMap::new();
-        let mut url_vars: HashMap<&str, &str> = HashMap::new();
-        let mut roles: HashMap<&str, &str> = HashMap::new();
-        for (name, raw_service) in &raw.services {
+        let mut roles: HashMap<&str, (&str, &str)> = HashMap::new();
+        for (name, raw_service) in in_file_order(&raw.services) {
             let Some(service) = services.get(name.get_ref()) else {
                 continue;
             };
@@ -652,6 +691,8 @@ impl Validator {
             let database = service.placement.database();
             let owns_database = service.placement.schema().is_none();
             match databases.get(&(service.server.as_str(), database)) {
+                // Refused already as PostgreSQL's own; sharing it is not a second problem.
+                _ if RESERVED_DATABASES.contains(&database) => {}
                 Some((other, other_owns)) if owns_database || *other_owns => {
                     self.report(Problem::at(
                         here.clone(),
@@ -684,33 +725,51 @@ impl Validator {
                         ),
                     ));
             }
-            if let Some(other) = url_vars.insert(service.url_env.as_str(), service.name.as_str()) {
+            for (kind, role, field) in service_roles(service, &raw_service.access) {
+                let at = field.as_ref().map_or_else(|| name.span(), |f| f.span());
+                match roles.get(role.as_str()) {
+                    Some((other, other_kind)) if *other == service.name => {
+                        self.report(Problem::at(
+                            at,
+                            format!(
+                                "role `{role}` is both the {other_kind} and the {kind} role of service `{other}`"
+                            ),
+                        ).with_help("each of a service's roles has its own rights: give them different names"));
+                    }
+                    Some((other, other_kind)) => {
+                        self.report(Problem::at(
+                            at,
+                            format!(
+                                "the {kind} role `{role}` of service `{}` is already the {other_kind} role of service `{other}`",
+                                service.name
+                            ),
+                        ));
+                    }
+                    None => {
+                        roles.insert(role.as_str(), (service.name.as_str(), kind));
+                    }
+                }
+            }
+        }
+        // URL variables and reads are checked for every service, also one that could not be
+        // built.
+        let mut url_vars: HashMap<String, &str> = HashMap::new();
+        for (name, raw_service) in in_file_order(&raw.services) {
+            let service = services.get(name.get_ref());
+            let url_env = url_env(name.get_ref(), raw_service);
+            if let Some(other) = url_vars.get(&url_env) {
                 self.report(Problem::at(
                     raw_service
                         .url_env
                         .as_ref()
                         .map_or_else(|| name.span(), |v| v.span()),
                     format!(
-                        "services `{other}` and `{}` both use {} as their URL variable",
-                        service.name, service.url_env
+                        "services `{other}` and `{}` both use {url_env} as their URL variable",
+                        name.get_ref()
                     ),
                 ));
-            }
-            for role in [
-                &service.access.owner_role,
-                &service.access.runtime_role,
-                &service.access.readonly_role,
-                &service.access.migration_role,
-            ] {
-                if let Some(other) = roles.insert(role.as_str(), service.name.as_str()) {
-                    self.report(Problem::at(
-                        name.span(),
-                        format!(
-                            "role `{role}` of service `{}` is also a role of service `{other}`",
-                            service.name
-                        ),
-                    ));
-                }
+            } else {
+                url_vars.insert(url_env, name.get_ref());
             }
             for read in &raw_service.reads {
                 if read.get_ref() == name.get_ref() {
@@ -733,7 +792,8 @@ impl Validator {
                             join(raw.services.keys().map(|k| k.get_ref()))
                         )),
                     );
-                } else if let Some(other) = services.get(read.get_ref())
+                } else if let Some(service) = service
+                    && let Some(other) = services.get(read.get_ref())
                     && other.server != service.server
                 {
                     // Roles live in one cluster: a grant cannot reach across servers.
@@ -763,6 +823,7 @@ impl Validator {
     fn roles_apart_from_logins(
         &mut self,
         raw: &RawManifest,
+        fleet_name: &str,
         services: &BTreeMap<String, Service>,
         servers: &BTreeMap<String, Server>,
         environments: &BTreeMap<String, ConnectionSettings>,
@@ -774,25 +835,11 @@ impl Validator {
             let Some(server) = servers.get(&service.server) else {
                 continue;
             };
-            let access = &raw_service.access;
-            for (kind, role, field) in [
-                ("owner", &service.access.owner_role, &access.owner_role),
-                (
-                    "runtime",
-                    &service.access.runtime_role,
-                    &access.runtime_role,
-                ),
-                (
-                    "read-only",
-                    &service.access.readonly_role,
-                    &access.readonly_role,
-                ),
-                (
-                    "migration",
-                    &service.access.migration_role,
-                    &access.migration_role,
-                ),
-            ] {
+            for (kind, role, field) in service_roles(service, &raw_service.access) {
+                if RESERVED_ROLES.contains(&role.as_str()) {
+                    // Already refused as PostgreSQL's own name; one problem is enough.
+                    continue;
+                }
                 let clash = environments.iter().find(|(environment, base)| {
                     let settings = match server.environments.get(*environment) {
                         Some(own) => own.or(base),
@@ -801,9 +848,7 @@ impl Validator {
                     let login = match &settings.user {
                         Some(user) => known_value(user.get_ref()),
                         // A local cluster's login defaults to the fleet's name.
-                        None if settings.local == Some(true) => {
-                            Some(raw.fleet.name.get_ref().as_str())
-                        }
+                        None if settings.local == Some(true) => Some(fleet_name),
                         None => None,
                     };
                     login == Some(role.as_str())
@@ -823,6 +868,35 @@ impl Validator {
             }
         }
     }
+}
+
+/// A service's four roles: what each is, its name, and where it is written (if it is).
+fn service_roles<'a>(
+    service: &'a Service,
+    raw: &'a model::RawAccess,
+) -> [(&'static str, &'a String, &'a Option<Spanned<String>>); 4] {
+    let access = &service.access;
+    [
+        ("owner", &access.owner_role, &raw.owner_role),
+        ("runtime", &access.runtime_role, &raw.runtime_role),
+        ("read-only", &access.readonly_role, &raw.readonly_role),
+        ("migration", &access.migration_role, &raw.migration_role),
+    ]
+}
+
+/// The variable whose URL overrides everything else for a service.
+fn url_env(service: &str, raw: &RawService) -> String {
+    raw.url_env.as_ref().map_or_else(
+        || format!("{}_DATABASE_URL", service.to_ascii_uppercase()),
+        |var| var.get_ref().clone(),
+    )
+}
+
+/// The entries of a table keyed by name, in the order the file declares them.
+fn in_file_order<V>(table: &BTreeMap<Spanned<String>, V>) -> Vec<(&Spanned<String>, &V)> {
+    let mut entries: Vec<_> = table.iter().collect();
+    entries.sort_by_key(|(name, _)| name.span().start);
+    entries
 }
 
 /// What a setting is known to be at load: its literal, or its variable's default.

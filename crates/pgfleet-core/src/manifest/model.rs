@@ -13,7 +13,8 @@ use toml::Spanned;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawManifest {
-    pub fleet: RawFleet,
+    /// Optional here so that its absence is a problem of the validator, reported with the rest.
+    pub fleet: Option<Spanned<RawFleet>>,
     #[serde(default)]
     pub environments: BTreeMap<Spanned<String>, ConnectionSettings>,
     #[serde(default)]
@@ -22,10 +23,10 @@ pub(super) struct RawManifest {
     pub services: BTreeMap<Spanned<String>, RawService>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawFleet {
-    pub name: Spanned<String>,
+    pub name: Option<Spanned<String>>,
     pub environment_var: Option<Spanned<String>>,
     pub default_environment: Option<Spanned<String>>,
     pub dotenv: Option<String>,
@@ -108,7 +109,7 @@ pub struct ConnectionSettings {
     /// `production`.
     pub protected: Option<bool>,
     pub host: Option<Spanned<Setting>>,
-    pub port: Option<Setting>,
+    pub port: Option<Spanned<Setting>>,
     pub user: Option<Spanned<Setting>>,
     /// Always `{ env = "VAR" }`: a password is never written in the manifest itself.
     pub password: Option<Spanned<Setting>>,

@@ -353,3 +353,79 @@ runtime_role = "shop"
         ]
     );
 }
+
+#[test]
+fn every_key_and_type_problem_is_reported_at_once_and_validation_runs_after_unknown_keys() {
+    let text = r#"[fleet]
+name = "demo"
+colour = "blue"
+[servers.main]
+dev_port = 5501
+size = "large"
+[servers.other]
+dev_port = 5501
+[services.auth]
+server = "main"
+databse = "auth"
+[services.auth.pool]
+max_connections = 3
+"#;
+    assert_eq!(
+        problems(text),
+        [
+            "3:1: unknown field `colour`, expected one of `name`, `environment_var`, `default_environment`, `dotenv`, `manage_roles`",
+            "6:1: unknown field `size`, expected one of `dev_port`, `database`, `environments`",
+            "8:12: dev_port 5501 of server `other` is already the dev_port of server `main`",
+            "11:1: unknown field `databse`, expected one of `server`, `database`, `schema`, `migrations`, `seeds`, `reads`, `labels`, `pool`, `url_env`, `access`",
+            "13:1: unknown field `max_connections`, expected one of `max_size`, `min_idle`, `max_lifetime`, `idle_timeout`, `connect_timeout`, `acquire_timeout`, `statement_timeout`",
+        ]
+    );
+}
+
+#[test]
+fn after_a_wrong_value_only_key_and_type_problems_are_reported() {
+    // Without `server = 5` the service would seem to name no server, a problem nobody wrote.
+    let text = r#"[fleet]
+name = "demo"
+[servers.main]
+dev_port = "5501"
+[servers.other]
+dev_port = 5502
+[services.auth]
+server = 5
+reads = ["users", 7]
+"#;
+    assert_eq!(
+        problems(text),
+        [
+            "4:12: invalid type: string \"5501\", expected a port number (1-65535)",
+            "8:10: invalid type: integer `5`, expected a string",
+            "9:19: invalid type: integer `7`, expected a string",
+        ]
+    );
+}
+
+#[test]
+fn a_table_defined_twice_is_one_problem() {
+    let text =
+        "[fleet]\nname = \"demo\"\n[servers.main]\ndev_port = 1\n[servers.main]\ndev_port = 2\n";
+    assert_eq!(
+        problems(text),
+        ["5:10: table [servers.main] is defined twice"]
+    );
+}
+
+#[test]
+fn a_flood_of_bad_keys_stops_at_a_bound() {
+    // Each problem costs a pass over the document, so a file of thousands stays fast.
+    let mut text = String::from("[fleet]\nname = \"demo\"\n");
+    for i in 0..2000 {
+        text.push_str(&format!("bad_{i} = 1\n"));
+    }
+    let found = problems(&text);
+    assert_eq!(found.len(), 51, "{}", found.len());
+    assert!(
+        found[50].ends_with("stopped after 50 problems"),
+        "{found:?}"
+    );
+}
