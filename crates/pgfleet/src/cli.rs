@@ -21,7 +21,8 @@ fn positive_duration(text: &str) -> Result<Duration, String> {
     about = "Runs the PostgreSQL side of a microservice fleet from one manifest (fleet.toml).",
     after_help = "Exit codes: 0 success, 1 a command or check failed, 2 usage error, \
                   3 invalid or missing manifest, 4 configuration problem (variables, environment), \
-                  5 local PostgreSQL problem (binaries, cluster)."
+                  5 local PostgreSQL problem (binaries, cluster), 6 `access check` found drift, \
+                  130 interrupted."
 )]
 pub struct Cli {
     /// The fleet manifest. Default: $PGFLEET_MANIFEST, else fleet.toml in this folder or the
@@ -146,7 +147,7 @@ pub enum AccessCommand {
         #[command(flatten)]
         report: ReportArgs,
     },
-    /// Compare the live catalogs with the manifest; exit 2 on any drift.
+    /// Compare the live catalogs with the manifest; exit 6 on any drift.
     Check {
         services: Vec<String>,
         #[command(flatten)]
