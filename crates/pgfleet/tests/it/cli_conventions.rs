@@ -2,6 +2,45 @@
 //! a version with its commit, plain output in pipes, JSON logs, progress lines in CI logs,
 //! distinct exit codes. Every run here goes through pipes, as in CI.
 
+use crate::hardening_migrate::{pair, table_row};
+use crate::migrate::fleet;
+use pgfleet_testkit::TestCluster;
+
+#[tokio::test]
+async fn dry_run_after_is_the_version_the_plan_reaches() {
+    let db = TestCluster::shared().fresh_database().await;
+    let ctx = fleet(&[("orders", &db)]);
+    for (version, name) in [(1, "t1"), (2, "t2"), (3, "t3")] {
+        pair(&ctx, "orders", version, name);
+    }
+    let plan = |args: &[&str]| {
+        let mut all = vec!["migrate"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["orders", "--dry-run"]);
+        let table = ctx.run(&all).success().stdout;
+        all.extend_from_slice(&["--format", "json"]);
+        let json = ctx.run(&all).success().json();
+        let row = table_row(&table, "orders");
+        (row[1..3].to_vec(), json[0]["report"]["after"].clone())
+    };
+    assert_eq!(plan(&["up"]), (vec!["-".into(), "3".into()], 3.into()));
+    assert_eq!(
+        plan(&["up", "--to", "2"]),
+        (vec!["-".into(), "2".into()], 2.into())
+    );
+    ctx.run(&["migrate", "up", "orders"]).success();
+    assert_eq!(plan(&["down"]), (vec!["3".into(), "2".into()], 2.into()));
+    assert_eq!(
+        plan(&["down", "--steps", "2"]),
+        (vec!["3".into(), "1".into()], 1.into())
+    );
+    assert_eq!(
+        plan(&["down", "--to", "0"]),
+        (vec!["3".into(), "-".into()], serde_json::Value::Null)
+    );
+    assert_eq!(plan(&["up"]), (vec!["3".into(), "3".into()], 3.into()));
+}
+
 #[tokio::test]
 async fn drift_and_usage_errors_have_distinct_exit_codes() {
     let f = crate::access::fleet().await;

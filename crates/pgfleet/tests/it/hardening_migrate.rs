@@ -37,7 +37,7 @@ fn step_versions(steps: &serde_json::Value) -> Vec<i64> {
 }
 
 /// The row of `service` in a table report, as its cells.
-fn table_row(stdout: &str, service: &str) -> Vec<String> {
+pub(crate) fn table_row(stdout: &str, service: &str) -> Vec<String> {
     stdout
         .lines()
         .find(|l| {
@@ -52,7 +52,7 @@ fn table_row(stdout: &str, service: &str) -> Vec<String> {
         .collect()
 }
 
-fn pair(ctx: &TestContext, service: &str, version: u32, name: &str) {
+pub(crate) fn pair(ctx: &TestContext, service: &str, version: u32, name: &str) {
     write(
         ctx,
         service,
