@@ -278,7 +278,8 @@ pub enum MigrateCommand {
     New {
         service: String,
         name: String,
-        /// Number it 001, 002… instead of a UTC timestamp.
+        /// In a folder with no migrations yet, number it 001 instead of a UTC timestamp
+        /// (a folder that has some keeps its numbering: `003_…` is followed by `004_…`).
         #[arg(long)]
         sequential: bool,
     },

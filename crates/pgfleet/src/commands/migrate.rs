@@ -633,7 +633,40 @@ pub async fn baseline(
     Ok(())
 }
 
-/// Creates `<version>_<name>.up.sql` and `.down.sql` in the service's migrations folder.
+/// How a migrations folder numbers its files, as its latest file shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Numbering {
+    /// `001_…`, `002_…`: the next number, zero-padded to the same width.
+    Sequential { width: usize },
+    /// `20251114222509_…` (UTC, to the second).
+    Timestamp,
+}
+
+impl Numbering {
+    /// None for an empty folder. Ten digits or more is a timestamp: no folder numbers that
+    /// many files one by one, and every timestamp format in use (dbmate's, sqlx's, goose's,
+    /// ours) has at least twelve.
+    fn of(existing: &[migrate::source::Migration]) -> Option<Numbering> {
+        let latest = existing.iter().max_by_key(|m| m.version)?;
+        let digits = latest
+            .up
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map_or(0, |n| n.chars().take_while(char::is_ascii_digit).count());
+        Some(if digits >= 10 {
+            Numbering::Timestamp
+        } else {
+            Numbering::Sequential {
+                width: digits.max(1),
+            }
+        })
+    }
+}
+
+/// Creates `<version>_<name>.up.sql` and `.down.sql` in the service's migrations folder,
+/// numbered as the folder already is (an empty folder: a timestamp, or 001 with
+/// `--sequential`).
 pub fn new(ctx: &Context, service: &str, name: &str, sequential: bool) -> Result<()> {
     let service_config = ctx.resolver().service(service)?;
     let dir = &service_config.migrations;
@@ -653,12 +686,26 @@ pub fn new(ctx: &Context, service: &str, name: &str, sequential: bool) -> Result
             "`{name}` has no letters or digits to name a file with"
         )));
     }
-    let version =
-        migrate::source::next_version(&existing, sequential, std::time::SystemTime::now());
-    let stem = if sequential {
-        format!("{version:03}_{slug}")
-    } else {
-        format!("{version}_{slug}")
+    let numbering = match (Numbering::of(&existing), sequential) {
+        (Some(Numbering::Timestamp), true) => {
+            return Err(CliError::Config(format!(
+                "{} numbers its migrations by timestamp, and a sequential number would sort \
+                 before them\n  hint: leave out --sequential",
+                dir.display()
+            )));
+        }
+        (Some(numbering), _) => numbering,
+        (None, true) => Numbering::Sequential { width: 3 },
+        (None, false) => Numbering::Timestamp,
+    };
+    let version = migrate::source::next_version(
+        &existing,
+        matches!(numbering, Numbering::Sequential { .. }),
+        std::time::SystemTime::now(),
+    );
+    let stem = match numbering {
+        Numbering::Sequential { width } => format!("{version:0width$}_{slug}"),
+        Numbering::Timestamp => format!("{version}_{slug}"),
     };
     std::fs::create_dir_all(dir)
         .map_err(|e| CliError::Failed(format!("cannot create {}: {e}", dir.display())))?;

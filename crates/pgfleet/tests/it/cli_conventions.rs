@@ -2,6 +2,7 @@
 //! a version with its commit, plain output in pipes, JSON logs, progress lines in CI logs,
 //! distinct exit codes. Every run here goes through pipes, as in CI.
 
+use crate::context::TestContext;
 use crate::hardening_migrate::{pair, table_row};
 use crate::migrate::fleet;
 use pgfleet_testkit::TestCluster;
@@ -39,6 +40,55 @@ async fn dry_run_after_is_the_version_the_plan_reaches() {
         (vec!["3".into(), "-".into()], serde_json::Value::Null)
     );
     assert_eq!(plan(&["up"]), (vec!["3".into(), "3".into()], 3.into()));
+}
+
+#[test]
+fn migrate_new_follows_the_folders_numbering() {
+    let ctx = TestContext::new(
+        "[fleet]\nname = \"it\"\n[servers.main]\ndev_port = 5999\n\
+         [services.padded]\n[services.bare]\n[services.stamped]\n[services.fresh]\n\
+         [services.counted]\n",
+    );
+    for file in ["001_a", "002_b", "003_c"] {
+        ctx.write(&format!("services/padded/migrations/{file}.up.sql"), "");
+    }
+    ctx.write("services/bare/migrations/9_a.up.sql", "");
+    ctx.write("services/stamped/migrations/20200101000000_a.up.sql", "");
+    let created = |service: &str, extra: &[&str]| -> String {
+        let mut args = vec!["migrate", "new", service, "Next step"];
+        args.extend_from_slice(extra);
+        let run = ctx.run(&args).success();
+        let up = run.stdout.lines().next().expect("a file");
+        let name = std::path::Path::new(up).file_name().expect("a name");
+        name.to_string_lossy().into_owned()
+    };
+    assert_eq!(created("padded", &[]), "004_next_step.up.sql");
+    assert_eq!(created("padded", &["--sequential"]), "005_next_step.up.sql");
+    assert_eq!(created("bare", &[]), "10_next_step.up.sql");
+    let stamp = created("stamped", &[]);
+    assert!(
+        stamp.len() == "20251114222509_next_step.up.sql".len() && stamp.as_str() > "2025",
+        "{stamp}"
+    );
+    // A timestamp folder cannot be numbered one by one: 21 would sort first.
+    let refused = ctx
+        .run(&["migrate", "new", "stamped", "x", "--sequential"])
+        .failure(4);
+    assert!(
+        refused
+            .stderr
+            .contains("numbers its migrations by timestamp")
+            && refused.stderr.contains("hint: leave out --sequential"),
+        "{}",
+        refused.stderr
+    );
+    // An empty folder: a timestamp, or 001 when asked.
+    assert!(created("fresh", &[]).starts_with("20"));
+    assert_eq!(
+        created("counted", &["--sequential"]),
+        "001_next_step.up.sql"
+    );
+    assert_eq!(created("counted", &[]), "002_next_step.up.sql");
 }
 
 #[tokio::test]
