@@ -320,8 +320,11 @@ pub enum DevCommand {
         /// Services to bring up (default: all).
         services: Vec<String>,
     },
-    /// Stop every local cluster of the fleet (data is kept).
-    Down,
+    /// Stop the local clusters of these servers (default: every one); data is kept.
+    Down {
+        /// Dev servers to stop (default: all).
+        servers: Vec<String>,
+    },
     /// A table of the local clusters: server, port, pid, state, databases.
     Status(ReportArgs),
     /// Drop and recreate the data of these services (default: all), leaving others untouched.

@@ -95,7 +95,7 @@ async fn run(cli: &Cli) -> Result<(), CliError> {
             show_secrets,
         }) => commands::env::export(&ctx, service, *format, *show_secrets),
         Command::Dev(DevCommand::Up { services }) => commands::dev::up(&ctx, services).await,
-        Command::Dev(DevCommand::Down) => commands::dev::down(&ctx).await,
+        Command::Dev(DevCommand::Down { servers }) => commands::dev::down(&ctx, servers).await,
         Command::Dev(DevCommand::Status(report)) => {
             commands::dev::status(&ctx, report.format).await
         }

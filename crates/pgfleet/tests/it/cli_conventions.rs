@@ -3,6 +3,7 @@
 //! distinct exit codes. Every run here goes through pipes, as in CI.
 
 use crate::context::TestContext;
+use crate::dev::{states, two_server_fleet};
 use crate::hardening_migrate::{pair, table_row};
 use crate::migrate::fleet;
 use pgfleet_testkit::TestCluster;
@@ -89,6 +90,38 @@ fn migrate_new_follows_the_folders_numbering() {
         "001_next_step.up.sql"
     );
     assert_eq!(created("counted", &[]), "002_next_step.up.sql");
+}
+
+#[test]
+fn dev_down_stops_only_the_named_servers() {
+    let ctx = two_server_fleet();
+    ctx.run(&["dev", "up"]).success();
+    let unknown = ctx
+        .run(&["dev", "down", "solo", "nope", "other"])
+        .failure(4);
+    assert!(
+        unknown.stderr.contains(
+            "unknown dev server `nope`, `other`; the manifest's dev servers are: shared, solo"
+        ),
+        "{}",
+        unknown.stderr
+    );
+    let both_running = [
+        ("shared".into(), "running".into(), true),
+        ("solo".into(), "running".into(), true),
+    ];
+    assert_eq!(states(&ctx), both_running, "a refused down stopped nothing");
+    let down = ctx.run(&["dev", "down", "solo"]).success();
+    assert_eq!(down.stderr.trim(), "solo: stopped");
+    assert_eq!(
+        states(&ctx),
+        [
+            ("shared".into(), "running".into(), true),
+            ("solo".into(), "stopped".into(), false),
+        ]
+    );
+    ctx.run(&["dev", "up"]).success();
+    assert_eq!(states(&ctx), both_running);
 }
 
 #[tokio::test]
