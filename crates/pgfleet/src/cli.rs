@@ -14,10 +14,13 @@ fn positive_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// The crate's version and, when the build had git to ask, its commit (see `build.rs`).
+pub const VERSION: &str = env!("PGFLEET_VERSION");
+
 #[derive(Debug, Parser)]
 #[command(
     name = "pgfleet",
-    version,
+    version = VERSION,
     about = "Runs the PostgreSQL side of a microservice fleet from one manifest (fleet.toml).",
     after_help = "Exit codes: 0 success, 1 a command or check failed, 2 usage error, \
                   3 invalid or missing manifest, 4 configuration problem (variables, environment), \
@@ -74,6 +77,20 @@ pub enum Command {
     /// Dashboards and alert rules for the metrics `pgfleet serve` emits.
     #[command(subcommand)]
     Observe(ObserveCommand),
+    /// A shell's completion script on stdout, e.g. `pgfleet completions bash >
+    /// /etc/bash_completion.d/pgfleet`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// The manual page (roff) on stdout: `pgfleet man | man -l -`.
+    Man,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Args)]

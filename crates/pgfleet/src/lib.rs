@@ -76,12 +76,23 @@ fn init_tracing(verbose: u8) {
 
 async fn run(cli: &Cli) -> Result<(), CliError> {
     // Generated files need no manifest.
-    if let Command::Observe(command) = &cli.command {
-        output::print_text(&match command {
-            ObserveCommand::Grafana => output::json(&observe::grafana_dashboard()) + "\n",
-            ObserveCommand::Alerts => observe::alert_rules(),
-        });
-        return Ok(());
+    match &cli.command {
+        Command::Observe(command) => {
+            output::print_text(&match command {
+                ObserveCommand::Grafana => output::json(&observe::grafana_dashboard()) + "\n",
+                ObserveCommand::Alerts => observe::alert_rules(),
+            });
+            return Ok(());
+        }
+        Command::Completions { shell } => {
+            output::print_text(&commands::generate::completions(*shell));
+            return Ok(());
+        }
+        Command::Man => {
+            output::print_text(&commands::generate::man_page()?);
+            return Ok(());
+        }
+        _ => {}
     }
     let ctx = Context::load(cli)?;
     match &cli.command {
@@ -132,7 +143,7 @@ async fn run(cli: &Cli) -> Result<(), CliError> {
             commands::access::check(&ctx, services, report.format).await
         }
         Command::Serve(args) => commands::serve::run(ctx, args).await,
-        Command::Observe(_) => Ok(()),
+        Command::Observe(_) | Command::Completions { .. } | Command::Man => Ok(()),
     }
 }
 

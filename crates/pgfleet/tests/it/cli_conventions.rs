@@ -7,6 +7,102 @@ use crate::dev::{states, two_server_fleet};
 use crate::hardening_migrate::{pair, table_row};
 use crate::migrate::fleet;
 use pgfleet_testkit::TestCluster;
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+/// `program` with `args`, `stdin` fed in; None when the program is not installed.
+fn pipe_through(program: &str, args: &[&str], stdin: &str) -> Option<std::process::Output> {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    Some(child.wait_with_output().expect("wait"))
+}
+
+#[test]
+fn completions_man_page_and_version_with_the_commit() {
+    // Generated texts need no manifest.
+    let ctx = TestContext::new("");
+    let version = ctx.run(&["--version"]).success().stdout;
+    assert!(
+        version.starts_with(&format!("pgfleet {}", env!("CARGO_PKG_VERSION"))),
+        "{version}"
+    );
+    let head = Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success());
+    if let Some(head) = head {
+        let commit = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+        assert!(version.contains(&format!("({commit})")), "{version}");
+    }
+
+    let bash = ctx.run(&["completions", "bash"]).success().stdout;
+    let syntax = pipe_through("bash", &["-n"], &bash).expect("bash");
+    assert!(
+        syntax.status.success(),
+        "bash -n: {}",
+        String::from_utf8_lossy(&syntax.stderr)
+    );
+    // And it completes, called as bash calls it (command, word, previous word): `pgfleet
+    // mig<TAB>` and `pgfleet migrate up --dr<TAB>`.
+    let complete = |words: &str| {
+        let script = format!(
+            "{bash}\nCOMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+             COMP_LINE=\"{words}\"; COMP_POINT=${{#COMP_LINE}}; \
+             _pgfleet pgfleet \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; \
+             printf '%s\\n' \"${{COMPREPLY[@]}}\""
+        );
+        let out = pipe_through("bash", &[], &script).expect("bash");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(complete("pgfleet mig").trim(), "migrate");
+    assert!(
+        complete("pgfleet migrate up --dr")
+            .lines()
+            .any(|l| l == "--dry-run"),
+        "{}",
+        complete("pgfleet migrate up --dr")
+    );
+    for (shell, marker) in [
+        ("zsh", "#compdef pgfleet"),
+        ("fish", "complete -c pgfleet"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let script = ctx.run(&["completions", shell]).success().stdout;
+        assert!(script.contains(marker), "{shell}:\n{script}");
+        assert!(script.contains("migrate"), "{shell}:\n{script}");
+    }
+    ctx.run(&["completions", "tcsh"]).failure(2);
+
+    let page = ctx.run(&["man"]).success().stdout;
+    assert!(page.contains(".TH pgfleet 1"), "{page}");
+    assert!(page.contains(".SH SYNOPSIS"), "{page}");
+    if let Some(rendered) = pipe_through("man", &["-P", "cat", "-l", "-"], &page) {
+        let text = String::from_utf8_lossy(&rendered.stdout);
+        assert!(rendered.status.success(), "man -l -: {rendered:?}");
+        for part in [
+            "NAME",
+            "SYNOPSIS",
+            "--connect-timeout",
+            "migrate",
+            "completions",
+        ] {
+            assert!(text.contains(part), "{part} missing from the page:\n{text}");
+        }
+    }
+}
 
 #[tokio::test]
 async fn dry_run_after_is_the_version_the_plan_reaches() {
