@@ -54,6 +54,18 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
+    /// How logs on stderr are written: text for people, json (one object a line) for log
+    /// collectors.
+    #[arg(
+        long,
+        global = true,
+        env = "PGFLEET_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        value_name = "FORMAT"
+    )]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -34,7 +34,7 @@ pub fn main() -> ExitCode {
             });
         }
     };
-    init_tracing(cli.verbose);
+    init_tracing(cli.verbose, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -57,7 +57,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(verbose: u8) {
+fn init_tracing(verbose: u8, format: cli::LogFormat) {
     let default = match verbose {
         0 => "warn",
         1 => "info",
@@ -65,13 +65,25 @@ fn init_tracing(verbose: u8) {
         // verifier: keep it at info.
         _ => "debug,tokio_postgres=info",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    if format == cli::LogFormat::Json {
+        // Notes and errors are events then (see `output::json_logs`): shown whatever the level,
+        // as they are in text.
+        output::json_logs();
+        if let Ok(directive) = "pgfleet::output=info".parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
-        .try_init();
+        .with_ansi(output::colour(&std::io::stderr()));
+    let _ = match format {
+        cli::LogFormat::Text => logs.try_init(),
+        cli::LogFormat::Json => logs.json().try_init(),
+    };
 }
 
 async fn run(cli: &Cli) -> Result<(), CliError> {

@@ -2,13 +2,27 @@
 //! a version with its commit, plain output in pipes, JSON logs, progress lines in CI logs,
 //! distinct exit codes. Every run here goes through pipes, as in CI.
 
-use crate::context::TestContext;
+use crate::context::{TestContext, free_port};
 use crate::dev::{states, two_server_fleet};
 use crate::hardening_migrate::{pair, table_row};
 use crate::migrate::fleet;
+use crate::serve::Daemon;
 use pgfleet_testkit::TestCluster;
 use std::io::Write as _;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Box-drawing characters comfy-table draws on a terminal.
+const BOX: [char; 6] = ['│', '┆', '┌', '─', '╞', '═'];
+
+#[track_caller]
+fn assert_plain(text: &str) {
+    assert!(
+        !text.contains("\x1b["),
+        "an ANSI escape in a pipe:\n{text:?}"
+    );
+    assert!(!text.contains(BOX), "box drawing in a pipe:\n{text}");
+}
 
 /// `program` with `args`, `stdin` fed in; None when the program is not installed.
 fn pipe_through(program: &str, args: &[&str], stdin: &str) -> Option<std::process::Output> {
@@ -102,6 +116,96 @@ fn completions_man_page_and_version_with_the_commit() {
             assert!(text.contains(part), "{part} missing from the page:\n{text}");
         }
     }
+}
+
+#[tokio::test]
+async fn tables_in_a_pipe_are_plain_columns() {
+    let cluster = TestCluster::shared();
+    let (orders_db, billing_db) = (
+        cluster.fresh_database().await,
+        cluster.fresh_database().await,
+    );
+    let ctx = fleet(&[("orders", &orders_db), ("billing_service", &billing_db)]);
+    pair(&ctx, "orders", 1, "t1");
+    let status = ctx.run(&["migrate", "status"]).success();
+    assert_plain(&status.all_output());
+    let header = status.stdout.lines().next().unwrap_or_default();
+    assert_eq!(
+        header.split_whitespace().collect::<Vec<_>>(),
+        ["service", "current", "pending", "dirty", "problems"],
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status.stdout.lines().all(|l| l == l.trim_end()),
+        "no line ends in spaces:\n{:?}",
+        status.stdout
+    );
+    // Columns line up: each header starts where its cells start.
+    let at = |line: &str, cell: &str| line.find(cell).expect("a cell");
+    let orders = status
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("orders"))
+        .expect("orders");
+    assert_eq!(at(header, "pending"), at(orders, "1"), "{}", status.stdout);
+    assert_eq!(table_row(&status.stdout, "orders")[1..3], ["-", "1"]);
+    assert_eq!(
+        table_row(&status.stdout, "billing_service")[1..3],
+        ["-", "0"]
+    );
+}
+
+/// A daemon whose only database is nowhere: it logs `target unreachable` at once.
+fn unreachable_fleet() -> TestContext {
+    TestContext::new(&format!(
+        "[fleet]\nname = \"logs\"\ndefault_environment = \"testing\"\n\
+         [environments.testing]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"nobody\"\n\
+         sslmode = \"disable\"\n[servers.main]\n[services.orders]\ndatabase = \"orders\"\n",
+        free_port()
+    ))
+}
+
+fn log_when(daemon: &Daemon, what: &str) -> String {
+    let started = Instant::now();
+    loop {
+        let log = daemon.log();
+        if log.contains(what) {
+            return log;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no `{what}` in the log:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn logs_in_a_file_have_no_colour_and_json_lines_parse() {
+    let ctx = unreachable_fleet();
+    // `Daemon` runs `pgfleet -vv serve` with stderr into a file.
+    let text = Daemon::start(&ctx, &[]);
+    let log = log_when(&text, "target unreachable");
+    assert_plain(&log);
+    assert!(log.contains(" WARN "), "{log}");
+    drop(text);
+
+    let json = Daemon::start(&ctx, &["--log-format", "json"]);
+    let log = log_when(&json, "target unreachable");
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let warning = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "target unreachable")
+        .unwrap_or_else(|| panic!("{log}"));
+    assert_eq!(warning["level"], "WARN", "{warning}");
+    assert_eq!(warning["fields"]["database"], "orders", "{warning}");
+    assert!(warning["timestamp"].is_string(), "{warning}");
+    ctx.run(&["--log-format", "yaml", "env", "show"]).failure(2);
 }
 
 #[tokio::test]
