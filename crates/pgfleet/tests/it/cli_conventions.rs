@@ -5,7 +5,7 @@
 use crate::context::{TestContext, free_port};
 use crate::dev::{states, two_server_fleet};
 use crate::hardening_migrate::{pair, table_row};
-use crate::migrate::fleet;
+use crate::migrate::{fleet, write};
 use crate::serve::Daemon;
 use pgfleet_testkit::TestCluster;
 use std::io::Write as _;
@@ -206,6 +206,70 @@ fn logs_in_a_file_have_no_colour_and_json_lines_parse() {
     assert_eq!(warning["fields"]["database"], "orders", "{warning}");
     assert!(warning["timestamp"].is_string(), "{warning}");
     ctx.run(&["--log-format", "yaml", "env", "show"]).failure(2);
+}
+
+#[tokio::test]
+async fn a_run_in_a_pipe_prints_a_line_per_step_and_per_service() {
+    let cluster = TestCluster::shared();
+    let (orders_db, billing_db) = (
+        cluster.fresh_database().await,
+        cluster.fresh_database().await,
+    );
+    let ctx = fleet(&[("orders", &orders_db), ("billing", &billing_db)]);
+    pair(&ctx, "orders", 1, "create_items");
+    pair(&ctx, "orders", 2, "add_price");
+    pair(&ctx, "billing", 1, "invoices");
+    let run = ctx.run(&["migrate", "up", "--all"]).success();
+    assert_plain(&run.all_output());
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    let position = |prefix: &str| {
+        lines
+            .iter()
+            .position(|l| l.starts_with(prefix) && l.ends_with(" ms)"))
+            .unwrap_or_else(|| panic!("no line `{prefix}… ms)`:\n{}", run.stderr))
+    };
+    let first = position("orders: applied 1 create_items (");
+    let second = position("orders: applied 2 add_price (");
+    let done = position("orders: 2 step(s), - -> 2 (");
+    assert!(first < second && second < done, "{}", run.stderr);
+    position("billing: applied 1 invoices (");
+    position("billing: 1 step(s), - -> 1 (");
+
+    let again = ctx.run(&["migrate", "up", "--all"]).success();
+    assert!(
+        again.stderr.contains("orders: up to date at 2 (")
+            && again.stderr.contains("billing: up to date at 1 ("),
+        "{}",
+        again.stderr
+    );
+    assert!(!again.stderr.contains("applied"), "{}", again.stderr);
+
+    let down = ctx.run(&["migrate", "down", "orders"]).success();
+    assert!(
+        down.stderr.contains("orders: reverted 2 add_price ("),
+        "{}",
+        down.stderr
+    );
+    write(&ctx, "billing", "002_broken.up.sql", "SELECT 1/0;\n");
+    let failed = ctx.run(&["migrate", "up", "billing"]).failure(1);
+    assert!(
+        failed
+            .stderr
+            .contains("billing: failed at up 2 broken after 0 step(s)"),
+        "{}",
+        failed.stderr
+    );
+    assert!(!failed.stderr.contains("applied 2"), "{}", failed.stderr);
+    // JSON on stdout stays JSON: the lines are on stderr.
+    let json = ctx
+        .run(&["migrate", "up", "orders", "--format", "json"])
+        .success();
+    assert_eq!(json.json()[0]["report"]["after"], 2);
+    assert!(
+        json.stderr.contains("orders: applied 2 add_price ("),
+        "{}",
+        json.stderr
+    );
 }
 
 #[tokio::test]
