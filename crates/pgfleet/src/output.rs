@@ -17,8 +17,8 @@ pub trait Report: Serialize {
 pub fn print_report(report: &impl Report, format: ReportFormat) {
     match format {
         // Plain columns leave the last one padded: no line ends in spaces.
-        ReportFormat::Table => println!("{}", trim_line_ends(&report.table())),
-        ReportFormat::Json => println!("{}", json(report)),
+        ReportFormat::Table => stdout(&format!("{}\n", trim_line_ends(&report.table()))),
+        ReportFormat::Json => stdout(&format!("{}\n", json(report))),
     }
 }
 
@@ -28,7 +28,21 @@ pub fn json(value: &impl Serialize) -> String {
 
 /// Plain text on stdout (exports, whose format is their own).
 pub fn print_text(text: &str) {
-    print!("{text}");
+    stdout(text);
+}
+
+/// Writes to stdout. A reader that went away (`pgfleet … | head`) is not an error: the rest
+/// is dropped and the command ends with its own exit code (print! would panic, and exiting
+/// 0 here would hide a failed run). Another write error (a full disk) is reported.
+fn stdout(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            error(&format!("cannot write to stdout: {e}"));
+        }
+        _ => {}
+    }
 }
 
 /// Set by `--log-format json`: stderr is then JSON lines only, for a log collector, so notes

@@ -400,3 +400,36 @@ async fn drift_and_usage_errors_have_distinct_exit_codes() {
     let help = f.ctx.run(&["--help"]).success().stdout;
     assert!(help.contains("6 `access check` found drift"), "{help}");
 }
+
+/// `args` with stdout a pipe whose reader is already gone, as `pgfleet … | head` ends up.
+fn run_into_closed_pipe(ctx: &TestContext, args: &[&str]) -> (i32, String) {
+    let (read, write) = nix::unistd::pipe().expect("pipe");
+    drop(read);
+    let out = ctx
+        .command(args)
+        .stdout(Stdio::from(write))
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run pgfleet");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_closed_pipe_ends_output_quietly_and_keeps_the_exit_code() {
+    let ctx = TestContext::with_manifest(&crate::context::huleedu_manifest());
+    for args in [
+        &["observe", "grafana"][..],
+        &["env", "show"],
+        &["env", "show", "--format", "json"],
+    ] {
+        let (code, stderr) = run_into_closed_pipe(&ctx, args);
+        assert_eq!((code, stderr.as_str()), (0, ""), "{args:?}");
+    }
+    // A failing command still fails: its report was dropped, not its exit code.
+    let (code, stderr) = run_into_closed_pipe(&ctx, &["env", "check", "--env", "production"]);
+    assert_eq!(code, 4, "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
