@@ -163,9 +163,11 @@ pub fn manifest_problems(error: &pgfleet_core::ManifestError) {
         let report = miette::Report::new(diagnostic)
             .with_source_code(NamedSource::new(path.display().to_string(), text.clone()));
         let mut rendered = String::new();
-        if handler
-            .render_report(&mut rendered, report.as_ref())
-            .is_ok()
+        // JSON logs carry the `file:line:column: message` events above, not the snippet.
+        if !JSON_LOGS.load(Ordering::Relaxed)
+            && handler
+                .render_report(&mut rendered, report.as_ref())
+                .is_ok()
         {
             eprintln!("{rendered}");
         }

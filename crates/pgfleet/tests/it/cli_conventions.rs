@@ -206,6 +206,24 @@ fn logs_in_a_file_have_no_colour_and_json_lines_parse() {
     assert_eq!(warning["fields"]["database"], "orders", "{warning}");
     assert!(warning["timestamp"].is_string(), "{warning}");
     ctx.run(&["--log-format", "yaml", "env", "show"]).failure(2);
+
+    // Errors too, manifest problems included: stderr stays JSON lines only.
+    let bad = TestContext::new("[fleet]\nname = 3\nnot_a_key = 1\n");
+    let run = bad.run(&["--log-format", "json", "env", "show"]).failure(3);
+    let errors: Vec<serde_json::Value> = run
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(!errors.is_empty(), "{}", run.stderr);
+    assert!(
+        errors.iter().all(|e| e["level"] == "ERROR"
+            && e["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("fleet.toml:"))),
+        "{}",
+        run.stderr
+    );
 }
 
 #[tokio::test]
