@@ -14,14 +14,18 @@ fn positive_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// The crate's version and, when the build had git to ask, its commit (see `build.rs`).
+pub const VERSION: &str = env!("PGFLEET_VERSION");
+
 #[derive(Debug, Parser)]
 #[command(
     name = "pgfleet",
-    version,
+    version = VERSION,
     about = "Runs the PostgreSQL side of a microservice fleet from one manifest (fleet.toml).",
     after_help = "Exit codes: 0 success, 1 a command or check failed, 2 usage error, \
                   3 invalid or missing manifest, 4 configuration problem (variables, environment), \
-                  5 local PostgreSQL problem (binaries, cluster)."
+                  5 local PostgreSQL problem (binaries, cluster), 6 `access check` found drift, \
+                  130 interrupted."
 )]
 pub struct Cli {
     /// The fleet manifest. Default: $PGFLEET_MANIFEST, else fleet.toml in this folder or the
@@ -50,6 +54,18 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
+    /// How logs on stderr are written: text for people, json (one object a line) for log
+    /// collectors.
+    #[arg(
+        long,
+        global = true,
+        env = "PGFLEET_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        value_name = "FORMAT"
+    )]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -73,6 +89,20 @@ pub enum Command {
     /// Dashboards and alert rules for the metrics `pgfleet serve` emits.
     #[command(subcommand)]
     Observe(ObserveCommand),
+    /// A shell's completion script on stdout, e.g. `pgfleet completions bash >
+    /// /etc/bash_completion.d/pgfleet`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// The manual page (roff) on stdout: `pgfleet man | man -l -`.
+    Man,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -146,7 +176,7 @@ pub enum AccessCommand {
         #[command(flatten)]
         report: ReportArgs,
     },
-    /// Compare the live catalogs with the manifest; exit 2 on any drift.
+    /// Compare the live catalogs with the manifest; exit 6 on any drift.
     Check {
         services: Vec<String>,
         #[command(flatten)]
@@ -277,7 +307,8 @@ pub enum MigrateCommand {
     New {
         service: String,
         name: String,
-        /// Number it 001, 002… instead of a UTC timestamp.
+        /// In a folder with no migrations yet, number it 001 instead of a UTC timestamp
+        /// (a folder that has some keeps its numbering: `003_…` is followed by `004_…`).
         #[arg(long)]
         sequential: bool,
     },
@@ -318,8 +349,11 @@ pub enum DevCommand {
         /// Services to bring up (default: all).
         services: Vec<String>,
     },
-    /// Stop every local cluster of the fleet (data is kept).
-    Down,
+    /// Stop the local clusters of these servers (default: every one); data is kept.
+    Down {
+        /// Dev servers to stop (default: all).
+        servers: Vec<String>,
+    },
     /// A table of the local clusters: server, port, pid, state, databases.
     Status(ReportArgs),
     /// Drop and recreate the data of these services (default: all), leaving others untouched.

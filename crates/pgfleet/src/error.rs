@@ -10,15 +10,15 @@ pub mod exit {
     pub const FAILED: u8 = 1;
     /// The command line was wrong (clap's own code).
     pub const USAGE: u8 = 2;
-    /// `access check` found drift (the issue tracker asked for 2, as `terraform plan
-    /// -detailed-exitcode` does; clap's usage errors share it).
-    pub const DRIFT: u8 = 2;
     /// The manifest is missing or invalid.
     pub const MANIFEST: u8 = 3;
     /// Configuration: unset variables, unknown environment or service.
     pub const CONFIG: u8 = 4;
     /// Local PostgreSQL: binaries not found, a cluster that does not start.
     pub const LOCAL: u8 = 5;
+    /// `access check` found drift: its own code, so a script can tell "the database differs"
+    /// from "the command line was wrong" (clap's 2).
+    pub const DRIFT: u8 = 6;
     /// SIGINT or SIGTERM stopped a run; what it did is reported and audited (128 + SIGINT,
     /// the shells' convention).
     pub const INTERRUPTED: u8 = 130;

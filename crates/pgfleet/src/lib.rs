@@ -34,7 +34,7 @@ pub fn main() -> ExitCode {
             });
         }
     };
-    init_tracing(cli.verbose);
+    init_tracing(cli.verbose, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -57,7 +57,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(verbose: u8) {
+fn init_tracing(verbose: u8, format: cli::LogFormat) {
     let default = match verbose {
         0 => "warn",
         1 => "info",
@@ -65,23 +65,46 @@ fn init_tracing(verbose: u8) {
         // verifier: keep it at info.
         _ => "debug,tokio_postgres=info",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    if format == cli::LogFormat::Json {
+        // Notes and errors are events then (see `output::json_logs`): shown whatever the level,
+        // as they are in text.
+        output::json_logs();
+        if let Ok(directive) = "pgfleet::output=info".parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
-        .try_init();
+        .with_ansi(output::colour(&std::io::stderr()));
+    let _ = match format {
+        cli::LogFormat::Text => logs.try_init(),
+        cli::LogFormat::Json => logs.json().try_init(),
+    };
 }
 
 async fn run(cli: &Cli) -> Result<(), CliError> {
     // Generated files need no manifest.
-    if let Command::Observe(command) = &cli.command {
-        output::print_text(&match command {
-            ObserveCommand::Grafana => output::json(&observe::grafana_dashboard()) + "\n",
-            ObserveCommand::Alerts => observe::alert_rules(),
-        });
-        return Ok(());
+    match &cli.command {
+        Command::Observe(command) => {
+            output::print_text(&match command {
+                ObserveCommand::Grafana => output::json(&observe::grafana_dashboard()) + "\n",
+                ObserveCommand::Alerts => observe::alert_rules(),
+            });
+            return Ok(());
+        }
+        Command::Completions { shell } => {
+            output::print_text(&commands::generate::completions(*shell));
+            return Ok(());
+        }
+        Command::Man => {
+            output::print_text(&commands::generate::man_page()?);
+            return Ok(());
+        }
+        _ => {}
     }
     let ctx = Context::load(cli)?;
     match &cli.command {
@@ -95,7 +118,7 @@ async fn run(cli: &Cli) -> Result<(), CliError> {
             show_secrets,
         }) => commands::env::export(&ctx, service, *format, *show_secrets),
         Command::Dev(DevCommand::Up { services }) => commands::dev::up(&ctx, services).await,
-        Command::Dev(DevCommand::Down) => commands::dev::down(&ctx).await,
+        Command::Dev(DevCommand::Down { servers }) => commands::dev::down(&ctx, servers).await,
         Command::Dev(DevCommand::Status(report)) => {
             commands::dev::status(&ctx, report.format).await
         }
@@ -132,7 +155,7 @@ async fn run(cli: &Cli) -> Result<(), CliError> {
             commands::access::check(&ctx, services, report.format).await
         }
         Command::Serve(args) => commands::serve::run(ctx, args).await,
-        Command::Observe(_) => Ok(()),
+        Command::Observe(_) | Command::Completions { .. } | Command::Man => Ok(()),
     }
 }
 

@@ -3,9 +3,11 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use crate::cli::ReportFormat;
-use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use comfy_table::presets::{NOTHING, UTF8_FULL_CONDENSED};
+use comfy_table::{ContentArrangement, Table};
 use serde::Serialize;
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A report that can be shown as a table or serialised as JSON.
 pub trait Report: Serialize {
@@ -14,8 +16,9 @@ pub trait Report: Serialize {
 
 pub fn print_report(report: &impl Report, format: ReportFormat) {
     match format {
-        ReportFormat::Table => println!("{}", report.table()),
-        ReportFormat::Json => println!("{}", json(report)),
+        // Plain columns leave the last one padded: no line ends in spaces.
+        ReportFormat::Table => stdout(&format!("{}\n", trim_line_ends(&report.table()))),
+        ReportFormat::Json => stdout(&format!("{}\n", json(report))),
     }
 }
 
@@ -25,12 +28,38 @@ pub fn json(value: &impl Serialize) -> String {
 
 /// Plain text on stdout (exports, whose format is their own).
 pub fn print_text(text: &str) {
-    print!("{text}");
+    stdout(text);
+}
+
+/// Writes to stdout. A reader that went away (`pgfleet … | head`) is not an error: the rest
+/// is dropped and the command ends with its own exit code (print! would panic, and exiting
+/// 0 here would hide a failed run). Another write error (a full disk) is reported.
+fn stdout(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            error(&format!("cannot write to stdout: {e}"));
+        }
+        _ => {}
+    }
+}
+
+/// Set by `--log-format json`: stderr is then JSON lines only, for a log collector, so notes
+/// and errors are written as log events (target `pgfleet::output`, always enabled).
+static JSON_LOGS: AtomicBool = AtomicBool::new(false);
+
+pub fn json_logs() {
+    JSON_LOGS.store(true, Ordering::Relaxed);
 }
 
 /// A line for the user on stderr: progress, confirmations, hints.
 pub fn note(text: &str) {
-    eprintln!("{text}");
+    if JSON_LOGS.load(Ordering::Relaxed) {
+        tracing::info!("{text}");
+    } else {
+        eprintln!("{text}");
+    }
 }
 
 /// A question on stderr, without a newline.
@@ -41,20 +70,50 @@ pub fn prompt(text: &str) {
 }
 
 pub fn error(text: &str) {
-    eprintln!("error: {text}");
+    if JSON_LOGS.load(Ordering::Relaxed) {
+        tracing::error!("{text}");
+    } else {
+        eprintln!("error: {text}");
+    }
 }
 
-/// A table in the house style: headers, condensed borders, wrapping to the terminal.
+fn trim_line_ends(text: &str) -> String {
+    text.lines()
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Whether `stream` may get ANSI colour: a terminal, and `NO_COLOR` unset or empty
+/// (no-color.org). Files, pipes and CI logs get none.
+pub fn colour(stream: &impl IsTerminal) -> bool {
+    stream.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// A table in the house style. On a terminal: headers, condensed borders, wrapping to its
+/// width. Elsewhere (a pipe, a file, a CI log): plain columns three spaces apart, as kubectl
+/// and cargo print them, so `grep`, `awk` and `cut` read them and no box character lands in
+/// a log.
 pub fn table(headers: &[&str]) -> Table {
     let mut table = Table::new();
+    let terminal = std::io::stdout().is_terminal();
     table
-        .load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(if std::io::stdout().is_terminal() {
+        .load_preset(if terminal {
+            UTF8_FULL_CONDENSED
+        } else {
+            NOTHING
+        })
+        .set_content_arrangement(if terminal {
             ContentArrangement::Dynamic
         } else {
             ContentArrangement::Disabled
         })
         .set_header(headers.to_vec());
+    if !terminal {
+        for column in table.column_iter_mut() {
+            column.set_padding((0, 3));
+        }
+    }
     table
 }
 
@@ -72,7 +131,7 @@ pub fn manifest_problems(error: &pgfleet_core::ManifestError) {
         self::error(&error.to_string());
         return;
     };
-    let theme = if std::io::stderr().is_terminal() {
+    let theme = if colour(&std::io::stderr()) {
         GraphicalTheme::unicode()
     } else {
         GraphicalTheme::unicode_nocolor()
@@ -104,9 +163,11 @@ pub fn manifest_problems(error: &pgfleet_core::ManifestError) {
         let report = miette::Report::new(diagnostic)
             .with_source_code(NamedSource::new(path.display().to_string(), text.clone()));
         let mut rendered = String::new();
-        if handler
-            .render_report(&mut rendered, report.as_ref())
-            .is_ok()
+        // JSON logs carry the `file:line:column: message` events above, not the snippet.
+        if !JSON_LOGS.load(Ordering::Relaxed)
+            && handler
+                .render_report(&mut rendered, report.as_ref())
+                .is_ok()
         {
             eprintln!("{rendered}");
         }

@@ -370,7 +370,7 @@ impl Report for CheckReport {
     }
 }
 
-/// Drift between the manifest and the catalogs; exit 2 when there is any.
+/// Drift between the manifest and the catalogs; exit 6 when there is any.
 pub async fn check(ctx: &Context, services: &[String], format: ReportFormat) -> Result<()> {
     let scopes = plan_scopes(ctx, services, access::Passwords::Verify).await?;
     let differences: Vec<CheckRow> = scopes

@@ -9,7 +9,7 @@ use crate::output::{self, Report};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use pgfleet_cluster::{ClusterStatus, LocalCluster};
 use pgfleet_core::ident::quote_ident;
-use pgfleet_core::manifest::Placement;
+use pgfleet_core::manifest::{Placement, Server};
 use pgfleet_core::resolve::dev_password_path;
 use pgfleet_core::{Connection, Secret};
 use serde::Serialize;
@@ -226,17 +226,47 @@ pub async fn up(ctx: &Context, services: &[String]) -> Result<()> {
     Ok(())
 }
 
-pub async fn down(ctx: &Context) -> Result<()> {
-    require_local(ctx)?;
-    let _lock = lock_project(ctx)?;
-    let fleet = LocalFleet::new(&ctx.manifest)?;
-    let mut tasks = tokio::task::JoinSet::new();
-    for server in ctx
+/// The dev servers named on the command line (every one when none are named); every unknown
+/// name is reported at once, with the names the manifest has.
+fn dev_servers<'a>(ctx: &'a Context, names: &[String]) -> Result<Vec<&'a Server>> {
+    let known: Vec<&Server> = ctx
         .manifest
         .servers
         .values()
         .filter(|s| s.dev_port.is_some())
-    {
+        .collect();
+    if names.is_empty() {
+        return Ok(known);
+    }
+    let unknown: Vec<String> = names
+        .iter()
+        .filter(|n| !known.iter().any(|s| &s.name == *n))
+        .map(|n| format!("`{n}`"))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(CliError::Config(format!(
+            "unknown dev server {}; the manifest's dev servers are: {}",
+            unknown.join(", "),
+            known
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(known
+        .into_iter()
+        .filter(|s| names.contains(&s.name))
+        .collect())
+}
+
+pub async fn down(ctx: &Context, servers: &[String]) -> Result<()> {
+    require_local(ctx)?;
+    let servers = dev_servers(ctx, servers)?;
+    let _lock = lock_project(ctx)?;
+    let fleet = LocalFleet::new(&ctx.manifest)?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for server in servers {
         let cluster = fleet.cluster(server)?;
         let name = server.name.clone();
         tasks.spawn_blocking(move || {

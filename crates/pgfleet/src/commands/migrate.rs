@@ -10,8 +10,9 @@ use crate::output::{self, Report};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::collections::BTreeSet;
+use std::io::IsTerminal as _;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The migration target of a service in the active environment, through the one resolver.
 pub fn target(ctx: &Context, service: &str) -> Result<Target> {
@@ -206,8 +207,91 @@ fn plan_text(report: &RunReport) -> String {
     text
 }
 
-/// Runs every target, at most `jobs` at once, each with its own progress bar. A failing
-/// service does not stop the others.
+/// Progress as lines on stderr, for when it is not a terminal (a CI log, a file): progress
+/// bars are invisible there, so each finished step, and then each service, gets a line.
+#[derive(Debug)]
+struct ProgressLines {
+    service: String,
+    verb: &'static str,
+    /// The step that is running, and since when.
+    running: std::sync::Mutex<Option<(i64, String, Instant)>>,
+}
+
+impl ProgressLines {
+    fn new(service: &str, direction: Direction) -> ProgressLines {
+        ProgressLines {
+            service: service.to_owned(),
+            verb: match direction {
+                Direction::Up { .. } => "applied",
+                Direction::Down { .. } => "reverted",
+            },
+            running: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// A step starts: the one before it has committed (the engine starts the next only then).
+    fn started(&self, version: i64, name: &str) {
+        let next = Some((version, name.to_owned(), Instant::now()));
+        let finished = std::mem::replace(&mut *self.lock(), next);
+        self.print_finished(finished);
+    }
+
+    /// The run ended: the running step committed if the run succeeded, and the service's line.
+    fn ended(&self, result: &std::result::Result<RunReport, migrate::RunFailure>) {
+        let running = self.lock().take();
+        match result {
+            Ok(report) => {
+                self.print_finished(running);
+                output::note(&format!(
+                    "{}: {} ({} ms)",
+                    self.service,
+                    if report.steps.is_empty() {
+                        format!("up to date at {}", version(report.after))
+                    } else {
+                        format!(
+                            "{} step(s), {} -> {}",
+                            report.steps.len(),
+                            version(report.before),
+                            version(report.after)
+                        )
+                    },
+                    report.duration_ms
+                ));
+            }
+            Err(failure) => output::note(&format!(
+                "{}: failed{} after {} step(s)",
+                self.service,
+                failure
+                    .report
+                    .failed
+                    .as_ref()
+                    .map(|s| format!(" at {} {} {}", s.direction, s.version, s.name))
+                    .unwrap_or_default(),
+                failure.report.steps.len()
+            )),
+        }
+    }
+
+    fn print_finished(&self, step: Option<(i64, String, Instant)>) {
+        if let Some((version, name, since)) = step {
+            output::note(&format!(
+                "{}: {} {version} {name} ({} ms)",
+                self.service,
+                self.verb,
+                since.elapsed().as_millis()
+            ));
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(i64, String, Instant)>> {
+        self.running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Runs every target, at most `jobs` at once, each with its own progress bar (or, when
+/// stderr is not a terminal, lines). A failing service does not stop the others.
 async fn run_fleet(
     targets: Vec<Target>,
     direction: Direction,
@@ -221,6 +305,7 @@ async fn run_fleet(
     let mut tasks = tokio::task::JoinSet::new();
     let order: Vec<String> = targets.iter().map(|t| t.service.clone()).collect();
     let width = order.iter().map(String::len).max().unwrap_or(0);
+    let lines = !dry_run && !std::io::stderr().is_terminal();
     for target in targets {
         let bar = progress.add(ProgressBar::new(0));
         bar.set_style(
@@ -234,10 +319,12 @@ async fn run_fleet(
         bar.set_message("waiting");
         let permits = permits.clone();
         let options = options.clone();
+        let progress_lines = lines.then(|| ProgressLines::new(&target.service, direction));
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await;
             let events = {
                 let bar = bar.clone();
+                let progress_lines = &progress_lines;
                 move |event: Event| match event {
                     Event::WaitingForLock => bar.set_message("locking"),
                     Event::Planned { total } => bar.set_length(total as u64),
@@ -246,6 +333,9 @@ async fn run_fleet(
                         version,
                         name,
                     } => {
+                        if let Some(lines) = progress_lines {
+                            lines.started(version, &name);
+                        }
                         bar.set_position(index as u64);
                         bar.set_message(format!("{version} {name}"));
                     }
@@ -269,6 +359,9 @@ async fn run_fleet(
             } else {
                 migrate::run(&target, direction, &options, &events).await
             };
+            if let Some(lines) = &progress_lines {
+                lines.ended(&result);
+            }
             match &result {
                 Ok(report) => {
                     bar.set_position(report.steps.len() as u64);
@@ -633,7 +726,40 @@ pub async fn baseline(
     Ok(())
 }
 
-/// Creates `<version>_<name>.up.sql` and `.down.sql` in the service's migrations folder.
+/// How a migrations folder numbers its files, as its latest file shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Numbering {
+    /// `001_…`, `002_…`: the next number, zero-padded to the same width.
+    Sequential { width: usize },
+    /// `20251114222509_…` (UTC, to the second).
+    Timestamp,
+}
+
+impl Numbering {
+    /// None for an empty folder. Ten digits or more is a timestamp: no folder numbers that
+    /// many files one by one, and every timestamp format in use (dbmate's, sqlx's, goose's,
+    /// ours) has at least twelve.
+    fn of(existing: &[migrate::source::Migration]) -> Option<Numbering> {
+        let latest = existing.iter().max_by_key(|m| m.version)?;
+        let digits = latest
+            .up
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map_or(0, |n| n.chars().take_while(char::is_ascii_digit).count());
+        Some(if digits >= 10 {
+            Numbering::Timestamp
+        } else {
+            Numbering::Sequential {
+                width: digits.max(1),
+            }
+        })
+    }
+}
+
+/// Creates `<version>_<name>.up.sql` and `.down.sql` in the service's migrations folder,
+/// numbered as the folder already is (an empty folder: a timestamp, or 001 with
+/// `--sequential`).
 pub fn new(ctx: &Context, service: &str, name: &str, sequential: bool) -> Result<()> {
     let service_config = ctx.resolver().service(service)?;
     let dir = &service_config.migrations;
@@ -653,12 +779,26 @@ pub fn new(ctx: &Context, service: &str, name: &str, sequential: bool) -> Result
             "`{name}` has no letters or digits to name a file with"
         )));
     }
-    let version =
-        migrate::source::next_version(&existing, sequential, std::time::SystemTime::now());
-    let stem = if sequential {
-        format!("{version:03}_{slug}")
-    } else {
-        format!("{version}_{slug}")
+    let numbering = match (Numbering::of(&existing), sequential) {
+        (Some(Numbering::Timestamp), true) => {
+            return Err(CliError::Config(format!(
+                "{} numbers its migrations by timestamp, and a sequential number would sort \
+                 before them\n  hint: leave out --sequential",
+                dir.display()
+            )));
+        }
+        (Some(numbering), _) => numbering,
+        (None, true) => Numbering::Sequential { width: 3 },
+        (None, false) => Numbering::Timestamp,
+    };
+    let version = migrate::source::next_version(
+        &existing,
+        matches!(numbering, Numbering::Sequential { .. }),
+        std::time::SystemTime::now(),
+    );
+    let stem = match numbering {
+        Numbering::Sequential { width } => format!("{version:0width$}_{slug}"),
+        Numbering::Timestamp => format!("{version}_{slug}"),
     };
     std::fs::create_dir_all(dir)
         .map_err(|e| CliError::Failed(format!("cannot create {}: {e}", dir.display())))?;

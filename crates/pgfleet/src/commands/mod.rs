@@ -4,5 +4,6 @@ pub mod access;
 pub mod confirm;
 pub mod dev;
 pub mod env;
+pub mod generate;
 pub mod migrate;
 pub mod serve;

@@ -243,6 +243,7 @@ pub enum Event {
 pub struct RunReport {
     pub service: String,
     pub before: Option<i64>,
+    /// The version reached; of a dry run, the version the plan would reach.
     pub after: Option<i64>,
     /// The steps that were taken (committed), in order; of a dry run, the plan.
     pub steps: Vec<Step>,
@@ -567,10 +568,23 @@ pub async fn dry_run(
             step.sql = script.map(|s| s.sql.clone()).unwrap_or_default();
         }
     }
+    // What the plan would reach: the history with the planned steps applied or reverted.
+    let mut reached: std::collections::BTreeSet<i64> = history
+        .iter()
+        .filter(|a| !a.dirty)
+        .map(|a| a.version)
+        .collect();
+    for step in &steps {
+        if step.direction == "up" {
+            reached.insert(step.version);
+        } else {
+            reached.remove(&step.version);
+        }
+    }
     Ok(RunReport {
         service: target.service.clone(),
         before,
-        after: before,
+        after: reached.last().copied(),
         steps,
         failed: None,
         duration_ms: started.elapsed().as_millis() as u64,

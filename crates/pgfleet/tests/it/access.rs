@@ -421,7 +421,7 @@ async fn drift_is_reported_with_exit_2_and_apply_repairs_it() {
         ))
         .await
         .unwrap();
-    let run = f.ctx.run(&["access", "check"]).failure(2);
+    let run = f.ctx.run(&["access", "check"]).failure(6);
     assert!(
         run.stdout.contains(&format!(
             "not in the manifest: PUBLIC has SELECT on table {p}_auth_schema.tokens"
@@ -443,7 +443,7 @@ async fn drift_is_reported_with_exit_2_and_apply_repairs_it() {
     let json = f
         .ctx
         .run(&["access", "check", "--format", "json"])
-        .failure(2)
+        .failure(6)
         .json();
     assert_eq!(json["ok"], false);
 

@@ -3,7 +3,7 @@
 use crate::context::{TestContext, free_port};
 
 /// Two servers: `shared` holds two services by schema, `solo` one service by database.
-fn two_server_fleet() -> TestContext {
+pub(crate) fn two_server_fleet() -> TestContext {
     let mut ctx = TestContext::new(&format!(
         r#"
 [fleet]
@@ -63,7 +63,7 @@ fn psql(ctx: &TestContext, service: &str, sql: &str) -> String {
         .to_owned()
 }
 
-fn states(ctx: &TestContext) -> Vec<(String, String, bool)> {
+pub(crate) fn states(ctx: &TestContext) -> Vec<(String, String, bool)> {
     let json = ctx
         .run(&["dev", "status", "--format", "json"])
         .success()

@@ -6,7 +6,7 @@ use crate::access::{Admin, Fleet, fleet_as, refused};
 use crate::context::{TestContext, free_port};
 
 fn check_output(f: &Fleet) -> String {
-    f.ctx.run(&["access", "check"]).failure(2).stdout
+    f.ctx.run(&["access", "check"]).failure(6).stdout
 }
 
 #[track_caller]
@@ -205,7 +205,7 @@ async fn default_privileges_a_runtime_role_sets_are_drift_and_a_refused_fix_undo
     let json = f
         .ctx
         .run(&["access", "check", "--format", "json"])
-        .failure(2)
+        .failure(6)
         .json();
     let left: Vec<&str> = json["differences"]
         .as_array()
@@ -434,7 +434,7 @@ async fn a_superuser_admin_sees_a_changed_password_as_drift_and_apply_sets_it() 
     ctx.run(&["access", "check"]).success();
     ctx.var("NOTES_DB_PASSWORD", "the-rotated-password");
     assert_ne!(runtime_login(&ctx).code, 0);
-    let drift = ctx.run(&["access", "check"]).failure(2).stdout;
+    let drift = ctx.run(&["access", "check"]).failure(6).stdout;
     assert_lists(
         &drift,
         "the password of notes_app is not the one its variable gives",

@@ -36,23 +36,23 @@ fn step_versions(steps: &serde_json::Value) -> Vec<i64> {
         .collect()
 }
 
-/// The row of `service` in a table report, as its cells.
-fn table_row(stdout: &str, service: &str) -> Vec<String> {
+/// The row of `service` in a table report, as its cells. Through a pipe a table is plain
+/// columns: cells are what two or more spaces separate.
+pub(crate) fn table_row(stdout: &str, service: &str) -> Vec<String> {
+    let cells = |line: &str| -> Vec<String> {
+        line.split("  ")
+            .map(|c| c.trim().to_owned())
+            .filter(|c| !c.is_empty())
+            .collect()
+    };
     stdout
         .lines()
-        .find(|l| {
-            l.split(['│', '┆'])
-                .nth(1)
-                .is_some_and(|c| c.trim() == service)
-        })
+        .map(cells)
+        .find(|cells| cells.first().is_some_and(|c| c == service))
         .unwrap_or_else(|| panic!("no row for {service}:\n{stdout}"))
-        .split(['│', '┆'])
-        .map(|c| c.trim().to_owned())
-        .filter(|c| !c.is_empty())
-        .collect()
 }
 
-fn pair(ctx: &TestContext, service: &str, version: u32, name: &str) {
+pub(crate) fn pair(ctx: &TestContext, service: &str, version: u32, name: &str) {
     write(
         ctx,
         service,

@@ -8,6 +8,7 @@
 )]
 
 mod access;
+mod cli_conventions;
 mod context;
 mod corpus;
 mod dev;
