@@ -153,7 +153,9 @@ pub fn manifest_problems(error: &pgfleet_core::ManifestError) {
             )),
             None => self::error(&format!("{}: {}", path.display(), problem.message)),
         }
-        let mut diagnostic = MietteDiagnostic::new(problem.message.clone());
+        // The message is on the line above: the snippet only shows where (its header, empty
+        // here, is dropped below), so each problem is said once.
+        let mut diagnostic = MietteDiagnostic::new("");
         if let Some(help) = &problem.help {
             diagnostic = diagnostic.with_help(help.clone());
         }
@@ -169,7 +171,11 @@ pub fn manifest_problems(error: &pgfleet_core::ManifestError) {
                 .render_report(&mut rendered, report.as_ref())
                 .is_ok()
         {
-            eprintln!("{rendered}");
+            let snippet: Vec<&str> = rendered
+                .lines()
+                .skip_while(|line| line.trim() == "×" || line.trim().is_empty())
+                .collect();
+            eprintln!("{}\n", snippet.join("\n"));
         }
     }
 }
