@@ -3,6 +3,7 @@
 //! through `acldefault`), pg_default_acl and pg_policies.
 
 use super::facts::{DefaultKind, Fact, Object, ObjectKind};
+use pgfleet_core::ident::quote_literal;
 use std::collections::{BTreeMap, BTreeSet};
 use tokio_postgres::Client;
 
@@ -130,7 +131,8 @@ pub struct DatabaseScope {
     pub owning_nothing: Vec<String>,
     pub rls_tables: Vec<(String, String, String)>,
     /// Migration logins: each run grants its own USAGE on `pgfleet` and EXECUTE on
-    /// `pgfleet.record_step`, the one way it writes history (`migrate::login`).
+    /// `pgfleet.record_step` (the one way it writes history) and `pgfleet.new_objects`
+    /// (`migrate::login`).
     pub history_writers: Vec<String>,
 }
 
@@ -382,7 +384,9 @@ async fn read_pgfleet_grants(
         let kind: String = row.get(2);
         let name: String = row.get(0);
         let writes_history = (kind == "n" && privilege == "USAGE")
-            || (kind == "F" && name == "record_step" && privilege == "EXECUTE");
+            || (kind == "F"
+                && (name == "record_step" || name == "new_objects")
+                && privilege == "EXECUTE");
         if writes_history && scope.history_writers.contains(&grantee) {
             continue;
         }
@@ -473,60 +477,51 @@ fn add_object(live: &mut Live, kind: ObjectKind, row: &tokio_postgres::Row) {
     }
 }
 
-/// The relations, sequences and functions of `schema` that no grant has touched yet (a NULL
-/// ACL: what a migration step has just created), as a `Live` whose facts are empty: nothing is
-/// granted on them and none has row security, so the desired facts about them are exactly
-/// what to do. `rls` is the schema's (table, key column) pairs. One query.
-pub async fn read_new_objects(
-    client: &Client,
-    schema: &str,
-    rls: &[(String, String)],
-) -> Result<Live, tokio_postgres::Error> {
-    let (tables, columns): (Vec<&str>, Vec<&str>) =
-        rls.iter().map(|(t, c)| (t.as_str(), c.as_str())).unzip();
+/// The call of `pgfleet.new_objects` (the `pgfleet` schema's function) for `schema`, whose
+/// rows `new_objects` reads: the objects a migration step has just created. `rls` is the
+/// schema's (table, key column) pairs. Text, so that it travels in a step's pipeline.
+pub fn new_objects_call(schema: &str, rls: &[(String, String)]) -> String {
+    let array = |items: Vec<&str>| {
+        let quoted: Vec<String> = items.into_iter().map(quote_literal).collect();
+        format!("ARRAY[{}]::text[]", quoted.join(", "))
+    };
+    format!(
+        "SELECT * FROM pgfleet.new_objects({}, {}, {})",
+        quote_literal(schema),
+        array(rls.iter().map(|(t, _)| t.as_str()).collect()),
+        array(rls.iter().map(|(_, c)| c.as_str()).collect())
+    )
+}
+
+/// The objects of `schema` that `new_objects_call` returned, as a `Live` whose facts are empty:
+/// nothing is granted on them and none has row security, so the desired facts about them are
+/// exactly what to do.
+pub fn new_objects(schema: &str, rows: &[tokio_postgres::SimpleQueryMessage]) -> Live {
     let mut live = Live::default();
-    for row in client
-        .query(
-            "SELECT c.relname::text, CASE WHEN c.relkind = 'S' THEN 'S' ELSE 'r' END, NULL::text,
-                    CASE WHEN c.relispartition THEN (SELECT relname::text FROM pg_class WHERE oid = pg_partition_root(c.oid)) END,
-                    (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
-                      WHERE a.attrelid = c.oid AND a.attname = rls.col AND NOT a.attisdropped)
-               FROM pg_class c
-               JOIN pg_namespace n ON n.oid = c.relnamespace
-               LEFT JOIN unnest($2::text[], $3::text[]) AS rls(tab, col) ON rls.tab = c.relname
-              WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND c.relacl IS NULL
-                AND NOT EXISTS (SELECT 1 FROM pg_depend d
-                                 WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
-             UNION ALL
-             SELECT p.proname::text, 'F', pg_get_function_identity_arguments(p.oid), NULL, NULL
-               FROM pg_proc p
-               JOIN pg_namespace n ON n.oid = p.pronamespace
-              WHERE n.nspname = $1 AND p.proacl IS NULL
-                AND NOT EXISTS (SELECT 1 FROM pg_depend d
-                                 WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')",
-            &[&schema, &tables, &columns],
-        )
-        .await?
-    {
-        let kind = match row.get::<_, String>(1).as_str() {
-            "S" => ObjectKind::Sequence,
-            "F" => ObjectKind::Function,
+    for row in rows {
+        let tokio_postgres::SimpleQueryMessage::Row(row) = row else {
+            continue;
+        };
+        let text = |i: usize| row.get(i).map(str::to_owned);
+        let kind = match row.get(1) {
+            Some("S") => ObjectKind::Sequence,
+            Some("F") => ObjectKind::Function,
             _ => ObjectKind::Table,
         };
         let object = Object {
             kind,
             schema: Some(schema.to_owned()),
-            name: row.get(0),
-            args: row.get(2),
+            name: text(0).unwrap_or_default(),
+            args: text(2),
         };
-        if let Some(root) = row.get::<_, Option<String>>(3) {
+        if let Some(root) = text(3) {
             live.partition_roots.insert(object.clone(), root);
         }
-        if let Some(column_type) = row.get::<_, Option<String>>(4) {
+        if let Some(key_type) = text(4) {
             live.rls_columns
-                .insert((schema.to_owned(), object.name.clone()), column_type);
+                .insert((schema.to_owned(), object.name.clone()), key_type);
         }
         live.objects.push((object, schema.to_owned()));
     }
-    Ok(live)
+    live
 }

@@ -143,7 +143,7 @@ pub async fn plan_database(
 
 /// The roles among `service`'s that exist. Before the first `access apply` some may not: what
 /// concerns them waits for it (they cannot see anything meanwhile).
-async fn existing_roles(
+pub async fn existing_roles(
     client: &Client,
     service: &Service,
 ) -> Result<BTreeSet<String>, tokio_postgres::Error> {
@@ -181,27 +181,34 @@ pub async fn ownership_statements(
     Ok(sql_of(plan.statements))
 }
 
-/// What the manifest grants on the objects a migration step has just created in `service`'s
-/// schema (those with no grants yet), with their row security and policies: the owner runs
-/// these before the step commits, so nothing a migration creates is ever visible to a service
-/// role with more rights than the manifest gives. Usually one catalog query, and nothing to do.
-pub async fn new_object_statements(
-    database: &str,
-    service: &Service,
-    client: &Client,
-) -> Result<Vec<String>, tokio_postgres::Error> {
-    let schema = desired::schema_of(service);
+/// The call that lists the objects a migration step has just created in `service`'s schema
+/// (see `live::new_objects_call`); its rows go to `new_object_statements`.
+pub fn new_objects_call(service: &Service) -> String {
     let rls: Vec<(String, String)> = service
         .access
         .rls
         .iter()
         .map(|p| (p.table.clone(), p.column.clone()))
         .collect();
-    let live = live::read_new_objects(client, &schema, &rls).await?;
+    live::new_objects_call(&desired::schema_of(service), &rls)
+}
+
+/// What the manifest grants on the objects a migration step has just created in `service`'s
+/// schema (`rows` of `new_objects_call`: those with no grants yet), with their row security and
+/// policies, for the roles among `existing`: the owner runs these before the step commits, so
+/// nothing a migration creates is ever visible to a service role with more rights than the
+/// manifest gives.
+pub fn new_object_statements(
+    database: &str,
+    service: &Service,
+    rows: &[tokio_postgres::SimpleQueryMessage],
+    existing: &BTreeSet<String>,
+) -> Vec<String> {
+    let schema = desired::schema_of(service);
+    let live = live::new_objects(&schema, rows);
     if live.objects.is_empty() {
-        return Ok(Vec::new());
+        return Vec::new();
     }
-    let existing = existing_roles(client, service).await?;
     let new_tables: BTreeSet<String> = live
         .objects
         .iter()
@@ -221,11 +228,11 @@ pub async fn new_object_statements(
         }
         _ => false,
     });
-    Ok(sql_of(plan::statements(
+    sql_of(plan::statements(
         &differences,
         &live.facts,
         &Extras::default(),
-    )))
+    ))
 }
 
 fn sql_of(statements: Vec<Statement>) -> Vec<String> {

@@ -97,6 +97,35 @@ BEGIN
 END
 $fn$;
 REVOKE ALL ON FUNCTION pgfleet.record_step(text, text, jsonb) FROM PUBLIC;
+-- The relations, sequences and functions of a schema that no grant has touched yet (a NULL
+-- ACL: what a migration step has just created), with what granting on them needs: the root of
+-- a partition, the type of a row-security key column. plpgsql, so that its plan is kept for
+-- the session: it runs at the end of every step.
+CREATE OR REPLACE FUNCTION pgfleet.new_objects(p_schema text, p_tables text[], p_columns text[])
+RETURNS TABLE (name text, kind text, args text, root text, key_type text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+    RETURN QUERY
+    SELECT c.relname::text, CASE WHEN c.relkind = 'S' THEN 'S' ELSE 'r' END, NULL::text,
+           CASE WHEN c.relispartition THEN (SELECT r.relname::text FROM pg_class r WHERE r.oid = pg_partition_root(c.oid)) END,
+           (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+             WHERE a.attrelid = c.oid AND a.attname = k.col AND NOT a.attisdropped)
+      FROM pg_class c
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+      LEFT JOIN unnest(p_tables, p_columns) AS k(tab, col) ON k.tab = c.relname
+     WHERE n.nspname = p_schema AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND c.relacl IS NULL
+       AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                        WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+    UNION ALL
+    SELECT p.proname::text, 'F', pg_get_function_identity_arguments(p.oid), NULL, NULL
+      FROM pg_proc p
+      JOIN pg_namespace n ON n.oid = p.pronamespace
+     WHERE n.nspname = p_schema AND p.proacl IS NULL
+       AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                        WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e');
+END
+$fn$;
+REVOKE ALL ON FUNCTION pgfleet.new_objects(text, text[], text[]) FROM PUBLIC;
 "#;
 
 /// The lock key of the bootstrap and of changes to the privileges pgfleet keeps, the same for
@@ -109,6 +138,7 @@ pub async fn ensure_tables(client: &Client) -> Result<(), tokio_postgres::Error>
         .query_one(
             "SELECT to_regclass('pgfleet.migrations') IS NOT NULL AND to_regclass('pgfleet.audit_log') IS NOT NULL
                     AND to_regprocedure('pgfleet.record_step(text,text,jsonb)') IS NOT NULL
+                    AND to_regprocedure('pgfleet.new_objects(text,text[],text[])') IS NOT NULL
                     AND EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass('pgfleet.migrations')
                                    AND attname = 'down_checksum' AND NOT attisdropped)",
             &[],
@@ -135,7 +165,8 @@ pub async fn allow_login(
     client
         .batch_execute(&format!(
             "GRANT USAGE ON SCHEMA pgfleet TO {login_ident}; \
-             GRANT EXECUTE ON FUNCTION pgfleet.record_step(text, text, jsonb) TO {login_ident};"
+             GRANT EXECUTE ON FUNCTION pgfleet.record_step(text, text, jsonb) TO {login_ident}; \
+             GRANT EXECUTE ON FUNCTION pgfleet.new_objects(text, text[], text[]) TO {login_ident};"
         ))
         .await?;
     client

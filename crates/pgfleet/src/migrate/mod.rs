@@ -803,6 +803,11 @@ struct Session {
     client: Client,
     connection: Connection,
     act_as: Option<String>,
+    /// The service's roles that exist (read once: a migration login cannot create roles), for
+    /// the grants a step settles on what it created.
+    existing_roles: std::collections::BTreeSet<String>,
+    /// `RESET ROLE` and the call that lists what a step has created (empty without roles).
+    new_objects: String,
 }
 
 /// Prepares the migration login on `admin` and opens its session.
@@ -814,10 +819,24 @@ async fn open_session(
 ) -> Result<Session, MigrateError> {
     let RunLogin { connection, act_as } = login::prepare(target, admin).await?;
     let client = target.connect_as(&connection, purpose, options).await?;
+    let (existing_roles, new_objects) = match &target.roles {
+        Some(roles) => (
+            crate::access::existing_roles(admin, &roles.service)
+                .await
+                .map_err(|e| target.pg("reading the service's roles", &e))?,
+            format!(
+                "RESET ROLE; {}",
+                crate::access::new_objects_call(&roles.service)
+            ),
+        ),
+        None => Default::default(),
+    };
     Ok(Session {
         client,
         connection,
         act_as,
+        existing_roles,
+        new_objects,
     })
 }
 
@@ -911,9 +930,11 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 /// Each file starts from the same session state: nothing a previous file `SET` (search_path,
-/// role, settings), prepared or created as temporary is left. Sent as its own message:
-/// DISCARD ALL cannot run inside a (implicit) transaction block.
-const FRESH_SESSION: &str = "DISCARD ALL";
+/// role, settings), prepared, listened to, locked or created as temporary is left. This is
+/// `DISCARD ALL` but for `DISCARD PLANS`: the plans pgfleet's own functions keep for the
+/// session (`pgfleet.record_step`, `pgfleet.new_objects`) stay, and with them a step's cost.
+const FRESH_SESSION: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DEALLOCATE ALL; \
+     UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES";
 
 /// The script and its history row commit together: a crash leaves nothing half-applied.
 /// Statements are sent one by one (as `psql -1 -f` does), so a failure is known by statement
@@ -961,32 +982,35 @@ async fn apply_transaction(
             None => "COMMIT".to_owned(),
         };
         // Requests: a fresh session, BEGIN with the role and deadlines, every statement, then
-        // the history row with COMMIT, or, when the grants are settled first, the owner role
-        // back (the script may have changed it; the owner owns what it created).
+        // the history row with COMMIT, or, when the grants are settled first, the list of what
+        // the step created (its rows decide what else to send before the COMMIT).
         const SETUP: usize = 2;
         let script_end = SETUP + statements.len();
         let last = script_end;
-        let owner_again = target
-            .roles
-            .as_ref()
-            .map(|roles| format!("SET LOCAL ROLE {}", quote_ident(&roles.owner)))
-            .unwrap_or_default();
         let text = |i: usize| -> &str {
             match i {
                 0 => FRESH_SESSION,
                 1 => &begin,
                 i if i < script_end => &script.sql[statements[i - SETUP].clone()],
-                _ if settle_grants => &owner_again,
+                _ if settle_grants => &session.new_objects,
                 _ => &commit,
             }
         };
+        let mut created = Vec::new();
         let pipeline = async {
             // At most a window of requests is in flight: each holds its encoded text and an
             // answer channel, so sending a large file's every statement at once would take
             // many times its size in memory (docs/PERFORMANCE.md).
             let send = |i: usize| {
                 let text = text(i);
-                async move { (i, text.len(), client.batch_execute(text).await) }
+                async move {
+                    let answer = if settle_grants && i == last {
+                        client.simple_query(text).await
+                    } else {
+                        client.batch_execute(text).await.map(|()| Vec::new())
+                    };
+                    (i, text.len(), answer)
+                }
             };
             let mut in_flight = futures_util::stream::FuturesOrdered::new();
             let (mut next, mut bytes_in_flight) = (0, 0);
@@ -1009,6 +1033,13 @@ async fn apply_transaction(
                     break;
                 };
                 bytes_in_flight -= size;
+                let answer = match answer {
+                    Ok(rows) if settle_grants && i == last => {
+                        created = rows;
+                        Ok(())
+                    }
+                    other => other.map(|_| ()),
+                };
                 if let Err(e) = answer
                     && result.is_ok()
                 {
@@ -1039,7 +1070,7 @@ async fn apply_transaction(
         if result.is_ok() && settle_grants {
             let (settled, interrupted) = session
                 .interruptible(options, async {
-                    settle_owner_grants(target, session, true)
+                    settle_owner_grants(target, session, &created)
                         .await
                         .map_err(|e| {
                             Failure::Setup("granting what the manifest grants on new objects", e)
@@ -1087,25 +1118,29 @@ async fn apply_transaction(
 async fn settle_owner_grants(
     target: &Target,
     session: &Session,
-    owner_is_set: bool,
+    created: &[tokio_postgres::SimpleQueryMessage],
 ) -> Result<(), tokio_postgres::Error> {
     let Some(roles) = &target.roles else {
         return Ok(());
     };
-    let client = &session.client;
-    // The script may have changed the role; the owner is who owns what it created.
-    if !owner_is_set {
-        client
-            .batch_execute(&format!("SET ROLE {}", quote_ident(&roles.owner)))
-            .await?;
+    let statements = crate::access::new_object_statements(
+        &target.connection.database,
+        &roles.service,
+        created,
+        &session.existing_roles,
+    );
+    if statements.is_empty() {
+        return Ok(());
     }
-    let statements =
-        crate::access::new_object_statements(&target.connection.database, &roles.service, client)
-            .await?;
-    if !statements.is_empty() {
-        client.batch_execute(&statements.join(";\n")).await?;
-    }
-    Ok(())
+    // The owner owns what the step created (whatever role the script left set).
+    session
+        .client
+        .batch_execute(&format!(
+            "SET ROLE {};\n{}",
+            quote_ident(&roles.owner),
+            statements.join(";\n")
+        ))
+        .await
 }
 
 enum Failure {
@@ -1230,7 +1265,11 @@ async fn apply_statements(
             }
         }
         if target.roles.is_some() {
-            settle_owner_grants(target, session, false)
+            let settle = async {
+                let created = client.simple_query(&session.new_objects).await?;
+                settle_owner_grants(target, session, &created).await
+            };
+            settle
                 .await
                 .map_err(|e| pg("granting what the manifest grants on new objects", &e))?;
         }
