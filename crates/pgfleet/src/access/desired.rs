@@ -180,7 +180,7 @@ pub fn database(database: &str, services: &[&Service], live: &Live) -> BTreeSet<
 
         // What later migrations create is covered without another apply. Tables get no
         // default grants: a new table may be append-only or under row security, so each
-        // migration step grants on what it created, as the manifest says, before it commits
+        // migration run grants on what it created, as the manifest says, when it ends
         // (`access::new_object_statements`); until then no service role sees it at all.
         let mut default = |on: DefaultKind, grantee: &str, privileges: &[&str]| {
             for privilege in privileges {

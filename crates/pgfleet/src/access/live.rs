@@ -131,8 +131,7 @@ pub struct DatabaseScope {
     pub owning_nothing: Vec<String>,
     pub rls_tables: Vec<(String, String, String)>,
     /// Migration logins: each run grants its own USAGE on `pgfleet` and EXECUTE on
-    /// `pgfleet.record_step` (the one way it writes history) and `pgfleet.new_objects`
-    /// (`migrate::login`).
+    /// `pgfleet.record_step`, the one way it writes history (`migrate::login`).
     pub history_writers: Vec<String>,
 }
 
@@ -384,9 +383,7 @@ async fn read_pgfleet_grants(
         let kind: String = row.get(2);
         let name: String = row.get(0);
         let writes_history = (kind == "n" && privilege == "USAGE")
-            || (kind == "F"
-                && (name == "record_step" || name == "new_objects")
-                && privilege == "EXECUTE");
+            || (kind == "F" && name == "record_step" && privilege == "EXECUTE");
         if writes_history && scope.history_writers.contains(&grantee) {
             continue;
         }

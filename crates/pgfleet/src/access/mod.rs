@@ -181,8 +181,8 @@ pub async fn ownership_statements(
     Ok(sql_of(plan.statements))
 }
 
-/// The call that lists the objects a migration step has just created in `service`'s schema
-/// (see `live::new_objects_call`); its rows go to `new_object_statements`.
+/// The call that lists the objects migrations have created in `service`'s schema (see
+/// `live::new_objects_call`); its rows go to `new_object_statements`.
 pub fn new_objects_call(service: &Service) -> String {
     let rls: Vec<(String, String)> = service
         .access
@@ -193,11 +193,9 @@ pub fn new_objects_call(service: &Service) -> String {
     live::new_objects_call(&desired::schema_of(service), &rls)
 }
 
-/// What the manifest grants on the objects a migration step has just created in `service`'s
-/// schema (`rows` of `new_objects_call`: those with no grants yet), with their row security and
-/// policies, for the roles among `existing`: the owner runs these before the step commits, so
-/// nothing a migration creates is ever visible to a service role with more rights than the
-/// manifest gives.
+/// What the manifest grants on the objects migrations have created in `service`'s schema
+/// (`rows` of `new_objects_call`: those with no grants yet), with their row security and
+/// policies, for the roles among `existing`: run as the owner at the end of a migration run.
 pub fn new_object_statements(
     database: &str,
     service: &Service,

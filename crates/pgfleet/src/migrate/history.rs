@@ -99,8 +99,8 @@ $fn$;
 REVOKE ALL ON FUNCTION pgfleet.record_step(text, text, jsonb) FROM PUBLIC;
 -- The relations, sequences and functions of a schema that no grant has touched yet (a NULL
 -- ACL: what a migration step has just created), with what granting on them needs: the root of
--- a partition, the type of a row-security key column. plpgsql, so that its plan is kept for
--- the session: it runs at the end of every step.
+-- a partition, the type of a row-security key column. pgfleet's login runs it at the end of
+-- every migration run.
 CREATE OR REPLACE FUNCTION pgfleet.new_objects(p_schema text, p_tables text[], p_columns text[])
 RETURNS TABLE (name text, kind text, args text, root text, key_type text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
@@ -167,8 +167,7 @@ pub async fn allow_login(
     client
         .batch_execute(&format!(
             "GRANT USAGE ON SCHEMA pgfleet TO {login_ident}; \
-             GRANT EXECUTE ON FUNCTION pgfleet.record_step(text, text, jsonb) TO {login_ident}; \
-             GRANT EXECUTE ON FUNCTION pgfleet.new_objects(text, text[], text[]) TO {login_ident};"
+             GRANT EXECUTE ON FUNCTION pgfleet.record_step(text, text, jsonb) TO {login_ident};"
         ))
         .await?;
     client

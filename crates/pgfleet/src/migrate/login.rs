@@ -184,9 +184,12 @@ where
             Ok(value) => return Ok(value),
             Err(e) => {
                 let _ = admin.batch_execute("ROLLBACK").await;
-                let concurrent = e.code() == Some(&tokio_postgres::error::SqlState::INTERNAL_ERROR)
-                    && e.as_db_error()
-                        .is_some_and(|db| db.message() == "tuple concurrently updated");
+                // Or created the same role at that moment (its CREATE ROLE won the race).
+                let concurrent = e.as_db_error().is_some_and(|db| {
+                    db.message() == "tuple concurrently updated"
+                        || (db.code() == &tokio_postgres::error::SqlState::UNIQUE_VIOLATION
+                            && db.constraint() == Some("pg_authid_rolname_index"))
+                });
                 if !concurrent || attempt >= 5 {
                     return Err(e);
                 }

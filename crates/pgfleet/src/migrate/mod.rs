@@ -625,7 +625,15 @@ pub async fn run(
     let migrations = target.load().map_err(refused)?;
     let lock = target.lock(options, progress).await.map_err(refused)?;
     let admin = lock.client();
-    let outcome = run_locked(target, admin, &migrations, direction, options, progress).await;
+    let mut outcome = run_locked(target, admin, &migrations, direction, options, progress).await;
+    // Also after a failed or interrupted run, and on a run with nothing to do: what an earlier,
+    // killed run created is granted now.
+    if let Err(error) = grant_created(target, admin).await {
+        outcome = match outcome {
+            Ok(done) => Err((done, error)),
+            failed => failed,
+        };
+    }
     login::finish(target, admin).await;
     let after = current_version(target, admin).await.ok().flatten();
     let result = match outcome {
@@ -685,6 +693,56 @@ async fn current_version(target: &Target, client: &Client) -> Result<Option<i64>
         .await
         .map_err(|e| target.pg("reading history", &e))?;
     Ok(history.iter().filter(|a| !a.dirty).map(|a| a.version).max())
+}
+
+/// What migrations created in the service's schema (its objects with no grants yet) gets
+/// what the manifest grants, with row security and policies, in one transaction of pgfleet's
+/// own session as the owner role, at the end of every run. Until then no service role sees a
+/// new object at all (tables get no default privileges), so nothing a migration creates is
+/// ever visible with more rights than the manifest gives.
+async fn grant_created(target: &Target, admin: &Client) -> Result<(), MigrateError> {
+    let Some(roles) = &target.roles else {
+        return Ok(());
+    };
+    let pg = |e: tokio_postgres::Error| target.pg("granting on what the migrations created", &e);
+    let ready: bool = admin
+        .query_one(
+            "SELECT to_regprocedure('pgfleet.new_objects(text,text[],text[])') IS NOT NULL",
+            &[],
+        )
+        .await
+        .map_err(pg)?
+        .get(0);
+    let existing = crate::access::existing_roles(admin, &roles.service)
+        .await
+        .map_err(pg)?;
+    if !ready || !existing.contains(&roles.owner) {
+        return Ok(());
+    }
+    let created = admin
+        .simple_query(&crate::access::new_objects_call(&roles.service))
+        .await
+        .map_err(pg)?;
+    let statements = crate::access::new_object_statements(
+        &target.connection.database,
+        &roles.service,
+        &created,
+        &existing,
+    );
+    if statements.is_empty() {
+        return Ok(());
+    }
+    let granted = admin
+        .batch_execute(&format!(
+            "BEGIN; SET LOCAL ROLE {}; {}; COMMIT",
+            quote_ident(&roles.owner),
+            statements.join(";\n")
+        ))
+        .await;
+    if granted.is_err() {
+        let _ = admin.batch_execute("ROLLBACK").await;
+    }
+    granted.map_err(pg)
 }
 
 /// The run proper, under the lock; `admin` is the lock's session (pgfleet's login), which
@@ -803,11 +861,6 @@ struct Session {
     client: Client,
     connection: Connection,
     act_as: Option<String>,
-    /// The service's roles that exist (read once: a migration login cannot create roles), for
-    /// the grants a step settles on what it created.
-    existing_roles: std::collections::BTreeSet<String>,
-    /// `RESET ROLE` and the call that lists what a step has created (empty without roles).
-    new_objects: String,
 }
 
 /// Prepares the migration login on `admin` and opens its session.
@@ -819,24 +872,10 @@ async fn open_session(
 ) -> Result<Session, MigrateError> {
     let RunLogin { connection, act_as } = login::prepare(target, admin).await?;
     let client = target.connect_as(&connection, purpose, options).await?;
-    let (existing_roles, new_objects) = match &target.roles {
-        Some(roles) => (
-            crate::access::existing_roles(admin, &roles.service)
-                .await
-                .map_err(|e| target.pg("reading the service's roles", &e))?,
-            format!(
-                "RESET ROLE; {}",
-                crate::access::new_objects_call(&roles.service)
-            ),
-        ),
-        None => Default::default(),
-    };
     Ok(Session {
         client,
         connection,
         act_as,
-        existing_roles,
-        new_objects,
     })
 }
 
@@ -957,9 +996,6 @@ async fn apply_transaction(
     // Text the parser cannot split goes to the server whole, which reports its own position.
     let statements = source::split_statements(&script.sql)
         .unwrap_or_else(|_| std::iter::once(0..script.sql.len()).collect());
-    // Grants on what the step created are settled inside its transaction (a round trip after
-    // the script, before the commit) when the fleet manages access and this is a migration.
-    let settle_grants = record.is_some() && target.roles.is_some();
     let mut attempt = 0;
     loop {
         // Pipelined: BEGIN, the statements, then the history row and COMMIT are sent without
@@ -982,8 +1018,7 @@ async fn apply_transaction(
             None => "COMMIT".to_owned(),
         };
         // Requests: a fresh session, BEGIN with the role and deadlines, every statement, then
-        // the history row with COMMIT, or, when the grants are settled first, the list of what
-        // the step created (its rows decide what else to send before the COMMIT).
+        // the history row with COMMIT.
         const SETUP: usize = 2;
         let script_end = SETUP + statements.len();
         let last = script_end;
@@ -992,25 +1027,16 @@ async fn apply_transaction(
                 0 => FRESH_SESSION,
                 1 => &begin,
                 i if i < script_end => &script.sql[statements[i - SETUP].clone()],
-                _ if settle_grants => &session.new_objects,
                 _ => &commit,
             }
         };
-        let mut created = Vec::new();
         let pipeline = async {
             // At most a window of requests is in flight: each holds its encoded text and an
             // answer channel, so sending a large file's every statement at once would take
             // many times its size in memory (docs/PERFORMANCE.md).
             let send = |i: usize| {
                 let text = text(i);
-                async move {
-                    let answer = if settle_grants && i == last {
-                        client.simple_query(text).await
-                    } else {
-                        client.batch_execute(text).await.map(|()| Vec::new())
-                    };
-                    (i, text.len(), answer)
-                }
+                async move { (i, text.len(), client.batch_execute(text).await) }
             };
             let mut in_flight = futures_util::stream::FuturesOrdered::new();
             let (mut next, mut bytes_in_flight) = (0, 0);
@@ -1033,13 +1059,6 @@ async fn apply_transaction(
                     break;
                 };
                 bytes_in_flight -= size;
-                let answer = match answer {
-                    Ok(rows) if settle_grants && i == last => {
-                        created = rows;
-                        Ok(())
-                    }
-                    other => other.map(|_| ()),
-                };
                 if let Err(e) = answer
                     && result.is_ok()
                 {
@@ -1052,7 +1071,7 @@ async fn apply_transaction(
             }
             result
         };
-        let (mut result, interrupted) = session.interruptible(options, pipeline).await;
+        let (result, interrupted) = session.interruptible(options, pipeline).await;
         let rolled_back = || {
             target.interrupted(format!(
                 "{} was cancelled and rolled back",
@@ -1060,32 +1079,12 @@ async fn apply_transaction(
             ))
         };
         if interrupted {
-            // Without a grants round trip the pipeline held the COMMIT: success means committed.
-            if result.is_ok() && !settle_grants {
+            // The pipeline held the COMMIT: success means committed.
+            if result.is_ok() {
                 return Ok(());
             }
             let _ = client.batch_execute("ROLLBACK").await;
             return Err(rolled_back());
-        }
-        if result.is_ok() && settle_grants {
-            let (settled, interrupted) = session
-                .interruptible(options, async {
-                    settle_owner_grants(target, session, &created)
-                        .await
-                        .map_err(|e| {
-                            Failure::Setup("granting what the manifest grants on new objects", e)
-                        })?;
-                    client
-                        .batch_execute(&commit)
-                        .await
-                        .map_err(|e| Failure::Setup("recording the migration", e))
-                })
-                .await;
-            if interrupted && settled.is_err() {
-                let _ = client.batch_execute("ROLLBACK").await;
-                return Err(rolled_back());
-            }
-            result = settled;
         }
         match result {
             Ok(()) => return Ok(()),
@@ -1109,38 +1108,6 @@ async fn apply_transaction(
             }
         }
     }
-}
-
-/// Grants, revocations and row security that the manifest asks for on the objects of the
-/// service's schema and that its owner can settle itself: run at the end of every step, so
-/// that nothing a migration creates is ever visible to the runtime role with more rights
-/// than the manifest gives (the default privileges grant nothing on new tables).
-async fn settle_owner_grants(
-    target: &Target,
-    session: &Session,
-    created: &[tokio_postgres::SimpleQueryMessage],
-) -> Result<(), tokio_postgres::Error> {
-    let Some(roles) = &target.roles else {
-        return Ok(());
-    };
-    let statements = crate::access::new_object_statements(
-        &target.connection.database,
-        &roles.service,
-        created,
-        &session.existing_roles,
-    );
-    if statements.is_empty() {
-        return Ok(());
-    }
-    // The owner owns what the step created (whatever role the script left set).
-    session
-        .client
-        .batch_execute(&format!(
-            "SET ROLE {};\n{}",
-            quote_ident(&roles.owner),
-            statements.join(";\n")
-        ))
-        .await
 }
 
 enum Failure {
@@ -1263,15 +1230,6 @@ async fn apply_statements(
                     return Err(error);
                 }
             }
-        }
-        if target.roles.is_some() {
-            let settle = async {
-                let created = client.simple_query(&session.new_objects).await?;
-                settle_owner_grants(target, session, &created).await
-            };
-            settle
-                .await
-                .map_err(|e| pg("granting what the manifest grants on new objects", &e))?;
         }
         client
             .batch_execute(&format!(
