@@ -2,6 +2,7 @@
 
 use pgfleet_cluster::ClusterError;
 use pgfleet_core::{ManifestError, ResolveError};
+use pgfleet_pg::{PgError, pg_error_text};
 
 /// Exit codes, documented in the README and in `pgfleet --help`.
 pub mod exit {
@@ -65,32 +66,16 @@ impl From<crate::migrate::MigrateError> for CliError {
     }
 }
 
+/// A session that could not be opened, a statement that failed: a failure of the command.
+impl From<PgError> for CliError {
+    fn from(error: PgError) -> Self {
+        CliError::Failed(error.to_string())
+    }
+}
+
 pub type Result<T, E = CliError> = std::result::Result<T, E>;
 
 /// A PostgreSQL error as a user wants to read it, with `context` before it.
 pub fn pg_error(context: &str, error: &tokio_postgres::Error) -> CliError {
     CliError::Failed(format!("{context}: {}", pg_error_text(error)))
-}
-
-/// The server's message, detail and hint; or the client's error and its cause.
-pub fn pg_error_text(error: &tokio_postgres::Error) -> String {
-    let mut text = String::new();
-    match error.as_db_error() {
-        Some(db) => {
-            text.push_str(db.message());
-            if let Some(detail) = db.detail() {
-                text.push_str(&format!("\n  detail: {detail}"));
-            }
-            if let Some(hint) = db.hint() {
-                text.push_str(&format!("\n  hint: {hint}"));
-            }
-        }
-        None => {
-            text.push_str(&error.to_string());
-            if let Some(source) = std::error::Error::source(error) {
-                text.push_str(&format!(": {source}"));
-            }
-        }
-    }
-    text
 }

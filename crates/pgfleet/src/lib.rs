@@ -6,7 +6,6 @@ pub mod access;
 pub mod cli;
 pub mod commands;
 pub mod context;
-pub mod db;
 pub mod error;
 pub mod local;
 pub mod migrate;

@@ -125,7 +125,7 @@ pub async fn admin_session(
         .dbname(database)
         .application_name("pgfleet")
         .connect_timeout(ADMIN_TIMEOUT);
-    let client = crate::db::open(&config, tokio_postgres::NoTls, ADMIN_TIMEOUT)
+    let client = pgfleet_pg::open(&config, tokio_postgres::NoTls, ADMIN_TIMEOUT)
         .await
         .map_err(|e| {
             CliError::Failed(format!(
@@ -145,7 +145,7 @@ pub async fn admin_session(
 
 /// Creates the login role, or brings its password in line. The password is sent as a SCRAM
 /// verifier computed here, so the plain text never reaches the server, and through a bound
-/// parameter (`access::password::set`), so the verifier stays out of pg_stat_statements.
+/// parameter (`pgfleet_pg::password::set`), so the verifier stays out of pg_stat_statements.
 /// `attributes` are added to LOGIN (e.g. CREATEROLE for pgfleet's own login in dev).
 pub async fn ensure_login_role(
     client: &tokio_postgres::Client,
@@ -166,7 +166,7 @@ pub async fn ensure_login_role(
         ))
         .await
         .map_err(|e| pg_error(&format!("creating role {role}"), &e))?;
-    crate::access::password::set(client, role, &crate::access::password::verifier(password))
+    pgfleet_pg::password::set(client, role, &pgfleet_pg::password::verifier(password))
         .await
         .map_err(|e| CliError::Failed(format!("setting the password of role {role}: {e}")))
 }

@@ -9,7 +9,6 @@
 pub mod desired;
 pub mod facts;
 pub mod live;
-pub mod password;
 pub mod plan;
 
 use facts::Fact;
@@ -107,7 +106,7 @@ pub async fn plan_cluster_with(
     let extras = Extras {
         verifiers: logins
             .iter()
-            .map(|(role, password)| (role.clone(), password::verifier(password)))
+            .map(|(role, password)| (role.clone(), pgfleet_pg::password::verifier(password)))
             .collect(),
         ..Extras::default()
     };
@@ -295,8 +294,12 @@ pub async fn apply(
             Exec::Sql(sql) => client
                 .batch_execute(sql)
                 .await
-                .map_err(|e| crate::error::pg_error_text(&e)),
-            Exec::SetPassword { role, verifier } => password::set(client, role, verifier).await,
+                .map_err(|e| pgfleet_pg::pg_error_text(&e)),
+            Exec::SetPassword { role, verifier } => {
+                pgfleet_pg::password::set(client, role, verifier)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
         };
         match result {
             Ok(()) => run("RELEASE SAVEPOINT pgfleet_statement").await?,

@@ -5,11 +5,11 @@ use crate::access::{self, ScopePlan};
 use crate::cli::ReportFormat;
 use crate::context::Context;
 use crate::error::{CliError, Result, pg_error};
-use crate::migrate::history::{self, AuditEntry};
 use crate::output::{self, Report};
 use pgfleet_core::manifest::Service;
 use pgfleet_core::resolve::dev_password_path;
 use pgfleet_core::{Connection, Secret};
+use pgfleet_pg::history::{self, AuditEntry};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -91,10 +91,10 @@ async fn plan_scopes(
         let mut first = true;
         for (database, in_database) in by_database {
             let connection = resolver.resolve_admin(&in_database[0].name, &ctx.environment)?;
-            let open = || crate::db::connect(&connection, "access", ctx.connect_timeout);
+            let open = || pgfleet_pg::connect(&connection, "access", ctx.connect_timeout);
             if first {
                 first = false;
-                let client = open().await.map_err(CliError::Failed)?;
+                let client = open().await?;
                 let plan = access::plan_cluster_with(
                     &ctx.manifest,
                     server,
@@ -127,7 +127,7 @@ async fn plan_scopes(
                     connection: connection.clone(),
                 });
             }
-            let client = open().await.map_err(CliError::Failed)?;
+            let client = open().await?;
             let plan = access::plan_database(server, database, &in_database, &client)
                 .await
                 .map_err(|e| {

@@ -449,16 +449,9 @@ pub async fn reset(ctx: &Context, services: &[String]) -> Result<()> {
                     .await
                     .map_err(|e| pg_error(&format!("dropping schema {schema}"), &e))?;
                     // The shared database keeps every service's history: forget this one's.
-                    db.execute(
-                        "DELETE FROM pgfleet.migrations WHERE service = $1 AND to_regclass('pgfleet.migrations') IS NOT NULL",
-                        &[&connection.service],
-                    )
-                    .await
-                    .or_else(|e| match e.code() {
-                        Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => Ok(0),
-                        _ => Err(e),
-                    })
-                    .map_err(|e| pg_error("forgetting the service's migration history", &e))?;
+                    pgfleet_pg::history::forget(&db, &connection.service)
+                        .await
+                        .map_err(|e| pg_error("forgetting the service's migration history", &e))?;
                     local::ensure_schema(&db, schema, &connection.user).await?;
                 }
             }

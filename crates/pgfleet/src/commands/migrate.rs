@@ -518,7 +518,7 @@ pub async fn current(ctx: &Context, selection: &Selection, format: ReportFormat)
 pub struct HistoryRow {
     pub service: String,
     #[serde(flatten)]
-    pub applied: migrate::history::Applied,
+    pub applied: pgfleet_pg::history::Applied,
 }
 
 #[derive(Debug, Serialize)]

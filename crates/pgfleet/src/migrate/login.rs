@@ -11,9 +11,10 @@
 //! pgfleet sets a random one for the run and connects with it, and removes it afterwards. So
 //! there is no secret to configure or rotate, and runners of one service never race for it.
 
-use super::{MigrateError, Target, history};
+use super::{MigrateError, Target};
 use pgfleet_core::ident::{quote_ident, quote_literal};
 use pgfleet_core::{Connection, Secret};
+use pgfleet_pg::history;
 use rand::distr::{Alphanumeric, SampleString};
 use tokio_postgres::Client;
 
@@ -61,7 +62,7 @@ pub async fn prepare(target: &Target, admin: &Client) -> Result<RunLogin, Migrat
         });
     };
     let password = Secret::new(Alphanumeric.sample_string(&mut rand::rng(), 32));
-    let verifier = crate::access::password::verifier(&password);
+    let verifier = pgfleet_pg::password::verifier(&password);
     let owner = quote_ident(&roles.owner);
     let login = quote_ident(&roles.login);
     let database = quote_ident(&target.connection.database);
@@ -139,7 +140,8 @@ pub async fn prepare(target: &Target, admin: &Client) -> Result<RunLogin, Migrat
         )));
     }
     let mut attempt = 0;
-    while let Err(e) = crate::access::password::set(admin, &roles.login, &verifier).await {
+    while let Err(e) = pgfleet_pg::password::set(admin, &roles.login, &verifier).await {
+        let e = e.to_string();
         // As in `serialized`: another pgfleet changed the same role row at that moment.
         if !e.contains("tuple concurrently updated") || attempt >= 5 {
             return Err(target.other(format!(

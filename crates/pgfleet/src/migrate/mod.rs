@@ -7,18 +7,17 @@
 #![allow(clippy::result_large_err)]
 
 pub mod analyze;
-pub mod history;
 pub mod interrupt;
 pub mod lock;
 pub mod login;
 pub mod maintenance;
 pub mod source;
 
-use history::{Applied, AuditEntry};
 pub use interrupt::Interrupt;
 use login::RunLogin;
 use pgfleet_core::Connection;
 use pgfleet_core::ident::{quote_ident, quote_literal};
+use pgfleet_pg::history::{self, Applied, AuditEntry};
 use serde::Serialize;
 use source::{Migration, Script, SourceError};
 use std::path::PathBuf;
@@ -302,7 +301,7 @@ impl Target {
     }
 
     fn pg(&self, context: &str, e: &tokio_postgres::Error) -> MigrateError {
-        self.other(format!("{context}: {}", crate::error::pg_error_text(e)))
+        self.other(format!("{context}: {}", pgfleet_pg::pg_error_text(e)))
     }
 
     fn interrupted(&self, outcome: String) -> MigrateError {
@@ -325,11 +324,11 @@ impl Target {
         purpose: &str,
         options: &Options,
     ) -> Result<Client, MigrateError> {
-        let client = crate::db::connect(connection, purpose, options.connect_timeout)
+        let client = pgfleet_pg::connect(connection, purpose, options.connect_timeout)
             .await
-            .map_err(|message| MigrateError::Connect {
+            .map_err(|e| MigrateError::Connect {
                 service: self.service.clone(),
-                message,
+                message: e.to_string(),
             })?;
         client
             .batch_execute(&self.session_setup())
@@ -893,7 +892,7 @@ const PIPELINE_REQUESTS: usize = 256;
 const PIPELINE_BYTES: usize = 1024 * 1024;
 
 fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(200u64.saturating_mul(1 << attempt.min(5))).min(Duration::from_secs(5))
+    pgfleet_pg::backoff::exponential(Duration::from_millis(200), attempt, Duration::from_secs(5))
 }
 
 /// Each file starts from the same session state: nothing a previous file `SET` (search_path,
@@ -1264,7 +1263,7 @@ fn record_sql(
         "version": migration.version,
         "name": migration.name,
         "checksum": migration.up.checksum,
-        "down_checksum": history::down_checksum(migration),
+        "down_checksum": migration.down_checksum(),
         "state": state,
         "statements_done": statements_done,
         "applied_by": os_user(),
@@ -1309,7 +1308,7 @@ fn sql_error(
             service: target.service.clone(),
             file: script.path.clone(),
             line: None,
-            message: crate::error::pg_error_text(error),
+            message: pgfleet_pg::pg_error_text(error),
             detail: None,
             hint: None,
         };

@@ -5,10 +5,11 @@
 use super::cache::{Cell, Read};
 use super::targets::{Settings, Targets};
 use crate::access;
-use crate::migrate::{history, maintenance, source};
+use crate::migrate::{maintenance, source};
 use futures_util::future::join_all;
 use pgfleet_core::Manifest;
 use pgfleet_core::manifest::Service;
+use pgfleet_pg::history;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

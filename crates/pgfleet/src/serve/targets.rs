@@ -91,7 +91,7 @@ struct Backoff {
 impl DatabaseTarget {
     /// A server error of a collector query, naming the (redacted) URL.
     pub fn error(&self, e: &tokio_postgres::Error) -> String {
-        format!("{}: {}", self.url, crate::error::pg_error_text(e))
+        format!("{}: {}", self.url, pgfleet_pg::pg_error_text(e))
     }
 
     fn new(
@@ -131,9 +131,11 @@ impl DatabaseTarget {
                 let message = pool_error_text(&e, &self.url);
                 let mut backoff = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
                 backoff.failures += 1;
-                let delay = Duration::from_millis(250)
-                    .saturating_mul(1 << backoff.failures.min(8))
-                    .min(cap);
+                let delay = pgfleet_pg::backoff::exponential(
+                    Duration::from_millis(250),
+                    backoff.failures.min(8),
+                    cap,
+                );
                 backoff.retry_at = Some(Instant::now() + delay);
                 backoff.last_error = message.clone();
                 tracing::warn!(database = %self.database, server = %self.server, error = %message, retry_in = ?delay, "target unreachable");
@@ -146,7 +148,7 @@ impl DatabaseTarget {
 fn pool_error_text(error: &deadpool_postgres::PoolError, url: &str) -> String {
     use deadpool_postgres::PoolError;
     match error {
-        PoolError::Backend(e) => format!("{url}: {}", crate::error::pg_error_text(e)),
+        PoolError::Backend(e) => format!("{url}: {}", pgfleet_pg::pg_error_text(e)),
         PoolError::Timeout(_) => format!("{url}: timed out connecting"),
         other => format!("{url}: {other}"),
     }

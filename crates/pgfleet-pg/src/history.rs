@@ -2,7 +2,6 @@
 //! database. Services that share a database share the tables and are kept apart by the
 //! `service` column.
 
-use super::source::Migration;
 use serde::Serialize;
 use tokio_postgres::Client;
 
@@ -164,15 +163,6 @@ pub struct Applied {
     pub duration_ms: Option<i64>,
 }
 
-/// What `down_checksum` records for a step applied from these files.
-pub fn down_checksum(migration: &Migration) -> String {
-    migration
-        .down
-        .as_ref()
-        .map(|down| down.checksum.clone())
-        .unwrap_or_default()
-}
-
 /// The history of `service`, oldest first. Empty when the tables do not exist yet (reading
 /// creates nothing, so `--dry-run` and `status` touch nothing; a table from before
 /// `down_checksum` reads as not recorded).
@@ -220,6 +210,22 @@ pub async fn read(client: &Client, service: &str) -> Result<Vec<Applied>, tokio_
             down_checksum: r.get(10),
         })
         .collect())
+}
+
+/// Forgets the history of `service` (`dev reset` of a service in a shared database, whose
+/// schema it dropped). Nothing to forget when the tables do not exist.
+pub async fn forget(client: &Client, service: &str) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "DELETE FROM pgfleet.migrations WHERE service = $1 AND to_regclass('pgfleet.migrations') IS NOT NULL",
+            &[&service],
+        )
+        .await
+        .map(|_| ())
+        .or_else(|e| match e.code() {
+            Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => Ok(()),
+            _ => Err(e),
+        })
 }
 
 /// What `audit` records of one run.
