@@ -2,7 +2,6 @@
 //! command; the capabilities live in `commands` and the shared local-cluster plumbing in
 //! `local`. Only `output` prints.
 
-pub mod access;
 pub mod cli;
 pub mod commands;
 pub mod context;
@@ -199,10 +198,10 @@ async fn migrate_command(ctx: &Context, command: &MigrateCommand) -> Result<(), 
 }
 
 /// `--rotate-passwords` as the access module's mode.
-fn passwords(rotate: bool) -> access::Passwords {
+fn passwords(rotate: bool) -> pgfleet_access::Passwords {
     if rotate {
-        access::Passwords::Rotate
+        pgfleet_access::Passwords::Rotate
     } else {
-        access::Passwords::Verify
+        pgfleet_access::Passwords::Verify
     }
 }

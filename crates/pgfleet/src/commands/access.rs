@@ -1,11 +1,11 @@
 //! `pgfleet access plan|apply|check`: the manifest's roles and grants against the live
 //! catalogs, per server (roles) and per database (everything else).
 
-use crate::access::{self, ScopePlan};
 use crate::cli::ReportFormat;
 use crate::context::Context;
 use crate::error::{CliError, Result, pg_error};
 use crate::output::{self, Report};
+use pgfleet_access::{self as access, ScopePlan};
 use pgfleet_core::manifest::Service;
 use pgfleet_core::resolve::dev_password_path;
 use pgfleet_core::{Connection, Secret};
@@ -105,7 +105,12 @@ async fn plan_scopes(
                     mode,
                 )
                 .await
-                .map_err(|e| pg_error(&format!("reading the roles of server {server}"), &e))?;
+                .map_err(|e| {
+                    pg_error(
+                        &format!("reading the roles of server {server}"),
+                        &e.into_postgres(),
+                    )
+                })?;
                 // Migration logins have no lasting password: each run sets one of its own.
                 let mut missing = access::logins_without_password(&plan, &passwords);
                 missing.retain(|role| on_server.iter().all(|s| s.access.migration_role != *role));
@@ -131,7 +136,10 @@ async fn plan_scopes(
             let plan = access::plan_database(server, database, &in_database, &client)
                 .await
                 .map_err(|e| {
-                    pg_error(&format!("reading the catalogs of database {database}"), &e)
+                    pg_error(
+                        &format!("reading the catalogs of database {database}"),
+                        &e.into_postgres(),
+                    )
                 })?;
             scopes.push(Scope {
                 plan,
@@ -221,15 +229,12 @@ async fn apply_scopes(
     for scope in &scopes {
         let failed = access::apply(&scope.client, &scope.plan)
             .await
-            .map_err(|(sql, e)| {
-                pg_error(
-                    &format!(
-                        "applying access on server {} ({}): {sql}",
-                        scope.plan.server,
-                        scope_name(&scope.plan)
-                    ),
-                    &e,
-                )
+            .map_err(|e| {
+                CliError::Failed(format!(
+                    "applying access on server {} ({}): {e}",
+                    scope.plan.server,
+                    scope_name(&scope.plan)
+                ))
             })?;
         ran += scope.plan.statements.len() - failed.len();
         if scope.plan.database.is_none() {

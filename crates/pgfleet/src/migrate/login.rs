@@ -18,8 +18,8 @@ use pgfleet_pg::history;
 use rand::distr::{Alphanumeric, SampleString};
 use tokio_postgres::Client;
 
-/// Sessions the migration login may hold: one run's, and room for a stuck one to be seen.
-pub const CONNECTION_LIMIT: i32 = 4;
+/// Sessions the migration login may hold (a fact of its role, so access's).
+pub const CONNECTION_LIMIT: i32 = pgfleet_access::MIGRATION_LOGIN_CONNECTION_LIMIT;
 
 /// The roles of a service whose access the fleet manages.
 #[derive(Debug, Clone)]
@@ -96,14 +96,15 @@ pub async fn prepare(target: &Target, admin: &Client) -> Result<RunLogin, Migrat
         admin.batch_execute(&sql).await?;
         // The schema and what is in it belong to the owner (adopted objects too), as `access
         // apply` would have it.
-        let ownership = crate::access::settle_statements(
+        let ownership = pgfleet_access::settle_statements(
             &target.connection.server,
             &target.connection.database,
             &roles.service,
             admin,
-            crate::access::Settle::Ownership,
+            pgfleet_access::Settle::Ownership,
         )
-        .await?;
+        .await
+        .map_err(pgfleet_access::AccessError::into_postgres)?;
         if !ownership.is_empty() {
             admin.batch_execute(&ownership.join(";\n")).await?;
         }

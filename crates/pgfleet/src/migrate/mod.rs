@@ -1072,14 +1072,15 @@ async fn settle_owner_grants(
     client
         .batch_execute(&format!("SET ROLE {}", quote_ident(&roles.owner)))
         .await?;
-    let statements = crate::access::settle_statements(
+    let statements = pgfleet_access::settle_statements(
         &target.connection.server,
         &target.connection.database,
         &roles.service,
         client,
-        crate::access::Settle::Grants,
+        pgfleet_access::Settle::Grants,
     )
-    .await?;
+    .await
+    .map_err(pgfleet_access::AccessError::into_postgres)?;
     if !statements.is_empty() {
         client.batch_execute(&statements.join(";\n")).await?;
     }

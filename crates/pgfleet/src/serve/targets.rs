@@ -238,7 +238,7 @@ impl Targets {
                 server: connection.server.clone(),
                 database: connection.database.clone(),
                 schema: service.placement.schema().map(str::to_owned),
-                data_schema: crate::access::desired::schema_of(service),
+                data_schema: pgfleet_access::desired::schema_of(service),
                 roles,
                 pool_max: service.pool.max_size,
                 migrations_dir: service.migrations.clone(),
