@@ -228,6 +228,38 @@ pub async fn forget(client: &Client, service: &str) -> Result<(), tokio_postgres
         })
 }
 
+/// The OS user and host, as recorded in history and audit rows.
+pub fn os_user() -> &'static str {
+    static OS_USER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    OS_USER.get_or_init(read_os_user)
+}
+
+fn read_os_user() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(user_from_passwd)
+        .unwrap_or_else(|| "unknown".to_owned());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".to_owned());
+    format!("{user}@{host}")
+}
+
+/// The name of our uid in /etc/passwd (no libc call needed).
+fn user_from_passwd() -> Option<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid().to_string();
+    std::fs::read_to_string("/etc/passwd")
+        .ok()?
+        .lines()
+        .find_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            (fields.get(2) == Some(&uid.as_str())).then(|| fields[0].to_owned())
+        })
+}
+
 /// What `audit` records of one run.
 #[derive(Debug, Clone)]
 pub struct AuditEntry<'a> {

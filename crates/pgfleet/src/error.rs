@@ -36,7 +36,7 @@ pub enum CliError {
     #[error(transparent)]
     Cluster(#[from] ClusterError),
     #[error(transparent)]
-    Migrate(Box<crate::migrate::MigrateError>),
+    Migrate(Box<pgfleet_migrate::MigrateError>),
     #[error("{0}")]
     Failed(String),
     /// `access check` found differences (listed on stdout).
@@ -60,8 +60,8 @@ impl CliError {
     }
 }
 
-impl From<crate::migrate::MigrateError> for CliError {
-    fn from(error: crate::migrate::MigrateError) -> Self {
+impl From<pgfleet_migrate::MigrateError> for CliError {
+    fn from(error: pgfleet_migrate::MigrateError) -> Self {
         CliError::Migrate(Box::new(error))
     }
 }

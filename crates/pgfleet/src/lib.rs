@@ -7,7 +7,6 @@ pub mod commands;
 pub mod context;
 pub mod error;
 pub mod local;
-pub mod migrate;
 pub mod observe;
 pub mod output;
 pub mod serve;
@@ -16,7 +15,7 @@ use clap::Parser as _;
 use cli::{AccessCommand, Cli, Command, DevCommand, EnvCommand, MigrateCommand, ObserveCommand};
 use context::Context;
 use error::{CliError, exit};
-use migrate::Direction;
+use pgfleet_migrate::Direction;
 use std::process::ExitCode;
 
 pub fn main() -> ExitCode {

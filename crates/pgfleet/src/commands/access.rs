@@ -253,7 +253,7 @@ async fn apply_scopes(
                         service,
                         command: "access apply",
                         environment: &ctx.environment,
-                        os_user: crate::migrate::os_user(),
+                        os_user: history::os_user(),
                         version_before: None,
                         version_after: None,
                         result: if all_failed.is_empty() { "success" } else { "failed" },

@@ -463,9 +463,9 @@ pub async fn reset(ctx: &Context, services: &[String]) -> Result<()> {
     for service in &services {
         let target = crate::commands::migrate::target(ctx, service)?;
         let options = crate::commands::migrate::base_options(ctx);
-        match crate::migrate::run(
+        match pgfleet_migrate::run(
             &target,
-            crate::migrate::Direction::Up { to: None },
+            pgfleet_migrate::Direction::Up { to: None },
             &options,
             &|_| {},
         )
@@ -494,9 +494,9 @@ pub async fn reset(ctx: &Context, services: &[String]) -> Result<()> {
 
 async fn seed_service(ctx: &Context, service: &str) -> Result<usize> {
     let target = crate::commands::migrate::target(ctx, service)?;
-    let files = crate::migrate::source::sql_files(&ctx.manifest.services[service].seeds)
-        .map_err(crate::migrate::MigrateError::from)?;
-    Ok(crate::migrate::seed(
+    let files = pgfleet_migrate::source::sql_files(&ctx.manifest.services[service].seeds)
+        .map_err(pgfleet_migrate::MigrateError::from)?;
+    Ok(pgfleet_migrate::seed(
         &target,
         &files,
         &crate::commands::migrate::base_options(ctx),

@@ -1,13 +1,13 @@
-//! `pgfleet migrate …`: the CLI over `crate::migrate`, for one service or a whole fleet.
+//! `pgfleet migrate …`: the CLI over `pgfleet_migrate`, for one service or a whole fleet.
 
 use crate::cli::{DirtyAs, ReportFormat, RunArgs, Selection};
 use crate::context::Context;
 use crate::error::{CliError, Result};
-use crate::migrate::{
-    self, Direction, Event, MigrateError, Options, RunReport, Target, maintenance,
-};
 use crate::output::{self, Report};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use pgfleet_migrate::{
+    self as migrate, Direction, Event, MigrateError, Options, RunReport, Target, maintenance,
+};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::sync::Arc;

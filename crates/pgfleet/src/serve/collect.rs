@@ -4,11 +4,11 @@
 
 use super::cache::{Cell, Read};
 use super::targets::{Settings, Targets};
-use crate::migrate::{maintenance, source};
 use futures_util::future::join_all;
 use pgfleet_access as access;
 use pgfleet_core::Manifest;
 use pgfleet_core::manifest::Service;
+use pgfleet_migrate::{maintenance, source};
 use pgfleet_pg::history;
 use std::collections::BTreeMap;
 use std::sync::Arc;

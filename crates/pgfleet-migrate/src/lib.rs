@@ -1,6 +1,8 @@
 //! Versioned migrations per service: plan → lock → apply → record → audit.
 //!
-//! This module returns values and reports progress through a callback; it never prints.
+//! This crate returns values and reports progress through a callback; it never prints.
+//! Depends on core, pgfleet-pg (sessions, history and audit) and pgfleet-access (the grants a
+//! step settles); never on clap or the CLI.
 
 // Errors carry the file, line and the server's message, detail and hint; they are the cold
 // path of a run that talks to a database, so their size does not matter.
@@ -17,7 +19,7 @@ pub use interrupt::Interrupt;
 use login::RunLogin;
 use pgfleet_core::Connection;
 use pgfleet_core::ident::{quote_ident, quote_literal};
-use pgfleet_pg::history::{self, Applied, AuditEntry};
+use pgfleet_pg::history::{self, Applied, AuditEntry, os_user};
 use serde::Serialize;
 use source::{Migration, Script, SourceError};
 use std::path::PathBuf;
@@ -258,38 +260,6 @@ pub struct RunReport {
 pub struct RunFailure {
     pub report: RunReport,
     pub error: MigrateError,
-}
-
-/// The OS user and host, as recorded in history and audit rows.
-pub fn os_user() -> &'static str {
-    static OS_USER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    OS_USER.get_or_init(read_os_user)
-}
-
-fn read_os_user() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .ok()
-        .filter(|u| !u.is_empty())
-        .or_else(user_from_passwd)
-        .unwrap_or_else(|| "unknown".to_owned());
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".to_owned());
-    format!("{user}@{host}")
-}
-
-/// The name of our uid in /etc/passwd (no libc call needed).
-fn user_from_passwd() -> Option<String> {
-    use std::os::unix::fs::MetadataExt as _;
-    let uid = std::fs::metadata("/proc/self").ok()?.uid().to_string();
-    std::fs::read_to_string("/etc/passwd")
-        .ok()?
-        .lines()
-        .find_map(|line| {
-            let fields: Vec<&str> = line.split(':').collect();
-            (fields.get(2) == Some(&uid.as_str())).then(|| fields[0].to_owned())
-        })
 }
 
 impl Target {

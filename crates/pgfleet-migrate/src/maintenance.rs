@@ -1,7 +1,7 @@
 //! Reading and settling a service's migration state: status, validate, repair, baseline.
 
-use super::{MigrateError, Options, Target, os_user, source};
-use pgfleet_pg::history::{self, Applied, AuditEntry};
+use super::{MigrateError, Options, Target, source};
+use pgfleet_pg::history::{self, Applied, AuditEntry, os_user};
 use serde::Serialize;
 use std::time::Instant;
 
