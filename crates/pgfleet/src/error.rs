@@ -66,6 +66,19 @@ impl From<pgfleet_migrate::MigrateError> for CliError {
     }
 }
 
+/// Targets of `serve` that do not resolve or cannot be pooled: configuration, as before serve
+/// had its own crate; a pool that cannot be built is a failure.
+impl From<pgfleet_serve::ServeError> for CliError {
+    fn from(error: pgfleet_serve::ServeError) -> Self {
+        use pgfleet_serve::ServeError;
+        match error {
+            ServeError::Resolve(e) => CliError::Resolve(e),
+            ServeError::Tls { .. } => CliError::Config(error.to_string()),
+            ServeError::Pool { .. } => CliError::Failed(error.to_string()),
+        }
+    }
+}
+
 /// A session that could not be opened, a statement that failed: a failure of the command.
 impl From<PgError> for CliError {
     fn from(error: PgError) -> Self {

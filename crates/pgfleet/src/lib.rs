@@ -7,9 +7,7 @@ pub mod commands;
 pub mod context;
 pub mod error;
 pub mod local;
-pub mod observe;
 pub mod output;
-pub mod serve;
 
 use clap::Parser as _;
 use cli::{AccessCommand, Cli, Command, DevCommand, EnvCommand, MigrateCommand, ObserveCommand};
@@ -75,8 +73,10 @@ async fn run(cli: &Cli) -> Result<(), CliError> {
     // Generated files need no manifest.
     if let Command::Observe(command) = &cli.command {
         output::print_text(&match command {
-            ObserveCommand::Grafana => output::json(&observe::grafana_dashboard()) + "\n",
-            ObserveCommand::Alerts => observe::alert_rules(),
+            ObserveCommand::Grafana => {
+                output::json(&pgfleet_serve::observe::grafana_dashboard()) + "\n"
+            }
+            ObserveCommand::Alerts => pgfleet_serve::observe::alert_rules(),
         });
         return Ok(());
     }

@@ -1,14 +1,29 @@
 //! What `pgfleet serve` watches: every service of the fleet, the databases they live in (one
 //! small persistent pool each) and the servers those are on.
 
-use crate::context::Context;
-use crate::error::{CliError, Result};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use pgfleet_core::manifest::Service;
+use pgfleet_core::{Manifest, ResolveError, Resolver};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// Why the targets cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Connections that do not resolve (every problem at once).
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    /// A connection's TLS settings that cannot be used (`url` is redacted).
+    #[error("{url}: {reason}")]
+    Tls { url: String, reason: String },
+    /// A pool that cannot be built.
+    #[error("cannot build the pool of {url}: {reason}")]
+    Pool { url: String, reason: String },
+}
+
+type Result<T, E = ServeError> = std::result::Result<T, E>;
 
 /// Settings of the daemon (from the command line).
 #[derive(Debug, Clone)]
@@ -177,18 +192,22 @@ pub struct Targets {
 impl Targets {
     /// Resolves every service's connection (every problem at once) and builds the pools;
     /// nothing connects yet, so serve starts while databases are down.
-    pub fn build(ctx: &Context, settings: &Settings) -> Result<Targets> {
-        let resolver = ctx.resolver();
+    pub fn build(
+        manifest: &Manifest,
+        resolver: &Resolver<'_>,
+        environment: &str,
+        settings: &Settings,
+    ) -> Result<Targets> {
         let mut problems = Vec::new();
         let mut connections = Vec::new();
-        for service in ctx.manifest.services.values() {
-            match resolver.resolve_admin(&service.name, &ctx.environment) {
+        for service in manifest.services.values() {
+            match resolver.resolve_admin(&service.name, environment) {
                 Ok(connection) => connections.push((service, connection)),
                 Err(e) => problems.extend(e.problems),
             }
         }
         if !problems.is_empty() {
-            return Err(pgfleet_core::ResolveError { problems }.into());
+            return Err(ResolveError { problems }.into());
         }
         let mut databases: Vec<DatabaseTarget> = Vec::new();
         let mut server_sessions: Vec<(String, DatabaseTarget)> = Vec::new();
@@ -226,10 +245,10 @@ impl Targets {
                 access.runtime_role.clone(),
                 access.readonly_role.clone(),
             ];
-            if !ctx.manifest.fleet.manage_roles {
+            if !manifest.fleet.manage_roles {
                 // Without managed roles the service's login is the only thing that tells its
                 // sessions apart.
-                if let Ok(runtime) = resolver.resolve(&service.name, &ctx.environment) {
+                if let Ok(runtime) = resolver.resolve(&service.name, environment) {
                     roles = vec![runtime.user];
                 }
             }
@@ -260,8 +279,8 @@ impl Targets {
             }
         }
         Ok(Targets {
-            fleet: ctx.manifest.fleet.name.clone(),
-            environment: ctx.environment.clone(),
+            fleet: manifest.fleet.name.clone(),
+            environment: environment.to_owned(),
             services,
             databases,
             servers,
@@ -296,8 +315,10 @@ fn pool(connection: &pgfleet_core::Connection, settings: &Settings, size: usize)
     config.options(format!(
         "-c statement_timeout={statement_ms} -c lock_timeout={lock_ms} -c idle_in_transaction_session_timeout={statement_ms}"
     ));
-    let tls = pgfleet_core::tls::connector(connection)
-        .map_err(|e| CliError::Config(format!("{}: {e}", connection.url)))?;
+    let tls = pgfleet_core::tls::connector(connection).map_err(|e| ServeError::Tls {
+        url: connection.url.clone(),
+        reason: e.to_string(),
+    })?;
     let manager = Manager::from_config(
         config,
         tls,
@@ -312,5 +333,8 @@ fn pool(connection: &pgfleet_core::Connection, settings: &Settings, size: usize)
         .create_timeout(Some(settings.deadline))
         .recycle_timeout(Some(settings.deadline))
         .build()
-        .map_err(|e| CliError::Failed(format!("cannot build the pool of {}: {e}", connection.url)))
+        .map_err(|e| ServeError::Pool {
+            url: connection.url.clone(),
+            reason: e.to_string(),
+        })
 }
