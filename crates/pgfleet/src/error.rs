@@ -79,6 +79,19 @@ impl From<pgfleet_serve::ServeError> for CliError {
     }
 }
 
+/// The local clusters of `dev`: a cluster problem keeps its own exit code, a dev server
+/// without a port is configuration, the rest is a failure.
+impl From<pgfleet_cluster::fleet::FleetError> for CliError {
+    fn from(error: pgfleet_cluster::fleet::FleetError) -> Self {
+        use pgfleet_cluster::fleet::FleetError;
+        match error {
+            FleetError::Cluster(e) => CliError::Cluster(e),
+            FleetError::NoDevPort(_) => CliError::Config(error.to_string()),
+            FleetError::Io(text) | FleetError::Postgres(text) => CliError::Failed(text),
+        }
+    }
+}
+
 /// A session that could not be opened, a statement that failed: a failure of the command.
 impl From<PgError> for CliError {
     fn from(error: PgError) -> Self {

@@ -6,7 +6,6 @@ pub mod cli;
 pub mod commands;
 pub mod context;
 pub mod error;
-pub mod local;
 pub mod output;
 
 use clap::Parser as _;

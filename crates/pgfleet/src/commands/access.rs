@@ -32,7 +32,7 @@ fn passwords(ctx: &Context, services: &[&Service]) -> Result<BTreeMap<String, Se
         let mut connection =
             resolver.resolve_service_from_manifest(&service.name, &ctx.environment);
         if local && matches!(&connection, Ok(c) if c.password.is_none()) {
-            crate::local::generate_password(&dev_password_path(
+            pgfleet_cluster::fleet::generate_password(&dev_password_path(
                 &ctx.manifest,
                 &service.access.runtime_role,
             ))?;

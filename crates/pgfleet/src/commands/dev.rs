@@ -4,9 +4,9 @@
 use crate::cli::ReportFormat;
 use crate::context::Context;
 use crate::error::{CliError, Result, pg_error};
-use crate::local::{self, LocalFleet};
 use crate::output::{self, Report};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use pgfleet_cluster::fleet::{self as local, LocalFleet};
 use pgfleet_cluster::{ClusterStatus, LocalCluster};
 use pgfleet_core::ident::quote_ident;
 use pgfleet_core::manifest::Placement;
