@@ -613,7 +613,8 @@ fn make_pool(resolved: &Resolved, config: &PoolConfig, metrics: &Metrics) -> Res
 /// keeps `min_idle` open (reconnecting with exponential backoff while the database is down),
 /// and warns when the pool is under pressure. Ends when the pool is dropped or closed.
 async fn maintain(weak: Weak<Inner>) {
-    let mut backoff: Option<Duration> = None;
+    // Failed warm-ups in a row: the next retry waits the one backoff of that many.
+    let mut failures: u32 = 0;
     let mut next_attempt = Instant::now();
     let mut last_pressure_warning: Option<Instant> = None;
     let mut down_since: Option<Instant> = None;
@@ -637,13 +638,15 @@ async fn maintain(weak: Weak<Inner>) {
                             "database reachable again"
                         );
                     }
-                    backoff = None;
+                    failures = 0;
                 }
                 Err(e) => {
-                    let delay = backoff.map_or(config.reconnect_initial_delay, |d| {
-                        (d * 2).min(config.reconnect_max_delay)
-                    });
-                    backoff = Some(delay);
+                    let delay = pgfleet_pg::backoff::exponential(
+                        config.reconnect_initial_delay,
+                        failures,
+                        config.reconnect_max_delay,
+                    );
+                    failures = failures.saturating_add(1);
                     next_attempt = Instant::now() + delay;
                     down_since.get_or_insert_with(Instant::now);
                     tracing::warn!(
@@ -674,9 +677,10 @@ async fn maintain(weak: Weak<Inner>) {
         } else if last_pressure_warning.take().is_some() {
             tracing::info!(service = %inner.service, utilization_percent = utilization, "database pool pressure over");
         }
-        let sleep = match backoff {
-            Some(_) => interval.min(next_attempt.saturating_duration_since(Instant::now())),
-            None => interval,
+        let sleep = if failures > 0 {
+            interval.min(next_attempt.saturating_duration_since(Instant::now()))
+        } else {
+            interval
         };
         drop(inner);
         tokio::time::sleep(sleep.max(Duration::from_millis(5))).await;
