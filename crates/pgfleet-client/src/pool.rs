@@ -3,12 +3,10 @@
 use crate::config::{PoolConfig, Resolved, replica_var, resolve_env, resolve_url};
 use crate::error::{ConfigError, Error};
 use crate::metrics::{Metrics, PoolGauges, PoolState, QueryLabels};
-use deadpool_postgres::{
-    Hook, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime, TimeoutType,
-    Timeouts,
-};
+use deadpool_postgres::{Object, Pool, PoolError, TimeoutType};
 use pgfleet_core::Vars;
 use pgfleet_core::statement::excerpt;
+use pgfleet_pg::pool::{PoolBuildError, PoolLimits};
 use prometheus_client::registry::Registry;
 use std::fmt;
 use std::ops::Deref;
@@ -584,29 +582,25 @@ fn make_pool(resolved: &Resolved, config: &PoolConfig, metrics: &Metrics) -> Res
     if !options.is_empty() {
         pg.options(&options);
     }
-    let tls = pgfleet_core::tls::connector(connection).map_err(ConfigError::from)?;
-    let manager = Manager::from_config(
-        pg,
-        tls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
     let created = metrics.created.clone();
-    Pool::builder(manager)
-        .max_size(config.max_size)
-        .runtime(Runtime::Tokio1)
-        .timeouts(Timeouts {
-            wait: Some(config.acquire_timeout),
-            create: Some(config.connect_timeout),
-            recycle: Some(config.connect_timeout),
-        })
-        .post_create(Hook::sync_fn(move |_, _| {
+    let limits = PoolLimits {
+        max_size: config.max_size,
+        wait: config.acquire_timeout,
+        create: config.connect_timeout,
+        recycle: config.connect_timeout,
+    };
+    pgfleet_pg::pool::build(
+        pg,
+        connection,
+        limits,
+        Some(Box::new(move || {
             created.inc();
-            Ok(())
-        }))
-        .build()
-        .map_err(|e| ConfigError::Pool(e.to_string()).into())
+        })),
+    )
+    .map_err(|e| match e {
+        PoolBuildError::Tls(e) => ConfigError::from(e).into(),
+        PoolBuildError::Build(reason) => ConfigError::Pool(reason).into(),
+    })
 }
 
 /// The maintenance loop: closes connections past their lifetime or idle beyond `min_idle`,

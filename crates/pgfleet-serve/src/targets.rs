@@ -1,9 +1,10 @@
 //! What `pgfleet serve` watches: every service of the fleet, the databases they live in (one
 //! small persistent pool each) and the servers those are on.
 
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{Object, Pool};
 use pgfleet_core::manifest::Service;
 use pgfleet_core::{Manifest, ResolveError, Resolver};
+use pgfleet_pg::pool::{PoolBuildError, PoolLimits};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -315,26 +316,20 @@ fn pool(connection: &pgfleet_core::Connection, settings: &Settings, size: usize)
     config.options(format!(
         "-c statement_timeout={statement_ms} -c lock_timeout={lock_ms} -c idle_in_transaction_session_timeout={statement_ms}"
     ));
-    let tls = pgfleet_core::tls::connector(connection).map_err(|e| ServeError::Tls {
-        url: connection.url.clone(),
-        reason: e.to_string(),
-    })?;
-    let manager = Manager::from_config(
-        config,
-        tls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
-    Pool::builder(manager)
-        .max_size(size)
-        .runtime(Runtime::Tokio1)
-        .wait_timeout(Some(settings.deadline))
-        .create_timeout(Some(settings.deadline))
-        .recycle_timeout(Some(settings.deadline))
-        .build()
-        .map_err(|e| ServeError::Pool {
-            url: connection.url.clone(),
-            reason: e.to_string(),
-        })
+    let limits = PoolLimits {
+        max_size: size,
+        wait: settings.deadline,
+        create: settings.deadline,
+        recycle: settings.deadline,
+    };
+    pgfleet_pg::pool::build(config, connection, limits, None).map_err(|e| {
+        let url = connection.url.clone();
+        match e {
+            PoolBuildError::Tls(e) => ServeError::Tls {
+                url,
+                reason: e.to_string(),
+            },
+            PoolBuildError::Build(reason) => ServeError::Pool { url, reason },
+        }
+    })
 }
