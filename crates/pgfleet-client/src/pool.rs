@@ -3,12 +3,10 @@
 use crate::config::{PoolConfig, Resolved, replica_var, resolve_env, resolve_url};
 use crate::error::{ConfigError, Error};
 use crate::metrics::{Metrics, PoolGauges, PoolState, QueryLabels};
-use deadpool_postgres::{
-    Hook, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime, TimeoutType,
-    Timeouts,
-};
+use deadpool_postgres::{Object, Pool, PoolError, TimeoutType};
 use pgfleet_core::Vars;
 use pgfleet_core::statement::excerpt;
+use pgfleet_pg::pool::{PoolBuildError, PoolLimits};
 use prometheus_client::registry::Registry;
 use std::fmt;
 use std::ops::Deref;
@@ -584,36 +582,33 @@ fn make_pool(resolved: &Resolved, config: &PoolConfig, metrics: &Metrics) -> Res
     if !options.is_empty() {
         pg.options(&options);
     }
-    let tls = pgfleet_core::tls::connector(connection).map_err(ConfigError::from)?;
-    let manager = Manager::from_config(
-        pg,
-        tls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
     let created = metrics.created.clone();
-    Pool::builder(manager)
-        .max_size(config.max_size)
-        .runtime(Runtime::Tokio1)
-        .timeouts(Timeouts {
-            wait: Some(config.acquire_timeout),
-            create: Some(config.connect_timeout),
-            recycle: Some(config.connect_timeout),
-        })
-        .post_create(Hook::sync_fn(move |_, _| {
+    let limits = PoolLimits {
+        max_size: config.max_size,
+        wait: config.acquire_timeout,
+        create: config.connect_timeout,
+        recycle: config.connect_timeout,
+    };
+    pgfleet_pg::pool::build(
+        pg,
+        connection,
+        limits,
+        Some(Box::new(move || {
             created.inc();
-            Ok(())
-        }))
-        .build()
-        .map_err(|e| ConfigError::Pool(e.to_string()).into())
+        })),
+    )
+    .map_err(|e| match e {
+        PoolBuildError::Tls(e) => ConfigError::from(e).into(),
+        PoolBuildError::Build(reason) => ConfigError::Pool(reason).into(),
+    })
 }
 
 /// The maintenance loop: closes connections past their lifetime or idle beyond `min_idle`,
 /// keeps `min_idle` open (reconnecting with exponential backoff while the database is down),
 /// and warns when the pool is under pressure. Ends when the pool is dropped or closed.
 async fn maintain(weak: Weak<Inner>) {
-    let mut backoff: Option<Duration> = None;
+    // Failed warm-ups in a row: the next retry waits the one backoff of that many.
+    let mut failures: u32 = 0;
     let mut next_attempt = Instant::now();
     let mut last_pressure_warning: Option<Instant> = None;
     let mut down_since: Option<Instant> = None;
@@ -637,13 +632,15 @@ async fn maintain(weak: Weak<Inner>) {
                             "database reachable again"
                         );
                     }
-                    backoff = None;
+                    failures = 0;
                 }
                 Err(e) => {
-                    let delay = backoff.map_or(config.reconnect_initial_delay, |d| {
-                        (d * 2).min(config.reconnect_max_delay)
-                    });
-                    backoff = Some(delay);
+                    let delay = pgfleet_pg::backoff::exponential(
+                        config.reconnect_initial_delay,
+                        failures,
+                        config.reconnect_max_delay,
+                    );
+                    failures = failures.saturating_add(1);
                     next_attempt = Instant::now() + delay;
                     down_since.get_or_insert_with(Instant::now);
                     tracing::warn!(
@@ -674,9 +671,10 @@ async fn maintain(weak: Weak<Inner>) {
         } else if last_pressure_warning.take().is_some() {
             tracing::info!(service = %inner.service, utilization_percent = utilization, "database pool pressure over");
         }
-        let sleep = match backoff {
-            Some(_) => interval.min(next_attempt.saturating_duration_since(Instant::now())),
-            None => interval,
+        let sleep = if failures > 0 {
+            interval.min(next_attempt.saturating_duration_since(Instant::now()))
+        } else {
+            interval
         };
         drop(inner);
         tokio::time::sleep(sleep.max(Duration::from_millis(5))).await;

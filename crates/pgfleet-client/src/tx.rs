@@ -59,10 +59,11 @@ impl RetryPolicy {
 
     /// The sleep before retry number `retry` (1-based): uniform in [0, min(max, base·2^(retry-1))].
     fn delay(&self, retry: u32) -> Duration {
-        let cap = self
-            .base_delay
-            .saturating_mul(1u32 << (retry.saturating_sub(1)).min(20))
-            .min(self.max_delay);
+        let cap = pgfleet_pg::backoff::exponential(
+            self.base_delay,
+            retry.saturating_sub(1),
+            self.max_delay,
+        );
         let nanos = u64::try_from(cap.as_nanos()).unwrap_or(u64::MAX);
         if nanos == 0 {
             return Duration::ZERO;

@@ -10,6 +10,8 @@ mod binaries;
 mod cluster;
 mod conf;
 mod error;
+#[cfg(feature = "fleet")]
+pub mod fleet;
 mod process;
 mod run_as;
 mod server_log;

@@ -2,6 +2,7 @@
 
 use pgfleet_cluster::ClusterError;
 use pgfleet_core::{ManifestError, ResolveError};
+use pgfleet_pg::{PgError, pg_error_text};
 
 /// Exit codes, documented in the README and in `pgfleet --help`.
 pub mod exit {
@@ -35,7 +36,7 @@ pub enum CliError {
     #[error(transparent)]
     Cluster(#[from] ClusterError),
     #[error(transparent)]
-    Migrate(Box<crate::migrate::MigrateError>),
+    Migrate(Box<pgfleet_migrate::MigrateError>),
     #[error("{0}")]
     Failed(String),
     /// `access check` found differences (listed on stdout).
@@ -59,9 +60,42 @@ impl CliError {
     }
 }
 
-impl From<crate::migrate::MigrateError> for CliError {
-    fn from(error: crate::migrate::MigrateError) -> Self {
+impl From<pgfleet_migrate::MigrateError> for CliError {
+    fn from(error: pgfleet_migrate::MigrateError) -> Self {
         CliError::Migrate(Box::new(error))
+    }
+}
+
+/// Targets of `serve` that do not resolve or cannot be pooled: configuration, as before serve
+/// had its own crate; a pool that cannot be built is a failure.
+impl From<pgfleet_serve::ServeError> for CliError {
+    fn from(error: pgfleet_serve::ServeError) -> Self {
+        use pgfleet_serve::ServeError;
+        match error {
+            ServeError::Resolve(e) => CliError::Resolve(e),
+            ServeError::Tls { .. } => CliError::Config(error.to_string()),
+            ServeError::Pool { .. } => CliError::Failed(error.to_string()),
+        }
+    }
+}
+
+/// The local clusters of `dev`: a cluster problem keeps its own exit code, a dev server
+/// without a port is configuration, the rest is a failure.
+impl From<pgfleet_cluster::fleet::FleetError> for CliError {
+    fn from(error: pgfleet_cluster::fleet::FleetError) -> Self {
+        use pgfleet_cluster::fleet::FleetError;
+        match error {
+            FleetError::Cluster(e) => CliError::Cluster(e),
+            FleetError::NoDevPort(_) => CliError::Config(error.to_string()),
+            FleetError::Io(text) | FleetError::Postgres(text) => CliError::Failed(text),
+        }
+    }
+}
+
+/// A session that could not be opened, a statement that failed: a failure of the command.
+impl From<PgError> for CliError {
+    fn from(error: PgError) -> Self {
+        CliError::Failed(error.to_string())
     }
 }
 
@@ -70,27 +104,4 @@ pub type Result<T, E = CliError> = std::result::Result<T, E>;
 /// A PostgreSQL error as a user wants to read it, with `context` before it.
 pub fn pg_error(context: &str, error: &tokio_postgres::Error) -> CliError {
     CliError::Failed(format!("{context}: {}", pg_error_text(error)))
-}
-
-/// The server's message, detail and hint; or the client's error and its cause.
-pub fn pg_error_text(error: &tokio_postgres::Error) -> String {
-    let mut text = String::new();
-    match error.as_db_error() {
-        Some(db) => {
-            text.push_str(db.message());
-            if let Some(detail) = db.detail() {
-                text.push_str(&format!("\n  detail: {detail}"));
-            }
-            if let Some(hint) = db.hint() {
-                text.push_str(&format!("\n  hint: {hint}"));
-            }
-        }
-        None => {
-            text.push_str(&error.to_string());
-            if let Some(source) = std::error::Error::source(error) {
-                text.push_str(&format!(": {source}"));
-            }
-        }
-    }
-    text
 }

@@ -2,23 +2,17 @@
 //! command; the capabilities live in `commands` and the shared local-cluster plumbing in
 //! `local`. Only `output` prints.
 
-pub mod access;
 pub mod cli;
 pub mod commands;
 pub mod context;
-pub mod db;
 pub mod error;
-pub mod local;
-pub mod migrate;
-pub mod observe;
 pub mod output;
-pub mod serve;
 
 use clap::Parser as _;
 use cli::{AccessCommand, Cli, Command, DevCommand, EnvCommand, MigrateCommand, ObserveCommand};
 use context::Context;
 use error::{CliError, exit};
-use migrate::Direction;
+use pgfleet_migrate::Direction;
 use std::process::ExitCode;
 
 pub fn main() -> ExitCode {
@@ -91,8 +85,10 @@ async fn run(cli: &Cli) -> Result<(), CliError> {
     match &cli.command {
         Command::Observe(command) => {
             output::print_text(&match command {
-                ObserveCommand::Grafana => output::json(&observe::grafana_dashboard()) + "\n",
-                ObserveCommand::Alerts => observe::alert_rules(),
+                ObserveCommand::Grafana => {
+                    output::json(&pgfleet_serve::observe::grafana_dashboard()) + "\n"
+                }
+                ObserveCommand::Alerts => pgfleet_serve::observe::alert_rules(),
             });
             return Ok(());
         }
@@ -223,10 +219,10 @@ async fn migrate_command(ctx: &Context, command: &MigrateCommand) -> Result<(), 
 }
 
 /// `--rotate-passwords` as the access module's mode.
-fn passwords(rotate: bool) -> access::Passwords {
+fn passwords(rotate: bool) -> pgfleet_access::Passwords {
     if rotate {
-        access::Passwords::Rotate
+        pgfleet_access::Passwords::Rotate
     } else {
-        access::Passwords::Verify
+        pgfleet_access::Passwords::Verify
     }
 }

@@ -1,15 +1,15 @@
 //! `pgfleet access plan|apply|check`: the manifest's roles and grants against the live
 //! catalogs, per server (roles) and per database (everything else).
 
-use crate::access::{self, ScopePlan};
 use crate::cli::ReportFormat;
 use crate::context::Context;
 use crate::error::{CliError, Result, pg_error};
-use crate::migrate::history::{self, AuditEntry};
 use crate::output::{self, Report};
+use pgfleet_access::{self as access, ScopePlan};
 use pgfleet_core::manifest::Service;
 use pgfleet_core::resolve::dev_password_path;
 use pgfleet_core::{Connection, Secret};
+use pgfleet_pg::history::{self, AuditEntry};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -32,7 +32,7 @@ fn passwords(ctx: &Context, services: &[&Service]) -> Result<BTreeMap<String, Se
         let mut connection =
             resolver.resolve_service_from_manifest(&service.name, &ctx.environment);
         if local && matches!(&connection, Ok(c) if c.password.is_none()) {
-            crate::local::generate_password(&dev_password_path(
+            pgfleet_cluster::fleet::generate_password(&dev_password_path(
                 &ctx.manifest,
                 &service.access.runtime_role,
             ))?;
@@ -91,10 +91,10 @@ async fn plan_scopes(
         let mut first = true;
         for (database, in_database) in by_database {
             let connection = resolver.resolve_admin(&in_database[0].name, &ctx.environment)?;
-            let open = || crate::db::connect(&connection, "access", ctx.connect_timeout);
+            let open = || pgfleet_pg::connect(&connection, "access", ctx.connect_timeout);
             if first {
                 first = false;
-                let client = open().await.map_err(CliError::Failed)?;
+                let client = open().await?;
                 let plan = access::plan_cluster_with(
                     &ctx.manifest,
                     server,
@@ -105,7 +105,12 @@ async fn plan_scopes(
                     mode,
                 )
                 .await
-                .map_err(|e| pg_error(&format!("reading the roles of server {server}"), &e))?;
+                .map_err(|e| {
+                    pg_error(
+                        &format!("reading the roles of server {server}"),
+                        &e.into_postgres(),
+                    )
+                })?;
                 // Migration logins have no lasting password: each run sets one of its own.
                 let mut missing = access::logins_without_password(&plan, &passwords);
                 missing.retain(|role| on_server.iter().all(|s| s.access.migration_role != *role));
@@ -127,11 +132,14 @@ async fn plan_scopes(
                     connection: connection.clone(),
                 });
             }
-            let client = open().await.map_err(CliError::Failed)?;
+            let client = open().await?;
             let plan = access::plan_database(server, database, &in_database, &client)
                 .await
                 .map_err(|e| {
-                    pg_error(&format!("reading the catalogs of database {database}"), &e)
+                    pg_error(
+                        &format!("reading the catalogs of database {database}"),
+                        &e.into_postgres(),
+                    )
                 })?;
             scopes.push(Scope {
                 plan,
@@ -221,15 +229,12 @@ async fn apply_scopes(
     for scope in &scopes {
         let failed = access::apply(&scope.client, &scope.plan)
             .await
-            .map_err(|(sql, e)| {
-                pg_error(
-                    &format!(
-                        "applying access on server {} ({}): {sql}",
-                        scope.plan.server,
-                        scope_name(&scope.plan)
-                    ),
-                    &e,
-                )
+            .map_err(|e| {
+                CliError::Failed(format!(
+                    "applying access on server {} ({}): {e}",
+                    scope.plan.server,
+                    scope_name(&scope.plan)
+                ))
             })?;
         ran += scope.plan.statements.len() - failed.len();
         if scope.plan.database.is_none() {
@@ -248,7 +253,7 @@ async fn apply_scopes(
                         service,
                         command: "access apply",
                         environment: &ctx.environment,
-                        os_user: crate::migrate::os_user(),
+                        os_user: history::os_user(),
                         version_before: None,
                         version_after: None,
                         result: if all_failed.is_empty() { "success" } else { "failed" },

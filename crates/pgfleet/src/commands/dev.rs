@@ -4,9 +4,9 @@
 use crate::cli::ReportFormat;
 use crate::context::Context;
 use crate::error::{CliError, Result, pg_error};
-use crate::local::{self, LocalFleet};
 use crate::output::{self, Report};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use pgfleet_cluster::fleet::{self as local, LocalFleet};
 use pgfleet_cluster::{ClusterStatus, LocalCluster};
 use pgfleet_core::ident::quote_ident;
 use pgfleet_core::manifest::{Placement, Server};
@@ -479,16 +479,9 @@ pub async fn reset(ctx: &Context, services: &[String]) -> Result<()> {
                     .await
                     .map_err(|e| pg_error(&format!("dropping schema {schema}"), &e))?;
                     // The shared database keeps every service's history: forget this one's.
-                    db.execute(
-                        "DELETE FROM pgfleet.migrations WHERE service = $1 AND to_regclass('pgfleet.migrations') IS NOT NULL",
-                        &[&connection.service],
-                    )
-                    .await
-                    .or_else(|e| match e.code() {
-                        Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => Ok(0),
-                        _ => Err(e),
-                    })
-                    .map_err(|e| pg_error("forgetting the service's migration history", &e))?;
+                    pgfleet_pg::history::forget(&db, &connection.service)
+                        .await
+                        .map_err(|e| pg_error("forgetting the service's migration history", &e))?;
                     local::ensure_schema(&db, schema, &connection.user).await?;
                 }
             }
@@ -500,9 +493,9 @@ pub async fn reset(ctx: &Context, services: &[String]) -> Result<()> {
     for service in &services {
         let target = crate::commands::migrate::target(ctx, service)?;
         let options = crate::commands::migrate::base_options(ctx);
-        match crate::migrate::run(
+        match pgfleet_migrate::run(
             &target,
-            crate::migrate::Direction::Up { to: None },
+            pgfleet_migrate::Direction::Up { to: None },
             &options,
             &|_| {},
         )
@@ -531,9 +524,9 @@ pub async fn reset(ctx: &Context, services: &[String]) -> Result<()> {
 
 async fn seed_service(ctx: &Context, service: &str) -> Result<usize> {
     let target = crate::commands::migrate::target(ctx, service)?;
-    let files = crate::migrate::source::sql_files(&ctx.manifest.services[service].seeds)
-        .map_err(crate::migrate::MigrateError::from)?;
-    Ok(crate::migrate::seed(
+    let files = pgfleet_migrate::source::sql_files(&ctx.manifest.services[service].seeds)
+        .map_err(pgfleet_migrate::MigrateError::from)?;
+    Ok(pgfleet_migrate::seed(
         &target,
         &files,
         &crate::commands::migrate::base_options(ctx),

@@ -1,13 +1,13 @@
-//! `pgfleet migrate …`: the CLI over `crate::migrate`, for one service or a whole fleet.
+//! `pgfleet migrate …`: the CLI over `pgfleet_migrate`, for one service or a whole fleet.
 
 use crate::cli::{DirtyAs, ReportFormat, RunArgs, Selection};
 use crate::context::Context;
 use crate::error::{CliError, Result};
-use crate::migrate::{
-    self, Direction, Event, MigrateError, Options, RunReport, Target, maintenance,
-};
 use crate::output::{self, Report};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use pgfleet_migrate::{
+    self as migrate, Direction, Event, MigrateError, Options, RunReport, Target, maintenance,
+};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::io::IsTerminal as _;
@@ -611,7 +611,7 @@ pub async fn current(ctx: &Context, selection: &Selection, format: ReportFormat)
 pub struct HistoryRow {
     pub service: String,
     #[serde(flatten)]
-    pub applied: migrate::history::Applied,
+    pub applied: pgfleet_pg::history::Applied,
 }
 
 #[derive(Debug, Serialize)]

@@ -4,10 +4,10 @@ use crate::cli::ServeArgs;
 use crate::context::Context;
 use crate::error::{CliError, Result};
 use crate::output;
-use crate::serve::collect::Collectors;
-use crate::serve::targets::{Settings, Targets};
-use crate::serve::{Daemon, router};
 use pgfleet_core::Secret;
+use pgfleet_serve::collect::Collectors;
+use pgfleet_serve::targets::{Settings, Targets};
+use pgfleet_serve::{Daemon, router};
 use std::sync::Arc;
 
 /// The bearer token: the file named by `--token-file`, else `$PGFLEET_SERVE_TOKEN`. An empty
@@ -55,7 +55,12 @@ pub async fn run(ctx: Context, args: &ServeArgs) -> Result<()> {
         drift_ttl: args.drift_interval,
     };
     let token = token(&ctx, args)?;
-    let targets = Arc::new(Targets::build(&ctx, &settings)?);
+    let targets = Arc::new(Targets::build(
+        &ctx.manifest,
+        &ctx.resolver(),
+        &ctx.environment,
+        &settings,
+    )?);
     let manifest = Arc::new(ctx.manifest.clone());
     let daemon = Arc::new(Daemon::new(
         Collectors::new(targets.clone(), manifest, settings),
@@ -66,7 +71,7 @@ pub async fn run(ctx: Context, args: &ServeArgs) -> Result<()> {
     let warm = daemon.clone();
     tokio::spawn(async move {
         warm.collectors
-            .snapshot(crate::serve::collect::Scope::Everything)
+            .snapshot(pgfleet_serve::collect::Scope::Everything)
             .await;
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -82,11 +87,11 @@ pub async fn run(ctx: Context, args: &ServeArgs) -> Result<()> {
         targets.servers.len(),
         ctx.environment,
     ));
-    let limits = crate::serve::http::Limits {
+    let limits = pgfleet_serve::http::Limits {
         header_read_timeout: args.header_read_timeout,
         max_connections: args.max_connections,
     };
-    crate::serve::http::serve(listener, router(daemon), limits, shutdown_signal()).await;
+    pgfleet_serve::http::serve(listener, router(daemon), limits, shutdown_signal()).await;
     targets.close();
     output::note("pgfleet serve: stopped");
     Ok(())

@@ -3,7 +3,7 @@
 //! the Perses queries on their indexes.
 
 use crate::context::{TestContext, free_port};
-use pgfleet::local::LocalFleet;
+use pgfleet_cluster::fleet::LocalFleet;
 use pgfleet_core::Manifest;
 use std::path::{Path, PathBuf};
 

@@ -198,7 +198,7 @@ async fn lock_wait_zero_takes_a_free_lock_and_never_waits_for_a_held_one() {
         "CREATE TABLE b (id int);\n",
     );
     let holder = db.client().await;
-    let key = pgfleet::migrate::lock::lock_key("deadlines", "orders", &db.name);
+    let key = pgfleet_migrate::lock::lock_key("deadlines", "orders", &db.name);
     holder
         .query_one("SELECT pg_advisory_lock($1)", &[&key])
         .await

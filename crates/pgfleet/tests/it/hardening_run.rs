@@ -407,7 +407,8 @@ async fn wait_for_statement(client: &tokio_postgres::Client, text: &str) {
     loop {
         let n: i64 = client
             .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%' || $1 || '%' AND pid <> pg_backend_pid()",
+                // This test's database only: the shared cluster runs other tests' sleeps too.
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%' || $1 || '%' AND pid <> pg_backend_pid() AND datname = current_database()",
                 &[&text],
             )
             .await
@@ -501,7 +502,7 @@ async fn sigterm_cancels_the_running_step_and_reports_and_audits_what_committed(
         assert_eq!(audit, ["success:1", "interrupted:1"], "{signal}");
         // Nothing is left running on the server.
         assert_eq!(
-            scalar(&client, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()").await,
+            scalar(&client, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid() AND datname = current_database()").await,
             0
         );
     }

@@ -472,7 +472,7 @@ async fn the_lock_timeout_names_the_holder() {
         .batch_execute("SET application_name = 'someone-else'")
         .await
         .unwrap();
-    let key = pgfleet::migrate::lock::lock_key("it", "orders", &db.name);
+    let key = pgfleet_migrate::lock::lock_key("it", "orders", &db.name);
     holder
         .query_one("SELECT pg_advisory_lock($1)", &[&key])
         .await

@@ -484,7 +484,7 @@ async fn metrics_cover_every_service_and_pass_promtool() {
     let scraped = names_in(&scrape);
     let dashboard = fleet.ctx.run(&["observe", "grafana"]).success().json();
     assert!(dashboard["panels"].as_array().unwrap().len() >= 8);
-    for name in pgfleet::observe::referenced_metrics() {
+    for name in pgfleet_serve::observe::referenced_metrics() {
         assert!(
             scraped.contains(&name),
             "the dashboard or rules use {name}, which serve does not emit"

@@ -28,7 +28,9 @@ fn connection(host: &str, port: u16, sslmode: SslMode, root: Option<&Path>) -> C
 }
 
 async fn encrypted(connection: &Connection) -> Result<bool, String> {
-    let client = pgfleet::db::connect(connection, "tls test", Duration::from_secs(10)).await?;
+    let client = pgfleet_pg::connect(connection, "tls test", Duration::from_secs(10))
+        .await
+        .map_err(|e| e.to_string())?;
     let row = client
         .query_one(
             "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",

@@ -11,14 +11,15 @@
 //! pgfleet sets a random one for the run and connects with it, and removes it afterwards. So
 //! there is no secret to configure or rotate, and runners of one service never race for it.
 
-use super::{MigrateError, Target, history};
+use super::{MigrateError, Target};
 use pgfleet_core::ident::{quote_ident, quote_literal};
 use pgfleet_core::{Connection, Secret};
+use pgfleet_pg::history;
 use rand::distr::{Alphanumeric, SampleString};
 use tokio_postgres::Client;
 
-/// Sessions the migration login may hold: one run's, and room for a stuck one to be seen.
-pub const CONNECTION_LIMIT: i32 = 4;
+/// Sessions the migration login may hold (a fact of its role, so access's).
+pub const CONNECTION_LIMIT: i32 = pgfleet_access::MIGRATION_LOGIN_CONNECTION_LIMIT;
 
 /// The roles of a service whose access the fleet manages.
 #[derive(Debug, Clone)]
@@ -61,7 +62,7 @@ pub async fn prepare(target: &Target, admin: &Client) -> Result<RunLogin, Migrat
         });
     };
     let password = Secret::new(Alphanumeric.sample_string(&mut rand::rng(), 32));
-    let verifier = crate::access::password::verifier(&password);
+    let verifier = pgfleet_pg::password::verifier(&password);
     let owner = quote_ident(&roles.owner);
     let login = quote_ident(&roles.login);
     let database = quote_ident(&target.connection.database);
@@ -95,13 +96,14 @@ pub async fn prepare(target: &Target, admin: &Client) -> Result<RunLogin, Migrat
         admin.batch_execute(&sql).await?;
         // The schema and what is in it belong to the owner (adopted objects too), as `access
         // apply` would have it.
-        let ownership = crate::access::ownership_statements(
+        let ownership = pgfleet_access::ownership_statements(
             &target.connection.server,
             &target.connection.database,
             &roles.service,
             admin,
         )
-        .await?;
+        .await
+        .map_err(pgfleet_access::AccessError::into_postgres)?;
         if !ownership.is_empty() {
             admin.batch_execute(&ownership.join(";\n")).await?;
         }
@@ -138,7 +140,8 @@ pub async fn prepare(target: &Target, admin: &Client) -> Result<RunLogin, Migrat
         )));
     }
     let mut attempt = 0;
-    while let Err(e) = crate::access::password::set(admin, &roles.login, &verifier).await {
+    while let Err(e) = pgfleet_pg::password::set(admin, &roles.login, &verifier).await {
+        let e = e.to_string();
         // As in `serialized`: another pgfleet changed the same role row at that moment.
         if !e.contains("tuple concurrently updated") || attempt >= 5 {
             return Err(target.other(format!(

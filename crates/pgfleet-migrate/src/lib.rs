@@ -1,24 +1,25 @@
 //! Versioned migrations per service: plan → lock → apply → record → audit.
 //!
-//! This module returns values and reports progress through a callback; it never prints.
+//! This crate returns values and reports progress through a callback; it never prints.
+//! Depends on core, pgfleet-pg (sessions, history and audit) and pgfleet-access (the grants a
+//! step settles); never on clap or the CLI.
 
 // Errors carry the file, line and the server's message, detail and hint; they are the cold
 // path of a run that talks to a database, so their size does not matter.
 #![allow(clippy::result_large_err)]
 
 pub mod analyze;
-pub mod history;
 pub mod interrupt;
 pub mod lock;
 pub mod login;
 pub mod maintenance;
 pub mod source;
 
-use history::{Applied, AuditEntry};
 pub use interrupt::Interrupt;
 use login::RunLogin;
 use pgfleet_core::Connection;
 use pgfleet_core::ident::{quote_ident, quote_literal};
+use pgfleet_pg::history::{self, Applied, AuditEntry, os_user};
 use serde::Serialize;
 use source::{Migration, Script, SourceError};
 use std::path::PathBuf;
@@ -262,38 +263,6 @@ pub struct RunFailure {
     pub error: MigrateError,
 }
 
-/// The OS user and host, as recorded in history and audit rows.
-pub fn os_user() -> &'static str {
-    static OS_USER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    OS_USER.get_or_init(read_os_user)
-}
-
-fn read_os_user() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .ok()
-        .filter(|u| !u.is_empty())
-        .or_else(user_from_passwd)
-        .unwrap_or_else(|| "unknown".to_owned());
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".to_owned());
-    format!("{user}@{host}")
-}
-
-/// The name of our uid in /etc/passwd (no libc call needed).
-fn user_from_passwd() -> Option<String> {
-    use std::os::unix::fs::MetadataExt as _;
-    let uid = std::fs::metadata("/proc/self").ok()?.uid().to_string();
-    std::fs::read_to_string("/etc/passwd")
-        .ok()?
-        .lines()
-        .find_map(|line| {
-            let fields: Vec<&str> = line.split(':').collect();
-            (fields.get(2) == Some(&uid.as_str())).then(|| fields[0].to_owned())
-        })
-}
-
 impl Target {
     fn other(&self, message: impl Into<String>) -> MigrateError {
         MigrateError::Other {
@@ -303,7 +272,7 @@ impl Target {
     }
 
     fn pg(&self, context: &str, e: &tokio_postgres::Error) -> MigrateError {
-        self.other(format!("{context}: {}", crate::error::pg_error_text(e)))
+        self.other(format!("{context}: {}", pgfleet_pg::pg_error_text(e)))
     }
 
     fn interrupted(&self, outcome: String) -> MigrateError {
@@ -326,11 +295,11 @@ impl Target {
         purpose: &str,
         options: &Options,
     ) -> Result<Client, MigrateError> {
-        let client = crate::db::connect(connection, purpose, options.connect_timeout)
+        let client = pgfleet_pg::connect(connection, purpose, options.connect_timeout)
             .await
-            .map_err(|message| MigrateError::Connect {
+            .map_err(|e| MigrateError::Connect {
                 service: self.service.clone(),
-                message,
+                message: e.to_string(),
             })?;
         client
             .batch_execute(&self.session_setup())
@@ -713,17 +682,18 @@ async fn grant_created(target: &Target, admin: &Client) -> Result<(), MigrateErr
         .await
         .map_err(pg)?
         .get(0);
-    let existing = crate::access::existing_roles(admin, &roles.service)
+    let existing = pgfleet_access::existing_roles(admin, &roles.service)
         .await
+        .map_err(pgfleet_access::AccessError::into_postgres)
         .map_err(pg)?;
     if !ready || !existing.contains(&roles.owner) {
         return Ok(());
     }
     let created = admin
-        .simple_query(&crate::access::new_objects_call(&roles.service))
+        .simple_query(&pgfleet_access::new_objects_call(&roles.service))
         .await
         .map_err(pg)?;
-    let statements = crate::access::new_object_statements(
+    let statements = pgfleet_access::new_object_statements(
         &target.connection.database,
         &roles.service,
         &created,
@@ -965,7 +935,7 @@ const PIPELINE_REQUESTS: usize = 256;
 const PIPELINE_BYTES: usize = 1024 * 1024;
 
 fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(200u64.saturating_mul(1 << attempt.min(5))).min(Duration::from_secs(5))
+    pgfleet_pg::backoff::exponential(Duration::from_millis(200), attempt, Duration::from_secs(5))
 }
 
 /// Each file starts from the same session state: nothing a previous file `SET` (search_path,
@@ -1282,7 +1252,7 @@ fn record_sql(
         "version": migration.version,
         "name": migration.name,
         "checksum": migration.up.checksum,
-        "down_checksum": history::down_checksum(migration),
+        "down_checksum": migration.down_checksum(),
         "state": state,
         "statements_done": statements_done,
         "applied_by": os_user(),
@@ -1327,7 +1297,7 @@ fn sql_error(
             service: target.service.clone(),
             file: script.path.clone(),
             line: None,
-            message: crate::error::pg_error_text(error),
+            message: pgfleet_pg::pg_error_text(error),
             detail: None,
             hint: None,
         };

@@ -1,6 +1,6 @@
-//! Opening sessions: every session the CLI opens goes through [`open`], under one deadline.
+//! Opening sessions: every session pgfleet opens goes through [`open`], under one deadline.
 
-use crate::error::pg_error_text;
+use crate::error::{PgError, pg_error_text};
 use pgfleet_core::Connection;
 use std::time::Duration;
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
@@ -12,7 +12,7 @@ pub async fn connect(
     connection: &Connection,
     purpose: &str,
     timeout: Duration,
-) -> Result<Client, String> {
+) -> Result<Client, PgError> {
     let config = connection.pg_config(
         &format!(
             "pgfleet {purpose} {} (pid {})",
@@ -21,14 +21,23 @@ pub async fn connect(
         ),
         timeout,
     );
-    let tls = pgfleet_core::tls::connector(connection)
-        .map_err(|e| format!("cannot connect to {}: {e}", connection.url))?;
-    open(&config, tls, timeout).await.map_err(|e| match e {
-        OpenError::TimedOut(_) => format!(
-            "cannot connect to {}: {e}\n  hint: check that {}:{} is a PostgreSQL server; --connect-timeout (or PGFLEET_CONNECT_TIMEOUT) sets how long to wait",
-            connection.url, connection.host, connection.port
-        ),
-        OpenError::Postgres(_) => format!("cannot connect to {}: {e}", connection.url),
+    let tls = pgfleet_core::tls::connector(connection).map_err(|e| PgError::Tls {
+        url: connection.url.clone(),
+        reason: e.to_string(),
+    })?;
+    open(&config, tls, timeout).await.map_err(|source| {
+        let hint = match source {
+            OpenError::TimedOut(_) => format!(
+                "\n  hint: check that {}:{} is a PostgreSQL server; --connect-timeout (or PGFLEET_CONNECT_TIMEOUT) sets how long to wait",
+                connection.host, connection.port
+            ),
+            OpenError::Postgres(_) => String::new(),
+        };
+        PgError::Connect {
+            url: connection.url.clone(),
+            source,
+            hint,
+        }
     })
 }
 

@@ -2,7 +2,6 @@
 //! database. Services that share a database share the tables and are kept apart by the
 //! `service` column.
 
-use super::source::Migration;
 use serde::Serialize;
 use tokio_postgres::Client;
 
@@ -196,15 +195,6 @@ pub struct Applied {
     pub duration_ms: Option<i64>,
 }
 
-/// What `down_checksum` records for a step applied from these files.
-pub fn down_checksum(migration: &Migration) -> String {
-    migration
-        .down
-        .as_ref()
-        .map(|down| down.checksum.clone())
-        .unwrap_or_default()
-}
-
 /// The history of `service`, oldest first. Empty when the tables do not exist yet (reading
 /// creates nothing, so `--dry-run` and `status` touch nothing; a table from before
 /// `down_checksum` reads as not recorded).
@@ -252,6 +242,54 @@ pub async fn read(client: &Client, service: &str) -> Result<Vec<Applied>, tokio_
             down_checksum: r.get(10),
         })
         .collect())
+}
+
+/// Forgets the history of `service` (`dev reset` of a service in a shared database, whose
+/// schema it dropped). Nothing to forget when the tables do not exist.
+pub async fn forget(client: &Client, service: &str) -> Result<(), tokio_postgres::Error> {
+    client
+        .execute(
+            "DELETE FROM pgfleet.migrations WHERE service = $1 AND to_regclass('pgfleet.migrations') IS NOT NULL",
+            &[&service],
+        )
+        .await
+        .map(|_| ())
+        .or_else(|e| match e.code() {
+            Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => Ok(()),
+            _ => Err(e),
+        })
+}
+
+/// The OS user and host, as recorded in history and audit rows.
+pub fn os_user() -> &'static str {
+    static OS_USER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    OS_USER.get_or_init(read_os_user)
+}
+
+fn read_os_user() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(user_from_passwd)
+        .unwrap_or_else(|| "unknown".to_owned());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".to_owned());
+    format!("{user}@{host}")
+}
+
+/// The name of our uid in /etc/passwd (no libc call needed).
+fn user_from_passwd() -> Option<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid().to_string();
+    std::fs::read_to_string("/etc/passwd")
+        .ok()?
+        .lines()
+        .find_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            (fields.get(2) == Some(&uid.as_str())).then(|| fields[0].to_owned())
+        })
 }
 
 /// What `audit` records of one run.

@@ -22,7 +22,7 @@ pub struct Statement {
 #[derive(Debug, Clone)]
 pub(super) enum Exec {
     Sql(String),
-    /// Through `password::set`, so that the verifier never appears in a statement's text.
+    /// Through `pgfleet_pg::password::set`, so that the verifier never appears in a statement's text.
     SetPassword {
         role: String,
         verifier: String,

@@ -4,12 +4,12 @@
 //! desired (manifest) − live (catalogs) = what is missing; live − desired = what is extra.
 //! `plan` turns both into statements, `apply` runs them in one transaction per scope (each
 //! statement under its own savepoint, so one that fails does not undo the others), `check`
-//! lists them. Returns values; never prints.
+//! lists them. Returns values; never prints. Depends on core, pgfleet-pg and pg_query (policy
+//! expressions): never on clap, the migration engine or the CLI.
 
 pub mod desired;
 pub mod facts;
 pub mod live;
-pub mod password;
 pub mod plan;
 
 use facts::Fact;
@@ -19,6 +19,33 @@ use plan::{Difference, Exec, Extras, Statement};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use tokio_postgres::Client;
+
+/// Sessions a migration login may hold: one run's, and room for a stuck one to be seen. A fact
+/// of the login's role, so here; the migration engine creates the login with it.
+pub const MIGRATION_LOGIN_CONNECTION_LIMIT: i32 = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    /// Reading the catalogs failed.
+    #[error("{}", pgfleet_pg::pg_error_text(.0))]
+    Postgres(#[from] tokio_postgres::Error),
+    /// The session failed while a plan was applied, at `statement`: nothing was committed.
+    #[error("{statement}: {}", pgfleet_pg::pg_error_text(.source))]
+    Apply {
+        statement: String,
+        source: tokio_postgres::Error,
+    },
+}
+
+impl AccessError {
+    /// The server's error, for a caller that runs this inside its own transaction and looks
+    /// at the SQLSTATE (a migration step's grants).
+    pub fn into_postgres(self) -> tokio_postgres::Error {
+        match self {
+            AccessError::Postgres(e) | AccessError::Apply { source: e, .. } => e,
+        }
+    }
+}
 
 /// The plan of one scope: the cluster's roles, or one database.
 #[derive(Debug, Clone, Serialize)]
@@ -50,7 +77,7 @@ pub async fn plan_cluster(
     admin: &str,
     client: &Client,
     passwords: &BTreeMap<String, Secret>,
-) -> Result<ScopePlan, tokio_postgres::Error> {
+) -> Result<ScopePlan, AccessError> {
     plan_cluster_with(
         manifest,
         server,
@@ -71,7 +98,7 @@ pub async fn plan_cluster_with(
     client: &Client,
     passwords: &BTreeMap<String, Secret>,
     mode: Passwords,
-) -> Result<ScopePlan, tokio_postgres::Error> {
+) -> Result<ScopePlan, AccessError> {
     let admin_is_superuser = live::is_superuser(client, admin).await?;
     let mut desired = desired::cluster(manifest, services, admin, admin_is_superuser);
     let roles: Vec<String> = services.iter().flat_map(|s| service_roles(s)).collect();
@@ -107,7 +134,7 @@ pub async fn plan_cluster_with(
     let extras = Extras {
         verifiers: logins
             .iter()
-            .map(|(role, password)| (role.clone(), password::verifier(password)))
+            .map(|(role, password)| (role.clone(), pgfleet_pg::password::verifier(password)))
             .collect(),
         ..Extras::default()
     };
@@ -137,7 +164,7 @@ pub async fn plan_database(
     database: &str,
     services: &[&Service],
     client: &Client,
-) -> Result<ScopePlan, tokio_postgres::Error> {
+) -> Result<ScopePlan, AccessError> {
     plan_database_where(server, database, services, client, |_| true).await
 }
 
@@ -146,7 +173,7 @@ pub async fn plan_database(
 pub async fn existing_roles(
     client: &Client,
     service: &Service,
-) -> Result<BTreeSet<String>, tokio_postgres::Error> {
+) -> Result<BTreeSet<String>, AccessError> {
     Ok(client
         .query(
             "SELECT rolname::text FROM pg_roles WHERE rolname = ANY($1)",
@@ -166,7 +193,7 @@ pub async fn ownership_statements(
     database: &str,
     service: &Service,
     client: &Client,
-) -> Result<Vec<String>, tokio_postgres::Error> {
+) -> Result<Vec<String>, AccessError> {
     let schema = desired::schema_of(service);
     let existing = existing_roles(client, service).await?;
     let plan = plan_database_where(server, database, &[service], client, |fact| match fact {
@@ -251,7 +278,7 @@ async fn plan_database_where(
     services: &[&Service],
     client: &Client,
     keep: impl Fn(&Fact) -> bool,
-) -> Result<ScopePlan, tokio_postgres::Error> {
+) -> Result<ScopePlan, AccessError> {
     let mut scope = live::DatabaseScope {
         schemas: services.iter().map(|s| desired::schema_of(s)).collect(),
         ..Default::default()
@@ -312,10 +339,7 @@ pub struct Failure {
 /// Runs a plan's statements in one transaction, each under a savepoint: one that fails is
 /// undone alone and returned with the server's message, and every other still commits. `Err`
 /// when the session itself fails (nothing is committed then).
-pub async fn apply(
-    client: &Client,
-    plan: &ScopePlan,
-) -> Result<Vec<Failure>, (String, tokio_postgres::Error)> {
+pub async fn apply(client: &Client, plan: &ScopePlan) -> Result<Vec<Failure>, AccessError> {
     let mut failures = Vec::new();
     if plan.statements.is_empty() {
         return Ok(failures);
@@ -324,7 +348,10 @@ pub async fn apply(
         client
             .batch_execute(sql)
             .await
-            .map_err(|e| (sql.to_owned(), e))
+            .map_err(|source| AccessError::Apply {
+                statement: sql.to_owned(),
+                source,
+            })
     };
     run("BEGIN").await?;
     for statement in &plan.statements {
@@ -333,8 +360,12 @@ pub async fn apply(
             Exec::Sql(sql) => client
                 .batch_execute(sql)
                 .await
-                .map_err(|e| crate::error::pg_error_text(&e)),
-            Exec::SetPassword { role, verifier } => password::set(client, role, verifier).await,
+                .map_err(|e| pgfleet_pg::pg_error_text(&e)),
+            Exec::SetPassword { role, verifier } => {
+                pgfleet_pg::password::set(client, role, verifier)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
         };
         match result {
             Ok(()) => run("RELEASE SAVEPOINT pgfleet_statement").await?,

@@ -4,11 +4,12 @@
 
 use super::cache::{Cell, Read};
 use super::targets::{Settings, Targets};
-use crate::access;
-use crate::migrate::{history, maintenance, source};
 use futures_util::future::join_all;
+use pgfleet_access as access;
 use pgfleet_core::Manifest;
 use pgfleet_core::manifest::Service;
+use pgfleet_migrate::{maintenance, source};
+use pgfleet_pg::history;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -569,7 +570,7 @@ impl Collectors {
             let mut differences =
                 access::plan_database(&target.server, &target.database, &services, &session)
                     .await
-                    .map_err(pg)?
+                    .map_err(|e| pg(e.into_postgres()))?
                     .differences;
             // The roles of the database's services (cluster-wide, but counted per service).
             let roles = access::plan_cluster(
@@ -581,7 +582,7 @@ impl Collectors {
                 &BTreeMap::new(),
             )
             .await
-            .map_err(pg)?;
+            .map_err(|e| pg(e.into_postgres()))?;
             differences.extend(roles.differences);
             let mut drift = Drift::default();
             for service in &services {

@@ -1,9 +1,10 @@
 //! The fleet's local clusters: where each dev server's cluster lives, and the admin session
-//! pgfleet uses to create roles, databases and schemas in it.
+//! pgfleet uses to create roles, databases and schemas in it. Behind the `fleet` feature: it
+//! needs the manifest and async sessions, which the test harness does without.
 
-use crate::error::{CliError, Result, pg_error};
-use pgfleet_cluster::{
-    ClusterSpec, HostAuth, LocalCluster, PgBinaries, RunAs, server_user_can_use, socket_path_fits,
+use crate::{
+    ClusterError, ClusterSpec, HostAuth, LocalCluster, PgBinaries, RunAs, server_user_can_use,
+    socket_path_fits,
 };
 use pgfleet_core::Manifest;
 use pgfleet_core::ident::quote_ident;
@@ -11,6 +12,29 @@ use pgfleet_core::manifest::Server;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    /// Binaries, the server user, a cluster that does not start.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// A dev server of the manifest without a `dev_port`.
+    #[error("server `{0}` has no dev_port")]
+    NoDevPort(String),
+    /// A file or folder of the fleet's local state.
+    #[error("{0}")]
+    Io(String),
+    /// The local server could not be reached, or refused a statement (with the context).
+    #[error("{0}")]
+    Postgres(String),
+}
+
+type Result<T, E = FleetError> = std::result::Result<T, E>;
+
+/// A PostgreSQL error of the local server, with `context` before it.
+fn pg_error(context: &str, error: &tokio_postgres::Error) -> FleetError {
+    FleetError::Postgres(format!("{context}: {}", pgfleet_pg::pg_error_text(error)))
+}
 
 /// The bootstrap superuser of local clusters; reached only over the private unix socket.
 pub const SUPERUSER: &str = "postgres";
@@ -63,7 +87,7 @@ impl LocalFleet {
     pub fn cluster(&self, server: &Server) -> Result<LocalCluster> {
         let port = server
             .dev_port
-            .ok_or_else(|| CliError::Config(format!("server `{}` has no dev_port", server.name)))?;
+            .ok_or_else(|| FleetError::NoDevPort(server.name.clone()))?;
         let root = self.clusters_dir.join(&server.name);
         let mut socket_dir = root.join("run");
         if !socket_path_fits(&socket_dir, port) {
@@ -94,7 +118,7 @@ impl LocalFleet {
 /// writable by that user and make the same choice of folder.
 fn create_owned_by(run_as: &RunAs, dir: &Path) -> Result<()> {
     let io_error =
-        |e: std::io::Error| CliError::Failed(format!("cannot create {}: {e}", dir.display()));
+        |e: std::io::Error| FleetError::Io(format!("cannot create {}: {e}", dir.display()));
     if dir.is_dir() {
         return Ok(());
     }
@@ -125,10 +149,10 @@ pub async fn admin_session(
         .dbname(database)
         .application_name("pgfleet")
         .connect_timeout(ADMIN_TIMEOUT);
-    let client = crate::db::open(&config, tokio_postgres::NoTls, ADMIN_TIMEOUT)
+    let client = pgfleet_pg::open(&config, tokio_postgres::NoTls, ADMIN_TIMEOUT)
         .await
         .map_err(|e| {
-            CliError::Failed(format!(
+            FleetError::Postgres(format!(
                 "cannot connect to the local server on port {}: {e}",
                 spec.port
             ))
@@ -145,7 +169,7 @@ pub async fn admin_session(
 
 /// Creates the login role, or brings its password in line. The password is sent as a SCRAM
 /// verifier computed here, so the plain text never reaches the server, and through a bound
-/// parameter (`access::password::set`), so the verifier stays out of pg_stat_statements.
+/// parameter (`pgfleet_pg::password::set`), so the verifier stays out of pg_stat_statements.
 /// `attributes` are added to LOGIN (e.g. CREATEROLE for pgfleet's own login in dev).
 pub async fn ensure_login_role(
     client: &tokio_postgres::Client,
@@ -166,9 +190,9 @@ pub async fn ensure_login_role(
         ))
         .await
         .map_err(|e| pg_error(&format!("creating role {role}"), &e))?;
-    crate::access::password::set(client, role, &crate::access::password::verifier(password))
+    pgfleet_pg::password::set(client, role, &pgfleet_pg::password::verifier(password))
         .await
-        .map_err(|e| CliError::Failed(format!("setting the password of role {role}: {e}")))
+        .map_err(|e| FleetError::Postgres(format!("setting the password of role {role}: {e}")))
 }
 
 pub async fn database_exists(client: &tokio_postgres::Client, database: &str) -> Result<bool> {
@@ -226,7 +250,7 @@ pub fn generate_password(path: &std::path::Path) -> Result<()> {
         return Ok(());
     }
     let io_error =
-        |e: std::io::Error| CliError::Failed(format!("cannot write {}: {e}", path.display()));
+        |e: std::io::Error| FleetError::Io(format!("cannot write {}: {e}", path.display()));
     if let Some(dir) = path.parent() {
         // Only the secrets folder is private: the state folder above it must stay reachable
         // for the server user, whose clusters live beside it.

@@ -1,7 +1,7 @@
 //! Reading and settling a service's migration state: status, validate, repair, baseline.
 
-use super::history::{self, Applied, AuditEntry};
-use super::{MigrateError, Options, Target, os_user, source};
+use super::{MigrateError, Options, Target, source};
+use pgfleet_pg::history::{self, Applied, AuditEntry, os_user};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -245,7 +245,7 @@ pub async fn repair(
         }
         // The down file as it is now is accepted too, and recorded where it was not yet, so
         // that from now on an edit of it is seen.
-        let down_now = history::down_checksum(m);
+        let down_now = m.down_checksum();
         if row.down_checksum.is_none() || super::down_change(m, row).is_some() {
             client
                 .execute(
@@ -336,7 +336,7 @@ pub async fn baseline(
                         &m.version,
                         &m.name,
                         &m.up.checksum,
-                        &history::down_checksum(m),
+                        &m.down_checksum(),
                         &user,
                     ],
                 )

@@ -18,6 +18,17 @@ pub struct Migration {
     pub down: Option<Script>,
 }
 
+impl Migration {
+    /// What the history's `down_checksum` records for a step applied from these files: the
+    /// down file's checksum, or '' when there is none.
+    pub fn down_checksum(&self) -> String {
+        self.down
+            .as_ref()
+            .map(|down| down.checksum.clone())
+            .unwrap_or_default()
+    }
+}
+
 /// One SQL file with its directives.
 #[derive(Debug, Clone, Serialize)]
 pub struct Script {

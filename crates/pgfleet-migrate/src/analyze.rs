@@ -80,7 +80,7 @@ pub fn is_concurrent_index_build(statement: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::migrate::source::{Directives, checksum};
+    use crate::source::{Directives, checksum};
 
     fn script(sql: &str, no_transaction: bool) -> Script {
         Script {

@@ -4,15 +4,22 @@
 //! Shape: [`targets`] resolves every service and keeps one small pool per database;
 //! [`collect`] reads the catalogs at scrape time through per-collector caches under one
 //! deadline; [`exposition`], [`health`] and [`page`] render a snapshot; this module wires them
-//! to HTTP routes, which [`http`] serves under a header-read deadline and a connection limit.
+//! to HTTP routes, which [`http`] serves under a header-read deadline and a connection limit;
+//! [`observe`] generates the Grafana dashboard and alert rules from the same metric names.
+//!
+//! Depends on core, pgfleet-pg, pgfleet-access (drift) and pgfleet-migrate (migration state);
+//! never on clap or the CLI, and never prints.
 
 pub mod cache;
 pub mod collect;
 pub mod exposition;
 pub mod health;
 pub mod http;
+pub mod observe;
 pub mod page;
 pub mod targets;
+
+pub use targets::ServeError;
 
 use axum::Router;
 use axum::extract::{Path, State};

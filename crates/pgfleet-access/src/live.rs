@@ -105,7 +105,7 @@ pub async fn read_passwords(
         let role: String = row.get(0);
         let stored: Option<String> = row.get(1);
         if let (Some(stored), Some(password)) = (stored, passwords.get(&role))
-            && super::password::verifies(&stored, password)
+            && pgfleet_pg::password::verifies(&stored, password)
         {
             facts.insert(Fact::Password { role });
         }

@@ -44,7 +44,7 @@ pub fn cluster(
         facts.insert(Fact::Role {
             role: access.migration_role.clone(),
             login: true,
-            connection_limit: crate::migrate::login::CONNECTION_LIMIT,
+            connection_limit: crate::MIGRATION_LOGIN_CONNECTION_LIMIT,
             inherit: false,
             elevated: Vec::new(),
         });

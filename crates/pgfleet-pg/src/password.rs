@@ -2,6 +2,7 @@
 //! server), checked against a stored verifier (with its salt and iterations), and set through a
 //! bound parameter so that neither pg_stat_statements nor a statement log records the verifier.
 
+use crate::error::PgError;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use pgfleet_core::Secret;
@@ -106,8 +107,7 @@ fn pbkdf2_sha256(password: &[u8], salt: &[u8], iterations: u32) -> [u8; 32] {
 /// `log_min_duration_statement = 0`: a superuser session turns that off for the call, any
 /// other is refused. An error inside is raised again without the context line that would
 /// quote the statement.
-pub async fn set(client: &Client, role: &str, verifier: &str) -> Result<(), String> {
-    let text = |e: tokio_postgres::Error| crate::error::pg_error_text(&e);
+pub async fn set(client: &Client, role: &str, verifier: &str) -> Result<(), PgError> {
     let settings = client
         .query_one(
             "SELECT current_setting('pg_stat_statements.track', true),
@@ -117,12 +117,13 @@ pub async fn set(client: &Client, role: &str, verifier: &str) -> Result<(), Stri
                     (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)",
             &[],
         )
-        .await
-        .map_err(text)?;
-    let refuse = |why: &str, hint: &str| {
-        Err(format!(
-            "refusing to set the password of {role}: {why} would record its verifier\n  hint: {hint}"
-        ))
+        .await?;
+    let refuse = |why: &'static str, hint: &'static str| {
+        Err(PgError::PasswordRecorded {
+            role: role.to_owned(),
+            why,
+            hint,
+        })
     };
     if settings.get::<_, Option<String>>(0).as_deref() == Some("all") {
         return refuse(
@@ -148,13 +149,11 @@ pub async fn set(client: &Client, role: &str, verifier: &str) -> Result<(), Stri
                RAISE EXCEPTION USING ERRCODE = SQLSTATE, MESSAGE = SQLERRM;
              END$$",
         )
-        .await
-        .map_err(text)?;
+        .await?;
     if logs_parameters {
         client
             .batch_execute("SET log_parameter_max_length = 0")
-            .await
-            .map_err(text)?;
+            .await?;
     }
     let result = client
         .execute(
@@ -163,12 +162,11 @@ pub async fn set(client: &Client, role: &str, verifier: &str) -> Result<(), Stri
         )
         .await
         .map(|_| ())
-        .map_err(text);
+        .map_err(PgError::from);
     if logs_parameters && result.is_ok() {
         client
             .batch_execute("RESET log_parameter_max_length")
-            .await
-            .map_err(text)?;
+            .await?;
     }
     result
 }

@@ -1,14 +1,30 @@
 //! What `pgfleet serve` watches: every service of the fleet, the databases they live in (one
 //! small persistent pool each) and the servers those are on.
 
-use crate::context::Context;
-use crate::error::{CliError, Result};
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{Object, Pool};
 use pgfleet_core::manifest::Service;
+use pgfleet_core::{Manifest, ResolveError, Resolver};
+use pgfleet_pg::pool::{PoolBuildError, PoolLimits};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// Why the targets cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Connections that do not resolve (every problem at once).
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    /// A connection's TLS settings that cannot be used (`url` is redacted).
+    #[error("{url}: {reason}")]
+    Tls { url: String, reason: String },
+    /// A pool that cannot be built.
+    #[error("cannot build the pool of {url}: {reason}")]
+    Pool { url: String, reason: String },
+}
+
+type Result<T, E = ServeError> = std::result::Result<T, E>;
 
 /// Settings of the daemon (from the command line).
 #[derive(Debug, Clone)]
@@ -91,7 +107,7 @@ struct Backoff {
 impl DatabaseTarget {
     /// A server error of a collector query, naming the (redacted) URL.
     pub fn error(&self, e: &tokio_postgres::Error) -> String {
-        format!("{}: {}", self.url, crate::error::pg_error_text(e))
+        format!("{}: {}", self.url, pgfleet_pg::pg_error_text(e))
     }
 
     fn new(
@@ -131,9 +147,11 @@ impl DatabaseTarget {
                 let message = pool_error_text(&e, &self.url);
                 let mut backoff = self.backoff.lock().unwrap_or_else(|e| e.into_inner());
                 backoff.failures += 1;
-                let delay = Duration::from_millis(250)
-                    .saturating_mul(1 << backoff.failures.min(8))
-                    .min(cap);
+                let delay = pgfleet_pg::backoff::exponential(
+                    Duration::from_millis(250),
+                    backoff.failures.min(8),
+                    cap,
+                );
                 backoff.retry_at = Some(Instant::now() + delay);
                 backoff.last_error = message.clone();
                 tracing::warn!(database = %self.database, server = %self.server, error = %message, retry_in = ?delay, "target unreachable");
@@ -146,7 +164,7 @@ impl DatabaseTarget {
 fn pool_error_text(error: &deadpool_postgres::PoolError, url: &str) -> String {
     use deadpool_postgres::PoolError;
     match error {
-        PoolError::Backend(e) => format!("{url}: {}", crate::error::pg_error_text(e)),
+        PoolError::Backend(e) => format!("{url}: {}", pgfleet_pg::pg_error_text(e)),
         PoolError::Timeout(_) => format!("{url}: timed out connecting"),
         other => format!("{url}: {other}"),
     }
@@ -175,18 +193,22 @@ pub struct Targets {
 impl Targets {
     /// Resolves every service's connection (every problem at once) and builds the pools;
     /// nothing connects yet, so serve starts while databases are down.
-    pub fn build(ctx: &Context, settings: &Settings) -> Result<Targets> {
-        let resolver = ctx.resolver();
+    pub fn build(
+        manifest: &Manifest,
+        resolver: &Resolver<'_>,
+        environment: &str,
+        settings: &Settings,
+    ) -> Result<Targets> {
         let mut problems = Vec::new();
         let mut connections = Vec::new();
-        for service in ctx.manifest.services.values() {
-            match resolver.resolve_admin(&service.name, &ctx.environment) {
+        for service in manifest.services.values() {
+            match resolver.resolve_admin(&service.name, environment) {
                 Ok(connection) => connections.push((service, connection)),
                 Err(e) => problems.extend(e.problems),
             }
         }
         if !problems.is_empty() {
-            return Err(pgfleet_core::ResolveError { problems }.into());
+            return Err(ResolveError { problems }.into());
         }
         let mut databases: Vec<DatabaseTarget> = Vec::new();
         let mut server_sessions: Vec<(String, DatabaseTarget)> = Vec::new();
@@ -224,10 +246,10 @@ impl Targets {
                 access.runtime_role.clone(),
                 access.readonly_role.clone(),
             ];
-            if !ctx.manifest.fleet.manage_roles {
+            if !manifest.fleet.manage_roles {
                 // Without managed roles the service's login is the only thing that tells its
                 // sessions apart.
-                if let Ok(runtime) = resolver.resolve(&service.name, &ctx.environment) {
+                if let Ok(runtime) = resolver.resolve(&service.name, environment) {
                     roles = vec![runtime.user];
                 }
             }
@@ -236,7 +258,7 @@ impl Targets {
                 server: connection.server.clone(),
                 database: connection.database.clone(),
                 schema: service.placement.schema().map(str::to_owned),
-                data_schema: crate::access::desired::schema_of(service),
+                data_schema: pgfleet_access::desired::schema_of(service),
                 roles,
                 pool_max: service.pool.max_size,
                 migrations_dir: service.migrations.clone(),
@@ -258,8 +280,8 @@ impl Targets {
             }
         }
         Ok(Targets {
-            fleet: ctx.manifest.fleet.name.clone(),
-            environment: ctx.environment.clone(),
+            fleet: manifest.fleet.name.clone(),
+            environment: environment.to_owned(),
             services,
             databases,
             servers,
@@ -294,21 +316,20 @@ fn pool(connection: &pgfleet_core::Connection, settings: &Settings, size: usize)
     config.options(format!(
         "-c statement_timeout={statement_ms} -c lock_timeout={lock_ms} -c idle_in_transaction_session_timeout={statement_ms}"
     ));
-    let tls = pgfleet_core::tls::connector(connection)
-        .map_err(|e| CliError::Config(format!("{}: {e}", connection.url)))?;
-    let manager = Manager::from_config(
-        config,
-        tls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
-    Pool::builder(manager)
-        .max_size(size)
-        .runtime(Runtime::Tokio1)
-        .wait_timeout(Some(settings.deadline))
-        .create_timeout(Some(settings.deadline))
-        .recycle_timeout(Some(settings.deadline))
-        .build()
-        .map_err(|e| CliError::Failed(format!("cannot build the pool of {}: {e}", connection.url)))
+    let limits = PoolLimits {
+        max_size: size,
+        wait: settings.deadline,
+        create: settings.deadline,
+        recycle: settings.deadline,
+    };
+    pgfleet_pg::pool::build(config, connection, limits, None).map_err(|e| {
+        let url = connection.url.clone();
+        match e {
+            PoolBuildError::Tls(e) => ServeError::Tls {
+                url,
+                reason: e.to_string(),
+            },
+            PoolBuildError::Build(reason) => ServeError::Pool { url, reason },
+        }
+    })
 }
