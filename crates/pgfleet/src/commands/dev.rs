@@ -623,11 +623,17 @@ pub async fn seed(ctx: &Context, services: &[String], format: ReportFormat) -> R
         services: Vec::new(),
     };
     for service in &services {
-        let seed_files = seed_service(ctx, service).await?;
-        report.services.push(ServiceSeeded {
-            service: service.clone(),
-            seed_files,
-        });
+        match seed_service(ctx, service).await {
+            Ok(seed_files) => report.services.push(ServiceSeeded {
+                service: service.clone(),
+                seed_files,
+            }),
+            Err(e) => {
+                // The services seeded before the failure are still reported.
+                output::print_outcome(&report, format);
+                return Err(e);
+            }
+        }
     }
     output::print_outcome(&report, format);
     Ok(())
