@@ -302,6 +302,8 @@ pub enum MigrateCommand {
         version: i64,
         #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
         lock_wait: std::time::Duration,
+        #[command(flatten)]
+        report: ReportArgs,
     },
     /// Create the up and down files of a new migration.
     New {
@@ -311,6 +313,8 @@ pub enum MigrateCommand {
         /// (a folder that has some keeps its numbering: `003_…` is followed by `004_…`).
         #[arg(long)]
         sequential: bool,
+        #[command(flatten)]
+        report: ReportArgs,
     },
 }
 
@@ -348,20 +352,30 @@ pub enum DevCommand {
     Up {
         /// Services to bring up (default: all).
         services: Vec<String>,
+        #[command(flatten)]
+        report: ReportArgs,
     },
     /// Stop the local clusters of these servers (default: every one); data is kept.
     Down {
         /// Dev servers to stop (default: all).
         servers: Vec<String>,
+        #[command(flatten)]
+        report: ReportArgs,
     },
     /// A table of the local clusters: server, port, pid, state, databases.
     Status(ReportArgs),
     /// Drop and recreate the data of these services (default: all), leaving others untouched.
-    Reset { services: Vec<String> },
+    Reset {
+        services: Vec<String>,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
     /// Load each service's seed data (services/<name>/seeds/*.sql, in name order).
     Seed {
         /// Services to seed (default: all).
         services: Vec<String>,
+        #[command(flatten)]
+        report: ReportArgs,
     },
     /// Open psql on a service's database, as the service's role.
     Psql {
@@ -374,6 +388,7 @@ pub enum DevCommand {
 
 #[derive(Debug, Clone, Args)]
 pub struct ReportArgs {
+    /// How the report is printed: a table for people, or JSON (shapes in the README).
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
 }

@@ -113,13 +113,21 @@ async fn run(cli: &Cli) -> Result<(), CliError> {
             format,
             show_secrets,
         }) => commands::env::export(&ctx, service, *format, *show_secrets),
-        Command::Dev(DevCommand::Up { services }) => commands::dev::up(&ctx, services).await,
-        Command::Dev(DevCommand::Down { servers }) => commands::dev::down(&ctx, servers).await,
+        Command::Dev(DevCommand::Up { services, report }) => {
+            commands::dev::up(&ctx, services, report.format).await
+        }
+        Command::Dev(DevCommand::Down { servers, report }) => {
+            commands::dev::down(&ctx, servers, report.format).await
+        }
         Command::Dev(DevCommand::Status(report)) => {
             commands::dev::status(&ctx, report.format).await
         }
-        Command::Dev(DevCommand::Reset { services }) => commands::dev::reset(&ctx, services).await,
-        Command::Dev(DevCommand::Seed { services }) => commands::dev::seed(&ctx, services).await,
+        Command::Dev(DevCommand::Reset { services, report }) => {
+            commands::dev::reset(&ctx, services, report.format).await
+        }
+        Command::Dev(DevCommand::Seed { services, report }) => {
+            commands::dev::seed(&ctx, services, report.format).await
+        }
         Command::Dev(DevCommand::Psql { service, args }) => {
             commands::dev::psql(&ctx, service, args)
         }
@@ -209,12 +217,14 @@ async fn migrate_command(ctx: &Context, command: &MigrateCommand) -> Result<(), 
             service,
             version,
             lock_wait,
-        } => m::baseline(ctx, service, *version, *lock_wait).await,
+            report,
+        } => m::baseline(ctx, service, *version, *lock_wait, report.format).await,
         MigrateCommand::New {
             service,
             name,
             sequential,
-        } => m::new(ctx, service, name, *sequential),
+            report,
+        } => m::new(ctx, service, name, *sequential, report.format),
     }
 }
 

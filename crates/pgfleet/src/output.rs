@@ -22,6 +22,20 @@ pub fn print_report(report: &impl Report, format: ReportFormat) {
     }
 }
 
+/// A report of a command whose table form has always been progress lines on stderr (`dev down`,
+/// `dev reset`, `dev seed`, `migrate baseline`): the same lines stay notes there, so stdout
+/// remains empty for scripts; `--format json` writes the report on stdout as every other.
+pub fn print_outcome(report: &impl Report, format: ReportFormat) {
+    match format {
+        ReportFormat::Table => {
+            for line in report.table().lines() {
+                note(line);
+            }
+        }
+        ReportFormat::Json => stdout(&format!("{}\n", json(report))),
+    }
+}
+
 pub fn json(value: &impl Serialize) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }

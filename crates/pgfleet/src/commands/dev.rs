@@ -214,7 +214,7 @@ async fn apply_access(ctx: &Context, fleet: &LocalFleet, services: &[String]) ->
     Ok(())
 }
 
-pub async fn up(ctx: &Context, services: &[String]) -> Result<()> {
+pub async fn up(ctx: &Context, services: &[String], format: ReportFormat) -> Result<()> {
     require_local(ctx)?;
     let _lock = lock_project(ctx)?;
     let services = ctx.services(services)?;
@@ -222,7 +222,7 @@ pub async fn up(ctx: &Context, services: &[String]) -> Result<()> {
     bring_up(ctx, &fleet, &services).await?;
     apply_access(ctx, &fleet, &services).await?;
     let report = status_report(ctx, &fleet).await?;
-    output::print_report(&report, ReportFormat::Table);
+    output::print_report(&report, format);
     Ok(())
 }
 
@@ -260,7 +260,31 @@ fn dev_servers<'a>(ctx: &'a Context, names: &[String]) -> Result<Vec<&'a Server>
         .collect())
 }
 
-pub async fn down(ctx: &Context, servers: &[String]) -> Result<()> {
+/// What `dev down` did to each server it was asked to stop.
+#[derive(Debug, Serialize)]
+pub struct DownReport {
+    pub environment: String,
+    pub servers: Vec<ServerStopped>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ServerStopped {
+    pub server: String,
+    /// `stopped` (it was running) or `not running`.
+    pub result: &'static str,
+}
+
+impl Report for DownReport {
+    fn table(&self) -> String {
+        self.servers
+            .iter()
+            .map(|s| format!("{}: {}", s.server, s.result))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+pub async fn down(ctx: &Context, servers: &[String], format: ReportFormat) -> Result<()> {
     require_local(ctx)?;
     let servers = dev_servers(ctx, servers)?;
     let _lock = lock_project(ctx)?;
@@ -276,16 +300,28 @@ pub async fn down(ctx: &Context, servers: &[String]) -> Result<()> {
         });
     }
     let mut failures = Vec::new();
+    let mut report = DownReport {
+        environment: ctx.environment.clone(),
+        servers: Vec::new(),
+    };
     while let Some(joined) = tasks.join_next().await {
         let (name, was, stopped) = joined.map_err(|e| CliError::Failed(e.to_string()))?;
-        match (was, stopped) {
-            (_, Err(e)) => failures.push(format!("server {name}: {e}")),
-            (Ok(ClusterStatus::Running { .. }), Ok(())) => {
-                output::note(&format!("{name}: stopped"))
+        let result = match (was, stopped) {
+            (_, Err(e)) => {
+                failures.push(format!("server {name}: {e}"));
+                continue;
             }
-            _ => output::note(&format!("{name}: not running")),
-        }
+            (Ok(ClusterStatus::Running { .. }), Ok(())) => "stopped",
+            _ => "not running",
+        };
+        report.servers.push(ServerStopped {
+            server: name,
+            result,
+        });
     }
+    // The servers stop in parallel; the report lists them by name, the same every run.
+    report.servers.sort_by(|a, b| a.server.cmp(&b.server));
+    output::print_outcome(&report, format);
     if failures.is_empty() {
         Ok(())
     } else {
@@ -445,7 +481,37 @@ pub async fn status(ctx: &Context, format: ReportFormat) -> Result<()> {
 
 /// Drops and recreates the data of `services` only: a service's database, or its schema in
 /// a shared database. Other services' data is untouched.
-pub async fn reset(ctx: &Context, services: &[String]) -> Result<()> {
+/// What `dev reset` redid for each service.
+#[derive(Debug, Serialize)]
+pub struct ResetReport {
+    pub environment: String,
+    pub services: Vec<ServiceReset>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ServiceReset {
+    pub service: String,
+    /// Migrations applied to the recreated database or schema.
+    pub migrations: usize,
+    pub seed_files: usize,
+}
+
+impl Report for ResetReport {
+    fn table(&self) -> String {
+        self.services
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}: reset, {} migration(s) and {} seed file(s) applied",
+                    s.service, s.migrations, s.seed_files
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+pub async fn reset(ctx: &Context, services: &[String], format: ReportFormat) -> Result<()> {
     require_local(ctx)?;
     let _lock = lock_project(ctx)?;
     let services = ctx.services(services)?;
@@ -490,6 +556,10 @@ pub async fn reset(ctx: &Context, services: &[String]) -> Result<()> {
     // Recreated databases get the service's roles, grants and migrations again.
     apply_access(ctx, &fleet, &services).await?;
     let mut failures = Vec::new();
+    let mut report = ResetReport {
+        environment: ctx.environment.clone(),
+        services: Vec::new(),
+    };
     for service in &services {
         let target = crate::commands::migrate::target(ctx, service)?;
         let options = crate::commands::migrate::base_options(ctx);
@@ -501,11 +571,12 @@ pub async fn reset(ctx: &Context, services: &[String]) -> Result<()> {
         )
         .await
         {
-            Ok(report) => match seed_service(ctx, service).await {
-                Ok(seeds) => output::note(&format!(
-                    "{service}: reset, {} migration(s) and {seeds} seed file(s) applied",
-                    report.steps.len()
-                )),
+            Ok(run) => match seed_service(ctx, service).await {
+                Ok(seed_files) => report.services.push(ServiceReset {
+                    service: service.clone(),
+                    migrations: run.steps.len(),
+                    seed_files,
+                }),
                 Err(e) => failures.push(e.to_string()),
             },
             Err(failure) => failures.push(failure.error.to_string()),
@@ -515,6 +586,7 @@ pub async fn reset(ctx: &Context, services: &[String]) -> Result<()> {
     if failures.is_empty() {
         apply_access(ctx, &fleet, &services).await?;
     }
+    output::print_outcome(&report, format);
     if failures.is_empty() {
         Ok(())
     } else {
@@ -536,14 +608,51 @@ async fn seed_service(ctx: &Context, service: &str) -> Result<usize> {
 
 /// `dev seed`: each service's seed files, in name order, each in one transaction as the
 /// service's owner. Seed files are written to be re-runnable (ON CONFLICT DO NOTHING…).
-pub async fn seed(ctx: &Context, services: &[String]) -> Result<()> {
+pub async fn seed(ctx: &Context, services: &[String], format: ReportFormat) -> Result<()> {
     require_local(ctx)?;
     let services = ctx.services(services)?;
+    let mut report = SeedReport {
+        environment: ctx.environment.clone(),
+        services: Vec::new(),
+    };
     for service in &services {
-        let count = seed_service(ctx, service).await?;
-        output::note(&format!("{service}: {count} seed file(s) applied"));
+        match seed_service(ctx, service).await {
+            Ok(seed_files) => report.services.push(ServiceSeeded {
+                service: service.clone(),
+                seed_files,
+            }),
+            Err(e) => {
+                // The services seeded before the failure are still reported.
+                output::print_outcome(&report, format);
+                return Err(e);
+            }
+        }
     }
+    output::print_outcome(&report, format);
     Ok(())
+}
+
+/// What `dev seed` loaded for each service.
+#[derive(Debug, Serialize)]
+pub struct SeedReport {
+    pub environment: String,
+    pub services: Vec<ServiceSeeded>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ServiceSeeded {
+    pub service: String,
+    pub seed_files: usize,
+}
+
+impl Report for SeedReport {
+    fn table(&self) -> String {
+        self.services
+            .iter()
+            .map(|s| format!("{}: {} seed file(s) applied", s.service, s.seed_files))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
 }
 
 /// Replaces this process with psql connected as the service (its exit code becomes ours).

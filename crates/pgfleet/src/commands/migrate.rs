@@ -11,6 +11,7 @@ use pgfleet_migrate::{
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::io::IsTerminal as _;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -707,22 +708,45 @@ pub async fn repair(
     Ok(())
 }
 
+/// What `migrate baseline` recorded.
+#[derive(Debug, Serialize)]
+pub struct BaselineReport {
+    pub service: String,
+    pub version: i64,
+    /// The versions of the files marked applied without running, oldest first.
+    pub marked_applied: Vec<i64>,
+}
+
+impl Report for BaselineReport {
+    fn table(&self) -> String {
+        format!(
+            "{}: baselined at version {} ({} file(s) marked applied without running)",
+            self.service,
+            self.version,
+            self.marked_applied.len()
+        )
+    }
+}
+
 pub async fn baseline(
     ctx: &Context,
     service: &str,
     version: i64,
     lock_wait: Duration,
+    format: ReportFormat,
 ) -> Result<()> {
     let target = target(ctx, service)?;
     let options = Options {
         lock_wait,
         ..base_options(ctx)
     };
-    let covered = maintenance::baseline(&target, version, &options).await?;
-    output::note(&format!(
-        "{service}: baselined at version {version} ({} file(s) marked applied without running)",
-        covered.len()
-    ));
+    let marked_applied = maintenance::baseline(&target, version, &options).await?;
+    let report = BaselineReport {
+        service: service.to_owned(),
+        version,
+        marked_applied,
+    };
+    output::print_outcome(&report, format);
     Ok(())
 }
 
@@ -760,7 +784,29 @@ impl Numbering {
 /// Creates `<version>_<name>.up.sql` and `.down.sql` in the service's migrations folder,
 /// numbered as the folder already is (an empty folder: a timestamp, or 001 with
 /// `--sequential`).
-pub fn new(ctx: &Context, service: &str, name: &str, sequential: bool) -> Result<()> {
+/// The files `migrate new` created.
+#[derive(Debug, Serialize)]
+pub struct NewReport {
+    pub service: String,
+    pub version: i64,
+    pub up: PathBuf,
+    pub down: PathBuf,
+}
+
+impl Report for NewReport {
+    // The paths alone, one a line, as before: `$EDITOR $(pgfleet migrate new …)` opens both.
+    fn table(&self) -> String {
+        format!("{}\n{}", self.up.display(), self.down.display())
+    }
+}
+
+pub fn new(
+    ctx: &Context,
+    service: &str,
+    name: &str,
+    sequential: bool,
+    format: ReportFormat,
+) -> Result<()> {
     let service_config = ctx.resolver().service(service)?;
     let dir = &service_config.migrations;
     let existing = migrate::source::load(dir).map_err(MigrateError::from)?;
@@ -802,16 +848,7 @@ pub fn new(ctx: &Context, service: &str, name: &str, sequential: bool) -> Result
     };
     std::fs::create_dir_all(dir)
         .map_err(|e| CliError::Failed(format!("cannot create {}: {e}", dir.display())))?;
-    for (suffix, body) in [
-        (
-            "up",
-            "-- Directives (optional): -- pgfleet:no-transaction, -- pgfleet:lock-timeout 2s, -- pgfleet:statement-timeout 5min\n\n",
-        ),
-        (
-            "down",
-            "-- Reverts the up file. Delete this file to make the step irreversible.\n\n",
-        ),
-    ] {
+    let create = |suffix: &str, body: &str| -> Result<PathBuf> {
         let path = dir.join(format!("{stem}.{suffix}.sql"));
         std::fs::OpenOptions::new()
             .write(true)
@@ -819,7 +856,22 @@ pub fn new(ctx: &Context, service: &str, name: &str, sequential: bool) -> Result
             .open(&path)
             .and_then(|mut f| std::io::Write::write_all(&mut f, body.as_bytes()))
             .map_err(|e| CliError::Failed(format!("cannot create {}: {e}", path.display())))?;
-        output::print_text(&format!("{}\n", path.display()));
-    }
+        Ok(path)
+    };
+    let up = create(
+        "up",
+        "-- Directives (optional): -- pgfleet:no-transaction, -- pgfleet:lock-timeout 2s, -- pgfleet:statement-timeout 5min\n\n",
+    )?;
+    let down = create(
+        "down",
+        "-- Reverts the up file. Delete this file to make the step irreversible.\n\n",
+    )?;
+    let report = NewReport {
+        service: service.to_owned(),
+        version,
+        up,
+        down,
+    };
+    output::print_report(&report, format);
     Ok(())
 }

@@ -16,6 +16,8 @@ pub struct TestContext {
     pub dir: tempfile::TempDir,
     pub manifest: PathBuf,
     vars: Vec<(String, String)>,
+    /// Literal text of this test's own that snapshots replace (`filter`).
+    filters: Vec<(String, String)>,
     /// Run `dev down` when dropped (only for tests that start clusters).
     pub stop_clusters_on_drop: bool,
 }
@@ -51,6 +53,16 @@ impl Run {
         self
     }
 
+    /// The run as a snapshot reads it: exit code, stdout and stderr, each under a header.
+    pub fn snapshot(&self) -> String {
+        format!(
+            "exit_code: {}\n----- stdout -----\n{}\n----- stderr -----\n{}",
+            self.code,
+            self.stdout.trim_end(),
+            self.stderr.trim_end()
+        )
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
@@ -70,6 +82,7 @@ impl TestContext {
             dir,
             manifest: path,
             vars: Vec::new(),
+            filters: Vec::new(),
             stop_clusters_on_drop: false,
         }
     }
@@ -196,6 +209,147 @@ impl TestContext {
             stderr: stderr.join().unwrap_or_default(),
         };
         (run, elapsed)
+    }
+}
+
+/// What a snapshot may not hold, the patterns that find it, and what stands in its place:
+/// values that differ between runs or machines. Applied after the context's own literals
+/// (its folder, its ports), in this order.
+fn pattern_filters() -> &'static [(regex::Regex, &'static str)] {
+    static FILTERS: std::sync::OnceLock<Vec<(regex::Regex, &'static str)>> =
+        std::sync::OnceLock::new();
+    FILTERS.get_or_init(|| {
+        [
+            // The testkit's databases: pgfleet_test_<n>_<pid>.
+            (r"pgfleet_test_\d+_\d+", "[DB]"),
+            (
+                r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}(:?\d{2})?)?",
+                "[TIMESTAMP]",
+            ),
+            // JSON durations and pids are numbers: the whole value goes.
+            (r#""(\w*duration\w*|\w+_ms)": \d+"#, r#""$1": "[TIME]""#),
+            (r#""pid": \d+"#, r#""pid": "[PID]""#),
+            // Measured durations (`12 ms`, `1.2s`); a setting such as `10s` is not one.
+            (r"\b\d+(\.\d+)? ?(ns|µs|us|ms)\b", "[TIME]"),
+            (r"\b\d+\.\d+ ?s\b", "[TIME]"),
+        ]
+        .into_iter()
+        .map(|(pattern, replacement)| (regex::Regex::new(pattern).unwrap(), replacement))
+        .collect()
+    })
+}
+
+/// `pgfleet --version`'s text after the name: the crate's version and the build's commit.
+fn version_text() -> &'static str {
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSION.get_or_init(|| {
+        let out = Command::new(env!("CARGO_BIN_EXE_pgfleet"))
+            .arg("--version")
+            .output()
+            .expect("pgfleet --version");
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.trim().trim_start_matches("pgfleet").trim().to_owned()
+    })
+}
+
+impl TestContext {
+    /// Snapshots show `text` as `replacement` (a name of this test's own, a generated value).
+    pub fn filter(&mut self, text: &str, replacement: &str) -> &mut Self {
+        self.filters.push((text.to_owned(), replacement.to_owned()));
+        self
+    }
+
+    /// `run`, with stdout and stderr filtered for a snapshot: the project folder is
+    /// `[PROJECT]`, the temp folder `[TMP]`, the test cluster's and the manifest's ports
+    /// `[PORT]`, running clusters' pids `[PID]`, durations `[TIME]`, timestamps
+    /// `[TIMESTAMP]`, the version and commit `[VERSION]`, the testkit's databases `[DB]`.
+    pub fn run_filtered(&self, args: &[&str]) -> Run {
+        self.filtered(&self.run(args))
+    }
+
+    /// `run` with the filters of `run_filtered` applied.
+    pub fn filtered(&self, run: &Run) -> Run {
+        Run {
+            code: run.code,
+            stdout: self.apply_filters(&run.stdout),
+            stderr: self.apply_filters(&run.stderr),
+        }
+    }
+
+    /// The literal replacements of this context: its own, its folders, ports and pids.
+    fn literal_filters(&self) -> Vec<(String, String)> {
+        let mut literals = self.filters.clone();
+        let project = self.dir.path();
+        for path in [project.canonicalize().ok(), Some(project.to_path_buf())]
+            .into_iter()
+            .flatten()
+        {
+            literals.push((path.display().to_string(), "[PROJECT]".to_owned()));
+        }
+        let temp = std::env::temp_dir();
+        for path in [temp.canonicalize().ok(), Some(temp)].into_iter().flatten() {
+            let text = path.display().to_string();
+            literals.push((text.trim_end_matches('/').to_owned(), "[TMP]".to_owned()));
+        }
+        // Who applied a migration is `user@host`: this machine's name goes.
+        if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+            literals.push((format!("@{}", host.trim()), "@[HOST]".to_owned()));
+        }
+        literals.push((version_text().to_owned(), "[VERSION]".to_owned()));
+        literals.push((env!("CARGO_PKG_VERSION").to_owned(), "[VERSION]".to_owned()));
+        literals
+    }
+
+    /// Numbers that are this run's: the test cluster's port, the manifest's ports, and the
+    /// pids of the project's running clusters (their `postmaster.pid`).
+    fn number_filters(&self) -> Vec<(String, &'static str)> {
+        let mut numbers = Vec::new();
+        for (key, value) in &self.vars {
+            if key.ends_with("PORT") {
+                numbers.push((value.clone(), "[PORT]"));
+            }
+        }
+        let manifest = std::fs::read_to_string(&self.manifest).unwrap_or_default();
+        let port = regex::Regex::new(r"(?m)^\s*(dev_)?port\s*=\s*(\d+)").unwrap();
+        for captures in port.captures_iter(&manifest) {
+            numbers.push((captures[2].to_owned(), "[PORT]"));
+        }
+        let mut folders = vec![self.dir.path().join(".pgfleet")];
+        while let Some(folder) = folders.pop() {
+            for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    folders.push(path);
+                } else if path.file_name().is_some_and(|n| n == "postmaster.pid") {
+                    let text = std::fs::read_to_string(&path).unwrap_or_default();
+                    if let Some(pid) = text.lines().next().filter(|l| !l.is_empty()) {
+                        numbers.push((pid.trim().to_owned(), "[PID]"));
+                    }
+                }
+            }
+        }
+        numbers
+    }
+
+    /// `text` with the filters of `run_filtered` applied.
+    pub fn apply_filters(&self, text: &str) -> String {
+        let mut text = text.to_owned();
+        let mut literals = self.literal_filters();
+        // The longest first: a folder before the temp folder that holds it.
+        literals.sort_by_key(|(from, _)| std::cmp::Reverse(from.len()));
+        for (from, to) in literals {
+            if !from.is_empty() {
+                text = text.replace(&from, &to);
+            }
+        }
+        for (number, to) in self.number_filters() {
+            let pattern = regex::Regex::new(&format!(r"\b{}\b", regex::escape(&number))).unwrap();
+            text = pattern.replace_all(&text, to).into_owned();
+        }
+        for (pattern, to) in pattern_filters() {
+            text = pattern.replace_all(&text, *to).into_owned();
+        }
+        text
     }
 }
 

@@ -23,4 +23,5 @@ mod manifest;
 mod manifest_fixtures;
 mod migrate;
 mod serve;
+mod snapshots_cli;
 mod tls;
