@@ -345,23 +345,24 @@ async fn objects_a_migration_creates_are_never_visible_with_more_rights_than_the
     assert_plan_is_empty(&f.ctx);
 }
 
-/// A fleet of one service in its own database on the test cluster.
-fn one_service(db: &pgfleet_testkit::TestDatabase) -> TestContext {
-    TestContext::on_test_cluster(
+/// A fresh database on the test cluster and a fleet of one service, `orders`, in it.
+async fn one_service() -> (pgfleet_testkit::TestDatabase, TestContext) {
+    let db = pgfleet_testkit::TestCluster::shared()
+        .fresh_database()
+        .await;
+    let ctx = TestContext::on_test_cluster(
         "name = \"it\"",
         &format!(
             "[servers.main]\n\n[services.orders]\ndatabase = \"{}\"\nmigrations = \"migrations\"\n",
             db.name
         ),
-    )
+    );
+    (db, ctx)
 }
 
 #[tokio::test]
 async fn each_file_starts_from_a_fresh_session() {
-    let db = pgfleet_testkit::TestCluster::shared()
-        .fresh_database()
-        .await;
-    let ctx = one_service(&db);
+    let (db, ctx) = one_service().await;
     ctx.write(
         "migrations/001_side.up.sql",
         "CREATE SCHEMA side;\nSET search_path = side, public;\n\
@@ -431,10 +432,7 @@ async fn sigterm_cancels_the_running_step_and_reports_and_audits_what_committed(
         nix::sys::signal::Signal::SIGTERM,
         nix::sys::signal::Signal::SIGINT,
     ] {
-        let db = pgfleet_testkit::TestCluster::shared()
-            .fresh_database()
-            .await;
-        let ctx = one_service(&db);
+        let (db, ctx) = one_service().await;
         ctx.write(
             "migrations/001_first.up.sql",
             "CREATE TABLE first (id int);\n",
@@ -510,10 +508,7 @@ async fn sigterm_cancels_the_running_step_and_reports_and_audits_what_committed(
 
 #[tokio::test]
 async fn sigterm_in_a_no_transaction_file_leaves_it_dirty_and_says_so() {
-    let db = pgfleet_testkit::TestCluster::shared()
-        .fresh_database()
-        .await;
-    let ctx = one_service(&db);
+    let (db, ctx) = one_service().await;
     ctx.write(
         "migrations/001_notx.up.sql",
         "-- pgfleet:no-transaction\nCREATE TABLE a (id int);\nSELECT pg_sleep(60);\nCREATE TABLE b (id int);\n",
@@ -554,10 +549,7 @@ async fn sigterm_in_a_no_transaction_file_leaves_it_dirty_and_says_so() {
 
 #[tokio::test]
 async fn a_failed_no_transaction_migration_is_audited_with_the_servers_reason() {
-    let db = pgfleet_testkit::TestCluster::shared()
-        .fresh_database()
-        .await;
-    let ctx = one_service(&db);
+    let (db, ctx) = one_service().await;
     ctx.write(
         "migrations/001_notx.up.sql",
         "-- pgfleet:no-transaction\nCREATE INDEX CONCURRENTLY missing_idx ON missing_table (id);\n",
@@ -582,10 +574,7 @@ async fn a_failed_no_transaction_migration_is_audited_with_the_servers_reason() 
 
 #[tokio::test]
 async fn after_sigkill_every_committed_step_has_its_audit_row() {
-    let db = pgfleet_testkit::TestCluster::shared()
-        .fresh_database()
-        .await;
-    let ctx = one_service(&db);
+    let (db, ctx) = one_service().await;
     for version in 1..=30 {
         ctx.write(
             &format!("migrations/{version:03}_t.up.sql"),
