@@ -310,12 +310,10 @@ pub fn read_script(path: &Path) -> Result<Script, SourceError> {
 /// The file's bytes as text, or the 1-based line and column (in characters) of the first byte
 /// that is not UTF-8 or is NUL, and what it is.
 fn text_of(bytes: Vec<u8>) -> Result<String, (usize, usize, String)> {
+    // The place of the end of `text`: where the bad byte after it is.
     let place = |text: &str| {
-        let line_start = text.rfind('\n').map_or(0, |i| i + 1);
-        (
-            text.matches('\n').count() + 1,
-            text[line_start..].chars().count() + 1,
-        )
+        let at = pgfleet_core::manifest::line_column(text, text.len());
+        (at.line, at.column)
     };
     match String::from_utf8(bytes) {
         Ok(text) => match text.find('\0') {
@@ -379,13 +377,13 @@ pub fn directives(sql: &str) -> Result<Directives, String> {
     Ok(directives)
 }
 
-/// The 1-based line of a 1-based character position in `text`.
+/// The 1-based line of a 1-based character position in `text` (the server counts characters).
 pub fn line_of_char(text: &str, position: usize) -> usize {
-    text.chars()
-        .take(position.saturating_sub(1))
-        .filter(|c| *c == '\n')
-        .count()
-        + 1
+    let offset = text
+        .char_indices()
+        .nth(position.saturating_sub(1))
+        .map_or(text.len(), |(offset, _)| offset);
+    pgfleet_core::manifest::line_column(text, offset).line
 }
 
 /// How many lines of whitespace and `--` comments open `text` (so a statement's reported line
