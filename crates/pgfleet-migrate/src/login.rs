@@ -155,6 +155,8 @@ pub async fn prepare(target: &Target, admin: &Client) -> Result<RunLogin, Migrat
     let mut connection = target.connection.clone();
     connection.user = roles.login.clone();
     connection.password = Some(password);
+    // Errors name the URL: the migration login's, not pgfleet's.
+    connection.url = connection.redacted_url();
     Ok(RunLogin {
         connection,
         act_as: Some(roles.owner.clone()),
