@@ -193,16 +193,11 @@ async fn runtime_roles_get_least_privilege_in_both_placements() {
     );
     assert!(!plan.stdout.contains("SCRAM-SHA-256"), "{}", plan.stdout);
     f.ctx.run(&["access", "apply"]).success();
-    let audit: Vec<String> = f
-        .shared
-        .client()
-        .await
-        .query("SELECT detail::text FROM pgfleet.audit_log", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let audit: Vec<String> = crate::context::column(
+        &f.shared.client().await,
+        "SELECT detail::text FROM pgfleet.audit_log",
+    )
+    .await;
     assert!(
         !audit.is_empty() && audit.iter().all(|d| !d.contains("SCRAM-SHA-256")),
         "{audit:?}"

@@ -378,3 +378,17 @@ pub fn free_port() -> u16 {
         }
     }
 }
+
+/// The first column of every row `sql` returns.
+pub async fn column<T>(client: &tokio_postgres::Client, sql: &str) -> Vec<T>
+where
+    T: for<'a> tokio_postgres::types::FromSql<'a>,
+{
+    client
+        .query(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}

@@ -367,17 +367,12 @@ async fn admin_session(ctx: &TestContext, admin: &str) -> tokio_postgres::Client
 /// password path itself was taken (its call is there, with its parameters as `$n`).
 async fn assert_no_verifier_recorded(ctx: &TestContext, admin: &str) {
     let client = admin_session(ctx, admin).await;
-    let recorded: Vec<String> = client
-        .query(
-            "SELECT query FROM pgfleet.pg_stat_statements
+    let recorded: Vec<String> = crate::context::column(
+        &client,
+        "SELECT query FROM pgfleet.pg_stat_statements
               WHERE query LIKE '%SCRAM-SHA-256$%' OR query LIKE '%pgfleet_set_password(%'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    )
+    .await;
     assert!(
         recorded.iter().all(|q| !q.contains("SCRAM-SHA-256$")),
         "{recorded:?}"

@@ -565,16 +565,11 @@ async fn a_history_table_from_before_down_checksums_is_upgraded_in_place() {
     pair(&ctx, "orders", 2, "t2");
     ctx.run(&["migrate", "up", "orders"]).success();
     assert!(has_column().await, "a run upgrades the table");
-    let recorded: Vec<Option<String>> = client
-        .query(
-            "SELECT down_checksum FROM pgfleet.migrations ORDER BY version",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let recorded: Vec<Option<String>> = crate::context::column(
+        &client,
+        "SELECT down_checksum FROM pgfleet.migrations ORDER BY version",
+    )
+    .await;
     assert!(
         recorded[0].is_none() && recorded[1].is_some(),
         "{recorded:?}"

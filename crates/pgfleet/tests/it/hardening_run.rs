@@ -379,17 +379,8 @@ async fn each_file_starts_from_a_fresh_session() {
     ctx.write("migrations/004_plain.up.sql", "CREATE TABLE d (id int);\n");
     ctx.run(&["migrate", "up", "orders"]).success();
     let client = db.client().await;
-    let placed: Vec<String> = client
-        .query(
-            "SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE c.relname IN ('a', 'b', 'c', 'd') ORDER BY c.relname",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let placed: Vec<String> = crate::context::column(&client, "SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relname IN ('a', 'b', 'c', 'd') ORDER BY c.relname").await;
     assert_eq!(placed, ["side.a", "public.b", "side.c", "public.d"]);
 }
 
@@ -471,16 +462,11 @@ async fn sigterm_cancels_the_running_step_and_reports_and_audits_what_committed(
             .map(|s| s["version"].as_i64().unwrap())
             .collect();
         assert_eq!(steps, [1], "{report}");
-        let history: Vec<i64> = client
-            .query(
-                "SELECT version FROM pgfleet.migrations ORDER BY version",
-                &[],
-            )
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+        let history: Vec<i64> = crate::context::column(
+            &client,
+            "SELECT version FROM pgfleet.migrations ORDER BY version",
+        )
+        .await;
         assert_eq!(history, [1]);
         assert_eq!(
             scalar(
@@ -490,13 +476,7 @@ async fn sigterm_cancels_the_running_step_and_reports_and_audits_what_committed(
             .await,
             0
         );
-        let audit: Vec<String> = client
-            .query("SELECT result || ':' || coalesce(version_after::text, '-') FROM pgfleet.audit_log ORDER BY id", &[])
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+        let audit: Vec<String> = crate::context::column(&client, "SELECT result || ':' || coalesce(version_after::text, '-') FROM pgfleet.audit_log ORDER BY id").await;
         assert_eq!(audit, ["success:1", "interrupted:1"], "{signal}");
         // Nothing is left running on the server.
         assert_eq!(

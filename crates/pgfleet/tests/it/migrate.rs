@@ -423,16 +423,11 @@ async fn an_edited_applied_file_stops_the_run_until_repaired() {
     ctx.run(&["migrate", "status", "--check"]).success();
 
     let client = db.client().await;
-    let audit: Vec<String> = client
-        .query(
-            "SELECT command || ':' || result FROM pgfleet.audit_log ORDER BY id",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let audit: Vec<String> = crate::context::column(
+        &client,
+        "SELECT command || ':' || result FROM pgfleet.audit_log ORDER BY id",
+    )
+    .await;
     assert_eq!(
         audit,
         [
@@ -725,13 +720,11 @@ migrations = "migrations/users"
         .success();
     // Unqualified names landed in each service's own schema.
     let client = db.client().await;
-    let tables: Vec<String> = client
-        .query("SELECT schemaname || '.' || tablename FROM pg_tables WHERE tablename = 't1' ORDER BY 1", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let tables: Vec<String> = crate::context::column(
+        &client,
+        "SELECT schemaname || '.' || tablename FROM pg_tables WHERE tablename = 't1' ORDER BY 1",
+    )
+    .await;
     assert_eq!(tables, ["auth_schema.t1", "user_schema.t1"]);
     ctx.run(&["migrate", "down", "users", "--to", "0"])
         .success();
