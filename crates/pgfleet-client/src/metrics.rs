@@ -6,6 +6,7 @@
 //! short uncontended locks, and the connection gauges are read from the pool at scrape time.
 
 use crate::error::ERROR_KINDS;
+use pgfleet_core::metric_names::client as names;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::counter::Counter;
@@ -247,47 +248,47 @@ impl Metrics {
         let registry = registry
             .sub_registry_with_label((Cow::Borrowed("service"), Cow::Owned(self.service.clone())));
         registry.register(
-            "database_connections_acquired",
+            names::CONNECTIONS_ACQUIRED,
             "Connections handed out by the pool",
             self.acquired.clone(),
         );
         registry.register(
-            "database_connections_released",
+            names::CONNECTIONS_RELEASED,
             "Connections given back to the pool",
             self.released.clone(),
         );
         registry.register(
-            "database_connections_created",
+            names::CONNECTIONS_CREATED,
             "Connections opened to the database",
             self.created.clone(),
         );
         registry.register(
-            "database_connections_acquire_duration_seconds",
+            names::CONNECTIONS_ACQUIRE_DURATION_SECONDS,
             "Time callers waited for a connection",
             self.acquire_duration.clone(),
         );
         registry.register(
-            "database_connections_acquire_timeouts",
+            names::CONNECTIONS_ACQUIRE_TIMEOUTS,
             "Callers that gave up waiting for a connection (pool exhausted)",
             self.acquire_timeouts.clone(),
         );
         registry.register(
-            "database_query_duration_seconds",
+            names::QUERY_DURATION_SECONDS,
             "Duration of tracked queries by operation, table and name",
             self.query_duration.clone(),
         );
         registry.register(
-            "database_transaction_duration_seconds",
+            names::TRANSACTION_DURATION_SECONDS,
             "Duration of transactions by result (commit, rollback, retry)",
             self.transaction_duration.clone(),
         );
         registry.register(
-            "database_transactions",
+            names::TRANSACTIONS,
             "Transactions by result (commit, rollback, retry: an attempt rolled back to be run again)",
             self.transactions.clone(),
         );
         registry.register(
-            "database_errors",
+            names::ERRORS,
             "Database errors by kind",
             self.errors.clone(),
         );
@@ -327,22 +328,22 @@ impl Collector for GaugeCollector {
         type Gauge = (&'static str, &'static str, fn(&PoolState) -> usize);
         let gauges: [Gauge; 5] = [
             (
-                "database_connections_active",
+                names::CONNECTIONS_ACTIVE,
                 "Connections in use",
                 PoolState::active,
             ),
             (
-                "database_connections_idle",
+                names::CONNECTIONS_IDLE,
                 "Open connections not in use",
                 |s| s.idle,
             ),
-            ("database_connections_total", "Open connections", |s| s.size),
+            (names::CONNECTIONS_TOTAL, "Open connections", |s| s.size),
             (
-                "database_connections_waiting",
+                names::CONNECTIONS_WAITING,
                 "Callers waiting for a connection",
                 |s| s.waiting,
             ),
-            ("database_connections_max", "The pool's maximum size", |s| {
+            (names::CONNECTIONS_MAX, "The pool's maximum size", |s| {
                 s.max_size
             }),
         ];

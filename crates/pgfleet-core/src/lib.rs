@@ -5,6 +5,7 @@
 pub mod health;
 pub mod ident;
 pub mod manifest;
+pub mod metric_names;
 pub mod pool_vars;
 pub mod resolve;
 pub mod secret;

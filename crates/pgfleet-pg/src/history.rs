@@ -244,6 +244,22 @@ pub async fn read(client: &Client, service: &str) -> Result<Vec<Applied>, tokio_
         .collect())
 }
 
+/// When the latest completed step of `service` was applied (Unix time), if any. Call it only
+/// when [`read`] found history (the table must exist).
+pub async fn last_applied_unix(
+    client: &Client,
+    service: &str,
+) -> Result<Option<f64>, tokio_postgres::Error> {
+    Ok(client
+        .query_one(
+            "SELECT extract(epoch FROM max(applied_at))::float8
+               FROM pgfleet.migrations WHERE service = $1 AND state <> 'dirty'",
+            &[&service],
+        )
+        .await?
+        .get(0))
+}
+
 /// Forgets the history of `service` (`dev reset` of a service in a shared database, whose
 /// schema it dropped). Nothing to forget when the tables do not exist.
 pub async fn forget(client: &Client, service: &str) -> Result<(), tokio_postgres::Error> {

@@ -7,33 +7,28 @@
 //! (in a shared database they are the database's, not one service's: join through
 //! `pgfleet_service_info`); server-wide ones carry `server`.
 
-use super::collect::{COLLECTORS, Snapshot, StatementRow};
-use super::targets::{ServiceTarget, Targets};
+use super::collectors::Snapshot;
+use super::targets::{ServiceTarget, Settings, Targets};
+use pgfleet_core::metric_names::serve as names;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
-use std::collections::BTreeMap;
 
 pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Buckets of the per-service query time histogram (seconds).
-const QUERY_BUCKETS: [f64; 12] = [
-    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
-
-type Labels = Vec<(String, String)>;
+pub type Labels = Vec<(String, String)>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub enum Kind {
     Gauge,
     Counter,
     Histogram,
 }
 
 #[derive(Debug)]
-enum Sample {
+pub enum Sample {
     Value(f64),
     Histogram {
         sum: f64,
@@ -44,20 +39,21 @@ enum Sample {
 }
 
 #[derive(Debug)]
-struct Family {
+pub struct Family {
     /// Without `_total` for counters (the encoder adds it).
     name: &'static str,
     help: &'static str,
     kind: Kind,
-    samples: Vec<(Labels, Sample)>,
+    pub samples: Vec<(Labels, Sample)>,
 }
 
-/// The metric families of one snapshot, in a fixed order.
+/// The metric families of one snapshot, in a fixed order. A family's HELP is the one given
+/// first; later samples pass "".
 #[derive(Debug, Default)]
-struct Families(Vec<Family>);
+pub struct Families(Vec<Family>);
 
 impl Families {
-    fn family(&mut self, name: &'static str, help: &'static str, kind: Kind) -> &mut Family {
+    pub fn family(&mut self, name: &'static str, help: &'static str, kind: Kind) -> &mut Family {
         let index = match self.0.iter().position(|f| f.name == name) {
             Some(index) => index,
             None => {
@@ -73,13 +69,13 @@ impl Families {
         &mut self.0[index]
     }
 
-    fn gauge(&mut self, name: &'static str, help: &'static str, labels: Labels, value: f64) {
+    pub fn gauge(&mut self, name: &'static str, help: &'static str, labels: Labels, value: f64) {
         self.family(name, help, Kind::Gauge)
             .samples
             .push((labels, Sample::Value(value)));
     }
 
-    fn counter(&mut self, name: &'static str, help: &'static str, labels: Labels, value: f64) {
+    pub fn counter(&mut self, name: &'static str, help: &'static str, labels: Labels, value: f64) {
         self.family(name, help, Kind::Counter)
             .samples
             .push((labels, Sample::Value(value)));
@@ -87,7 +83,7 @@ impl Families {
 
     /// Declares a family even when it has no samples this time, so its HELP and TYPE are
     /// always there.
-    fn declare(&mut self, name: &'static str, help: &'static str, kind: Kind) {
+    pub fn declare(&mut self, name: &'static str, help: &'static str, kind: Kind) {
         self.family(name, help, kind);
     }
 }
@@ -125,14 +121,14 @@ impl Collector for Families {
     }
 }
 
-fn labels(pairs: &[(&str, &str)]) -> Labels {
+pub fn labels(pairs: &[(&str, &str)]) -> Labels {
     pairs
         .iter()
         .map(|(k, v)| ((*k).to_owned(), label_value(v)))
         .collect()
 }
 
-fn service_labels(service: &ServiceTarget) -> Labels {
+pub fn service_labels(service: &ServiceTarget) -> Labels {
     labels(&[
         ("service", &service.name),
         ("database", &service.database),
@@ -140,7 +136,7 @@ fn service_labels(service: &ServiceTarget) -> Labels {
     ])
 }
 
-fn with(mut base: Labels, key: &str, value: &str) -> Labels {
+pub fn with(mut base: Labels, key: &str, value: &str) -> Labels {
     base.push((key.to_owned(), label_value(value)));
     base
 }
@@ -160,8 +156,13 @@ fn label_value(value: &str) -> String {
 }
 
 /// The snapshot in OpenMetrics text.
-pub fn openmetrics(targets: &Targets, snapshot: &Snapshot, scrapes: u64, top: usize) -> String {
-    let families = families(targets, snapshot, scrapes, top);
+pub fn openmetrics(
+    targets: &Targets,
+    snapshot: &Snapshot,
+    scrapes: u64,
+    settings: &Settings,
+) -> String {
+    let families = families(targets, snapshot, scrapes, settings);
     let mut registry = Registry::default();
     registry.register_collector(Box::new(families));
     let mut text = String::new();
@@ -199,10 +200,10 @@ pub fn prometheus_text(openmetrics: &str) -> String {
     out
 }
 
-fn families(targets: &Targets, snapshot: &Snapshot, scrapes: u64, top: usize) -> Families {
+fn families(targets: &Targets, snapshot: &Snapshot, scrapes: u64, settings: &Settings) -> Families {
     let mut f = Families::default();
     f.gauge(
-        "pgfleet_build_info",
+        names::BUILD_INFO,
         "pgfleet's version (always 1).",
         labels(&[
             ("version", env!("CARGO_PKG_VERSION")),
@@ -212,526 +213,79 @@ fn families(targets: &Targets, snapshot: &Snapshot, scrapes: u64, top: usize) ->
         1.0,
     );
     f.gauge(
-        "pgfleet_scrape_duration_seconds",
+        names::SCRAPE_DURATION_SECONDS,
         "Time this scrape took to gather every collector.",
         Vec::new(),
         snapshot.duration.as_secs_f64(),
     );
     f.counter(
-        "pgfleet_scrapes",
+        names::SCRAPES,
         "Scrapes served since the daemon started.",
         Vec::new(),
         scrapes as f64,
     );
-    for (index, collector) in COLLECTORS.iter().enumerate() {
+    for collector in &snapshot.collectors {
         f.counter(
-            "pgfleet_collector_errors",
+            names::COLLECTOR_ERRORS,
             "Failed refreshes of a collector since the daemon started.",
-            labels(&[("collector", collector)]),
-            snapshot.errors[index] as f64,
+            labels(&[("collector", collector.name)]),
+            collector.errors as f64,
         );
         f.counter(
-            "pgfleet_collector_refreshes",
+            names::COLLECTOR_REFRESHES,
             "Refreshes of a collector (rounds of queries) since the daemon started; the \
              caches keep this well below the scrape and probe rate.",
-            labels(&[("collector", collector)]),
-            snapshot.refreshes[index] as f64,
+            labels(&[("collector", collector.name)]),
+            collector.refreshes as f64,
         );
     }
-
     for service in &targets.services {
         let mut info = service_labels(service);
         info.push(("server".into(), service.server.clone()));
         f.gauge(
-            "pgfleet_service_info",
+            names::SERVICE_INFO,
             "Where a service's data lives (always 1).",
             info,
             1.0,
         );
     }
-
-    // Reachability, per service (from its database's probe).
-    for service in &targets.services {
-        let probe = &snapshot.probe[service.db];
-        let base = service_labels(service);
-        f.gauge(
-            "pgfleet_up",
-            "1 when the service's database answers a trivial query within the deadline.",
-            base.clone(),
-            if probe.is_ok() { 1.0 } else { 0.0 },
-        );
-        f.declare(
-            "pgfleet_response_time_seconds",
-            "Time the service's database took to answer SELECT 1.",
-            Kind::Gauge,
-        );
-        if let Ok(probe) = probe {
+    // Success and refresh time of every collector for every target it covers.
+    f.declare(
+        names::COLLECTOR_SUCCESS,
+        "1 when a collector's latest result for a target is usable in this scrape.",
+        Kind::Gauge,
+    );
+    f.declare(
+        names::COLLECTOR_DURATION_SECONDS,
+        "Time a collector's latest refresh took.",
+        Kind::Gauge,
+    );
+    for collector in &snapshot.collectors {
+        for (index, (ok, took)) in collector.outcomes.iter().enumerate() {
+            let base = labels(&[
+                ("collector", collector.name),
+                ("target", &collector.per.target(targets, index)),
+            ]);
             f.gauge(
-                "pgfleet_response_time_seconds",
+                names::COLLECTOR_SUCCESS,
                 "",
-                base,
-                probe.value.response_seconds,
+                base.clone(),
+                if *ok { 1.0 } else { 0.0 },
             );
+            if let Some(took) = took {
+                f.gauge(
+                    names::COLLECTOR_DURATION_SECONDS,
+                    "",
+                    base,
+                    took.as_secs_f64(),
+                );
+            }
         }
     }
-
-    collector_health(&mut f, targets, snapshot);
-    activity(&mut f, targets, snapshot);
-    tables_and_sizes(&mut f, targets, snapshot);
-    migrations(&mut f, targets, snapshot);
-    statements(&mut f, targets, snapshot, top);
+    for collector in &snapshot.collectors {
+        collector.report(&mut f, targets, settings);
+    }
     f
-}
-
-/// Success and refresh time of every collector for every scope it covers.
-fn collector_health(f: &mut Families, targets: &Targets, snapshot: &Snapshot) {
-    let mut report = |collector: &str, target: &str, ok: bool, took: Option<f64>| {
-        let base = labels(&[("collector", collector), ("target", target)]);
-        f.gauge(
-            "pgfleet_collector_success",
-            "1 when a collector's latest result for a target is usable in this scrape.",
-            base.clone(),
-            if ok { 1.0 } else { 0.0 },
-        );
-        f.declare(
-            "pgfleet_collector_duration_seconds",
-            "Time a collector's latest refresh took.",
-            Kind::Gauge,
-        );
-        if let Some(took) = took {
-            f.gauge("pgfleet_collector_duration_seconds", "", base, took);
-        }
-    };
-    macro_rules! each {
-        ($name:literal, $results:expr, $scope:expr) => {
-            for (index, got) in $results.iter().enumerate() {
-                let took = got.as_ref().ok().map(|t| t.took.as_secs_f64());
-                report($name, &$scope(index), got.is_ok(), took);
-            }
-        };
-    }
-    let database = |i: usize| {
-        let d = &targets.databases[i];
-        format!("{}/{}", d.server, d.database)
-    };
-    each!("probe", snapshot.probe, database);
-    each!("activity", snapshot.activity, |i: usize| targets.servers[i]
-        .name
-        .clone());
-    each!("statements", snapshot.statements, |i: usize| targets
-        .servers[i]
-        .name
-        .clone());
-    each!("tables", snapshot.tables, database);
-    each!("sizes", snapshot.sizes, database);
-    each!("migrations", snapshot.migrations, |i: usize| targets
-        .services[i]
-        .name
-        .clone());
-    each!("drift", snapshot.drift, database);
-}
-
-fn activity(f: &mut Families, targets: &Targets, snapshot: &Snapshot) {
-    for (index, server) in targets.servers.iter().enumerate() {
-        let Ok(activity) = &snapshot.activity[index] else {
-            continue;
-        };
-        let activity = &activity.value;
-        let server_labels = labels(&[("server", &server.name)]);
-        f.gauge(
-            "pgfleet_server_max_connections",
-            "The server's max_connections.",
-            server_labels.clone(),
-            activity.max_connections as f64,
-        );
-        f.gauge(
-            "pgfleet_server_connections",
-            "Client sessions on the server, every role included.",
-            server_labels.clone(),
-            activity.sessions.iter().map(|s| s.total).sum::<i64>() as f64,
-        );
-        f.gauge(
-            "pgfleet_server_in_recovery",
-            "1 when the server is a replica (in recovery).",
-            server_labels.clone(),
-            if activity.in_recovery { 1.0 } else { 0.0 },
-        );
-        f.declare(
-            "pgfleet_replication_lag_seconds",
-            "How far a replica's replay is behind (0 when it has replayed all it received).",
-            Kind::Gauge,
-        );
-        if let Some(lag) = activity.replication_lag_seconds {
-            f.gauge("pgfleet_replication_lag_seconds", "", server_labels, lag);
-        }
-        for &db in &server.databases {
-            let database = &targets.databases[db];
-            let Some(stats) = activity.databases.get(&database.database) else {
-                continue;
-            };
-            let base = labels(&[("server", &server.name), ("database", &database.database)]);
-            for (name, help, value) in [
-                (
-                    "pgfleet_database_commits",
-                    "Transactions committed in the database (pg_stat_database).",
-                    stats.commits,
-                ),
-                (
-                    "pgfleet_database_rollbacks",
-                    "Transactions rolled back in the database.",
-                    stats.rollbacks,
-                ),
-                (
-                    "pgfleet_database_deadlocks",
-                    "Deadlocks detected in the database.",
-                    stats.deadlocks,
-                ),
-                (
-                    "pgfleet_database_temp_bytes",
-                    "Bytes written to temporary files by the database's queries.",
-                    stats.temp_bytes,
-                ),
-            ] {
-                f.counter(name, help, base.clone(), value);
-            }
-            let blocks = stats.blocks_hit + stats.blocks_read;
-            if blocks > 0.0 {
-                f.gauge(
-                    "pgfleet_database_cache_hit_ratio",
-                    "Share of block reads served from shared buffers, database-wide.",
-                    base.clone(),
-                    stats.blocks_hit / blocks,
-                );
-            }
-            f.gauge(
-                "pgfleet_database_backends",
-                "Sessions connected to the database, every role included.",
-                base,
-                stats.backends as f64,
-            );
-        }
-        for service in targets.services.iter().filter(|s| s.server == server.name) {
-            let mine: Vec<_> = activity
-                .sessions
-                .iter()
-                .filter(|s| service.roles.contains(&s.role))
-                .collect();
-            let base = service_labels(service);
-            let sum = |pick: fn(&super::collect::Sessions) -> i64| -> f64 {
-                mine.iter().map(|s| pick(s)).sum::<i64>() as f64
-            };
-            for (state, value) in [
-                ("active", sum(|s| s.active)),
-                ("idle", sum(|s| s.idle)),
-                ("idle_in_transaction", sum(|s| s.idle_in_transaction)),
-                ("waiting", sum(|s| s.waiting)),
-            ] {
-                f.gauge(
-                    "pgfleet_connections",
-                    "Sessions of the service's roles by state (waiting: on a lock).",
-                    with(base.clone(), "state", state),
-                    value,
-                );
-            }
-            let open = sum(|s| s.total);
-            f.gauge(
-                "pgfleet_connections_open",
-                "Sessions of the service's roles, any state.",
-                base.clone(),
-                open,
-            );
-            f.gauge(
-                "pgfleet_pool_max_connections",
-                "The service's pool size in the manifest.",
-                base.clone(),
-                f64::from(service.pool_max),
-            );
-            f.gauge(
-                "pgfleet_pool_utilization_ratio",
-                "The service's open sessions over its pool size (degraded above 0.8).",
-                base.clone(),
-                if service.pool_max == 0 {
-                    0.0
-                } else {
-                    open / f64::from(service.pool_max)
-                },
-            );
-            f.gauge(
-                "pgfleet_lock_waits",
-                "Sessions of the service's roles waiting on a lock.",
-                base.clone(),
-                sum(|s| s.waiting),
-            );
-            let oldest = |pick: fn(&super::collect::Sessions) -> Option<f64>| {
-                mine.iter().filter_map(|s| pick(s)).fold(0.0, f64::max)
-            };
-            f.gauge(
-                "pgfleet_oldest_transaction_seconds",
-                "Age of the service's longest open transaction (0 when none).",
-                base.clone(),
-                oldest(|s| s.oldest_transaction_seconds),
-            );
-            f.gauge(
-                "pgfleet_oldest_query_seconds",
-                "Run time of the service's longest running query (0 when none).",
-                base,
-                oldest(|s| s.oldest_query_seconds),
-            );
-        }
-    }
-}
-
-fn tables_and_sizes(f: &mut Families, targets: &Targets, snapshot: &Snapshot) {
-    f.declare(
-        "pgfleet_database_size_bytes",
-        "Size of the database on disk.",
-        Kind::Gauge,
-    );
-    f.declare(
-        "pgfleet_service_size_bytes",
-        "Size of the service's data: its database, or its schema in a shared one.",
-        Kind::Gauge,
-    );
-    f.declare(
-        "pgfleet_service_cache_hit_ratio",
-        "Share of the service's table and index block reads served from shared buffers.",
-        Kind::Gauge,
-    );
-    for (index, database) in targets.databases.iter().enumerate() {
-        if let Ok(sizes) = &snapshot.sizes[index] {
-            f.gauge(
-                "pgfleet_database_size_bytes",
-                "",
-                labels(&[
-                    ("server", &database.server),
-                    ("database", &database.database),
-                ]),
-                sizes.value.database_bytes as f64,
-            );
-        }
-    }
-    for service in &targets.services {
-        if let Ok(sizes) = &snapshot.sizes[service.db] {
-            let bytes = match &service.schema {
-                None => Some(sizes.value.database_bytes),
-                Some(schema) => sizes.value.schema_bytes.get(schema).copied(),
-            };
-            if let Some(bytes) = bytes {
-                f.gauge(
-                    "pgfleet_service_size_bytes",
-                    "",
-                    service_labels(service),
-                    bytes as f64,
-                );
-            }
-        }
-        if let Ok(tables) = &snapshot.tables[service.db]
-            && let Some((hit, read)) = tables.value.by_schema.get(&service.data_schema)
-            && hit + read > 0.0
-        {
-            f.gauge(
-                "pgfleet_service_cache_hit_ratio",
-                "",
-                service_labels(service),
-                hit / (hit + read),
-            );
-        }
-    }
-}
-
-fn migrations(f: &mut Families, targets: &Targets, snapshot: &Snapshot) {
-    f.declare(
-        "pgfleet_migration_version",
-        "The service's current migration version (absent before the first one).",
-        Kind::Gauge,
-    );
-    f.declare(
-        "pgfleet_migration_last_applied_timestamp_seconds",
-        "When the service's latest migration was applied (Unix time).",
-        Kind::Gauge,
-    );
-    f.declare(
-        "pgfleet_access_drift",
-        "Differences between the service's roles and grants and the manifest (access check).",
-        Kind::Gauge,
-    );
-    for (index, service) in targets.services.iter().enumerate() {
-        let base = service_labels(service);
-        if let Ok(m) = &snapshot.migrations[index] {
-            let m = &m.value;
-            if let Some(version) = m.current {
-                f.gauge(
-                    "pgfleet_migration_version",
-                    "",
-                    base.clone(),
-                    version as f64,
-                );
-            }
-            f.gauge(
-                "pgfleet_migrations_pending",
-                "Migration files of the service not applied yet.",
-                base.clone(),
-                m.pending as f64,
-            );
-            f.gauge(
-                "pgfleet_migration_dirty",
-                "1 when a non-transactional migration of the service stopped half-way.",
-                base.clone(),
-                if m.dirty { 1.0 } else { 0.0 },
-            );
-            f.gauge(
-                "pgfleet_migration_problems",
-                "Edited, missing or out-of-order migrations of the service.",
-                base.clone(),
-                m.problems as f64,
-            );
-            if let Some(at) = m.last_applied_unix {
-                f.gauge(
-                    "pgfleet_migration_last_applied_timestamp_seconds",
-                    "",
-                    base.clone(),
-                    at,
-                );
-            }
-        }
-        if let Some(Ok(drift)) = snapshot.drift.get(service.db)
-            && let Some(count) = drift.value.by_service.get(&service.name)
-        {
-            f.gauge("pgfleet_access_drift", "", base, *count as f64);
-        }
-    }
-}
-
-fn statements(f: &mut Families, targets: &Targets, snapshot: &Snapshot, top: usize) {
-    f.declare(
-        "pgfleet_statements_calls",
-        "Statements executed by the service's roles (pg_stat_statements).",
-        Kind::Counter,
-    );
-    f.declare(
-        "pgfleet_statements_seconds",
-        "Execution time of the service's statements (pg_stat_statements).",
-        Kind::Counter,
-    );
-    f.declare(
-        "pgfleet_statements_rows",
-        "Rows returned or affected by the service's statements.",
-        Kind::Counter,
-    );
-    f.declare(
-        "pgfleet_query_duration_seconds",
-        "The service's statement calls, each counted in the bucket of its statement's mean \
-         execution time (pg_stat_statements keeps no per-call times).",
-        Kind::Histogram,
-    );
-    f.declare(
-        "pgfleet_top_query_seconds",
-        "Execution time of the service's top statements by total time.",
-        Kind::Counter,
-    );
-    f.declare(
-        "pgfleet_top_query_calls",
-        "Calls of the service's top statements by total time.",
-        Kind::Counter,
-    );
-    f.declare(
-        "pgfleet_top_query_mean_seconds",
-        "Mean execution time of the service's top statements by total time.",
-        Kind::Gauge,
-    );
-    for (index, server) in targets.servers.iter().enumerate() {
-        let Ok(statements) = &snapshot.statements[index] else {
-            continue;
-        };
-        f.gauge(
-            "pgfleet_statements_available",
-            "1 when pg_stat_statements can be read on the server.",
-            labels(&[("server", &server.name)]),
-            if statements.value.available { 1.0 } else { 0.0 },
-        );
-        for service in targets.services.iter().filter(|s| s.server == server.name) {
-            let mine: Vec<&StatementRow> = statements
-                .value
-                .rows
-                .iter()
-                .filter(|r| service.roles.contains(&r.role))
-                .collect();
-            if !statements.value.available {
-                continue;
-            }
-            let base = service_labels(service);
-            f.counter(
-                "pgfleet_statements_calls",
-                "",
-                base.clone(),
-                0.0 + mine.iter().map(|r| r.calls).sum::<f64>(),
-            );
-            f.counter(
-                "pgfleet_statements_seconds",
-                "",
-                base.clone(),
-                0.0 + mine.iter().map(|r| r.total_seconds).sum::<f64>(),
-            );
-            f.counter(
-                "pgfleet_statements_rows",
-                "",
-                base.clone(),
-                0.0 + mine.iter().map(|r| r.rows).sum::<f64>(),
-            );
-            let mut buckets: Vec<(f64, u64)> = QUERY_BUCKETS
-                .iter()
-                .map(|b| (*b, 0))
-                .chain(std::iter::once((f64::MAX, 0)))
-                .collect();
-            let (mut sum, mut count) = (0.0, 0u64);
-            for row in &mine {
-                let calls = row.calls as u64;
-                let slot = buckets
-                    .iter()
-                    .position(|(bound, _)| row.mean_seconds <= *bound)
-                    .unwrap_or(buckets.len() - 1);
-                buckets[slot].1 += calls;
-                count += calls;
-                sum += row.total_seconds;
-            }
-            f.family("pgfleet_query_duration_seconds", "", Kind::Histogram)
-                .samples
-                .push((
-                    base.clone(),
-                    Sample::Histogram {
-                        sum,
-                        count,
-                        buckets,
-                    },
-                ));
-            // The top N by total time: a bounded label set, whatever the workload.
-            let mut by_query: BTreeMap<i64, (String, f64, f64)> = BTreeMap::new();
-            for row in &mine {
-                let entry = by_query
-                    .entry(row.query_id)
-                    .or_insert_with(|| (row.query.clone(), 0.0, 0.0));
-                entry.1 += row.total_seconds;
-                entry.2 += row.calls;
-            }
-            let mut ranked: Vec<_> = by_query.into_iter().collect();
-            ranked.sort_by(|a, b| b.1.1.total_cmp(&a.1.1));
-            for (query_id, (query, seconds, calls)) in ranked.into_iter().take(top) {
-                let labels = with(
-                    with(base.clone(), "queryid", &query_id.to_string()),
-                    "query",
-                    &query,
-                );
-                f.counter("pgfleet_top_query_seconds", "", labels.clone(), seconds);
-                f.counter("pgfleet_top_query_calls", "", labels.clone(), calls);
-                f.gauge(
-                    "pgfleet_top_query_mean_seconds",
-                    "",
-                    labels,
-                    if calls > 0.0 { seconds / calls } else { 0.0 },
-                );
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Health of each service from a [`Snapshot`], in the shapes of seeds 002 and 003
 //! (`pgfleet_core::health`).
 
-use super::collect::Snapshot;
+use super::collectors::{Probe, ServerActivity, Sizes, Snapshot, Statements};
 use super::targets::{ServiceTarget, Targets};
 use pgfleet_core::health::{
     ConnectionPoolCheck, ConnectivityCheck, DatabaseResourcesCheck, DetailedChecks, DetailedHealth,
@@ -20,7 +20,11 @@ fn sessions(targets: &Targets, snapshot: &Snapshot, service: &ServiceTarget) -> 
         .servers
         .iter()
         .position(|s| s.name == service.server)?;
-    let activity = snapshot.activity.get(server)?.as_ref().ok()?;
+    let activity = snapshot
+        .get::<ServerActivity>()
+        .get(server)?
+        .as_ref()
+        .ok()?;
     let mine = activity
         .value
         .sessions
@@ -36,7 +40,7 @@ fn sessions(targets: &Targets, snapshot: &Snapshot, service: &ServiceTarget) -> 
 
 pub fn summary(targets: &Targets, snapshot: &Snapshot, index: usize) -> HealthSummary {
     let service = &targets.services[index];
-    let probe = &snapshot.probe[service.db];
+    let probe = &snapshot.get::<Probe>()[service.db];
     let (active, open) = sessions(targets, snapshot, service).unwrap_or((0, 0));
     let utilization = utilization_percent(open, u64::from(service.pool_max));
     HealthSummary {
@@ -52,7 +56,7 @@ pub fn summary(targets: &Targets, snapshot: &Snapshot, index: usize) -> HealthSu
 
 pub fn detailed(targets: &Targets, snapshot: &Snapshot, index: usize) -> DetailedHealth {
     let service = &targets.services[index];
-    let probe = &snapshot.probe[service.db];
+    let probe = &snapshot.get::<Probe>()[service.db];
     let connectivity = ConnectivityCheck {
         status: if probe.is_ok() {
             HealthStatus::Healthy
@@ -76,7 +80,7 @@ pub fn detailed(targets: &Targets, snapshot: &Snapshot, index: usize) -> Detaile
         .iter()
         .position(|s| s.name == service.server);
     let statements = server
-        .and_then(|s| snapshot.statements.get(s))
+        .and_then(|s| snapshot.get::<Statements>().get(s))
         .and_then(|s| s.as_ref().ok());
     let complex = statements.and_then(|s| {
         let (seconds, calls) = s
@@ -98,9 +102,12 @@ pub fn detailed(targets: &Targets, snapshot: &Snapshot, index: usize) -> Detaile
         complex_query_time_seconds: complex,
     };
     let activity = server
-        .and_then(|s| snapshot.activity.get(s))
+        .and_then(|s| snapshot.get::<ServerActivity>().get(s))
         .and_then(|a| a.as_ref().ok());
-    let sizes = snapshot.sizes.get(service.db).and_then(|s| s.as_ref().ok());
+    let sizes = snapshot
+        .get::<Sizes>()
+        .get(service.db)
+        .and_then(|s| s.as_ref().ok());
     let server_utilization = activity.map(|a| {
         let open: i64 = a.value.sessions.iter().map(|s| s.total).sum();
         utilization_percent(open.max(0) as u64, a.value.max_connections.max(0) as u64)
@@ -182,7 +189,7 @@ pub fn readiness(targets: &Targets, snapshot: &Snapshot) -> (HealthStatus, Probe
     let mut status = HealthStatus::Healthy;
     let time = humantime::format_rfc3339_seconds(snapshot.taken).to_string();
     for service in &targets.services {
-        let probe = &snapshot.probe[service.db];
+        let probe = &snapshot.get::<Probe>()[service.db];
         let this = if probe.is_ok() {
             HealthStatus::Healthy
         } else {
@@ -222,7 +229,7 @@ impl Snapshot {
         targets
             .services
             .iter()
-            .filter(|s| self.probe[s.db].is_ok())
+            .filter(|s| self.get::<Probe>()[s.db].is_ok())
             .count()
     }
 }

@@ -2,8 +2,8 @@
 //! for every service database of the fleet.
 //!
 //! Shape: [`targets`] resolves every service and keeps one small pool per database;
-//! [`collect`] reads the catalogs at scrape time through per-collector caches under one
-//! deadline; [`exposition`], [`health`] and [`page`] render a snapshot; this module wires them
+//! [`collectors`] reads the catalogs at scrape time, one file per collector, each behind its
+//! own caches, under one deadline; [`exposition`], [`health`] and [`page`] render a snapshot; this module wires them
 //! to HTTP routes, which [`http`] serves under a header-read deadline and a connection limit;
 //! [`observe`] generates the Grafana dashboard and alert rules from the same metric names.
 //!
@@ -11,7 +11,7 @@
 //! never on clap or the CLI, and never prints.
 
 pub mod cache;
-pub mod collect;
+pub mod collectors;
 pub mod exposition;
 pub mod health;
 pub mod http;
@@ -26,7 +26,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use collect::{Collectors, Scope};
+use collectors::{Collectors, Probe, Scope};
 use pgfleet_core::Secret;
 use pgfleet_core::health::{HEALTH_JSON, ProbeReport, ProbeStatus};
 use std::sync::Arc;
@@ -104,7 +104,7 @@ async fn metrics(State(daemon): State<Arc<Daemon>>, headers: HeaderMap) -> Respo
         &collectors.targets,
         &snapshot,
         scrapes,
-        collectors.settings.top_queries,
+        &collectors.settings,
     );
     let wants_openmetrics = headers
         .get(header::ACCEPT)
@@ -139,7 +139,7 @@ async fn ready(State(daemon): State<Arc<Daemon>>) -> Response {
     let collectors = &daemon.collectors;
     let snapshot = collectors.snapshot(Scope::Probes).await;
     let key: Vec<ProbeKey> = snapshot
-        .probe
+        .get::<Probe>()
         .iter()
         .map(|p| match p {
             Ok(value) => ProbeKey::Value(Arc::as_ptr(value) as usize),

@@ -2,100 +2,112 @@
 //! (seed 000 §2.4's panels) and Prometheus alert rules. Both name only metrics the daemon
 //! really emits (a test checks them against a real scrape).
 
+use pgfleet_core::metric_names::serve as names;
 use serde_json::{Value, json};
 
 /// One alert rule; thresholds are the usual starting points, meant to be edited.
 struct Alert {
     name: &'static str,
-    expr: &'static str,
+    expr: String,
     for_: &'static str,
     severity: &'static str,
     summary: &'static str,
     description: &'static str,
 }
 
-const ALERTS: [Alert; 10] = [
-    Alert {
-        name: "PgfleetDatabaseDown",
-        expr: "pgfleet_up == 0",
-        for_: "1m",
-        severity: "critical",
-        summary: "{{ $labels.service }}: its database is unreachable",
-        description: "pgfleet serve cannot run SELECT 1 on {{ $labels.database }} for service {{ $labels.service }}.",
-    },
-    Alert {
-        name: "PgfleetPoolUtilizationHigh",
-        expr: "pgfleet_pool_utilization_ratio > 0.8",
-        for_: "5m",
-        severity: "warning",
-        summary: "{{ $labels.service }}: over 80% of its pool in use",
-        description: "Sessions of {{ $labels.service }} use {{ $value | humanizePercentage }} of its pool size (seed 003's degraded threshold).",
-    },
-    Alert {
-        name: "PgfleetServerConnectionsHigh",
-        expr: "pgfleet_server_connections / pgfleet_server_max_connections > 0.8",
-        for_: "5m",
-        severity: "warning",
-        summary: "server {{ $labels.server }}: over 80% of max_connections in use",
-        description: "{{ $value | humanizePercentage }} of max_connections is in use on {{ $labels.server }}.",
-    },
-    Alert {
-        name: "PgfleetMigrationsPending",
-        expr: "pgfleet_migrations_pending > 0",
-        for_: "30m",
-        severity: "warning",
-        summary: "{{ $labels.service }}: {{ $value }} migration(s) pending",
-        description: "Migration files of {{ $labels.service }} have been waiting for 30 minutes: run pgfleet migrate up.",
-    },
-    Alert {
-        name: "PgfleetMigrationDirty",
-        expr: "pgfleet_migration_dirty == 1 or pgfleet_migration_problems > 0",
-        for_: "0m",
-        severity: "critical",
-        summary: "{{ $labels.service }}: a migration is dirty, edited or missing",
-        description: "See pgfleet migrate status {{ $labels.service }}; a dirty step needs pgfleet migrate repair.",
-    },
-    Alert {
-        name: "PgfleetLongTransaction",
-        expr: "pgfleet_oldest_transaction_seconds > 300",
-        for_: "2m",
-        severity: "warning",
-        summary: "{{ $labels.service }}: a transaction has been open for {{ $value | humanizeDuration }}",
-        description: "Long transactions hold back vacuum and locks; see pg_stat_activity for the service's roles.",
-    },
-    Alert {
-        name: "PgfleetReplicationLag",
-        expr: "pgfleet_replication_lag_seconds > 60",
-        for_: "5m",
-        severity: "warning",
-        summary: "replica {{ $labels.server }} is {{ $value | humanizeDuration }} behind",
-        description: "The replica's replay lags its primary by more than a minute.",
-    },
-    Alert {
-        name: "PgfleetAccessDrift",
-        expr: "pgfleet_access_drift > 0",
-        for_: "15m",
-        severity: "warning",
-        summary: "{{ $labels.service }}: {{ $value }} role or grant difference(s) from the manifest",
-        description: "Someone changed roles or grants by hand: see pgfleet access check {{ $labels.service }}.",
-    },
-    Alert {
-        name: "PgfleetDeadlocks",
-        expr: "increase(pgfleet_database_deadlocks_total[10m]) > 0",
-        for_: "0m",
-        severity: "warning",
-        summary: "database {{ $labels.database }}: deadlocks in the last 10 minutes",
-        description: "PostgreSQL detected {{ $value }} deadlock(s) in {{ $labels.database }}.",
-    },
-    Alert {
-        name: "PgfleetCollectorFailing",
-        expr: "pgfleet_collector_success == 0",
-        for_: "10m",
-        severity: "warning",
-        summary: "pgfleet serve: collector {{ $labels.collector }} failing for {{ $labels.target }}",
-        description: "Its metrics are missing; the daemon's log (-v) says why.",
-    },
-];
+/// The rules; expressions name metrics through [`names`], so a renamed metric renames them.
+fn alerts() -> [Alert; 10] {
+    [
+        Alert {
+            name: "PgfleetDatabaseDown",
+            expr: format!("{} == 0", names::UP),
+            for_: "1m",
+            severity: "critical",
+            summary: "{{ $labels.service }}: its database is unreachable",
+            description: "pgfleet serve cannot run SELECT 1 on {{ $labels.database }} for service {{ $labels.service }}.",
+        },
+        Alert {
+            name: "PgfleetPoolUtilizationHigh",
+            expr: format!("{} > 0.8", names::POOL_UTILIZATION_RATIO),
+            for_: "5m",
+            severity: "warning",
+            summary: "{{ $labels.service }}: over 80% of its pool in use",
+            description: "Sessions of {{ $labels.service }} use {{ $value | humanizePercentage }} of its pool size (seed 003's degraded threshold).",
+        },
+        Alert {
+            name: "PgfleetServerConnectionsHigh",
+            expr: format!(
+                "{} / {} > 0.8",
+                names::SERVER_CONNECTIONS,
+                names::SERVER_MAX_CONNECTIONS
+            ),
+            for_: "5m",
+            severity: "warning",
+            summary: "server {{ $labels.server }}: over 80% of max_connections in use",
+            description: "{{ $value | humanizePercentage }} of max_connections is in use on {{ $labels.server }}.",
+        },
+        Alert {
+            name: "PgfleetMigrationsPending",
+            expr: format!("{} > 0", names::MIGRATIONS_PENDING),
+            for_: "30m",
+            severity: "warning",
+            summary: "{{ $labels.service }}: {{ $value }} migration(s) pending",
+            description: "Migration files of {{ $labels.service }} have been waiting for 30 minutes: run pgfleet migrate up.",
+        },
+        Alert {
+            name: "PgfleetMigrationDirty",
+            expr: format!(
+                "{} == 1 or {} > 0",
+                names::MIGRATION_DIRTY,
+                names::MIGRATION_PROBLEMS
+            ),
+            for_: "0m",
+            severity: "critical",
+            summary: "{{ $labels.service }}: a migration is dirty, edited or missing",
+            description: "See pgfleet migrate status {{ $labels.service }}; a dirty step needs pgfleet migrate repair.",
+        },
+        Alert {
+            name: "PgfleetLongTransaction",
+            expr: format!("{} > 300", names::OLDEST_TRANSACTION_SECONDS),
+            for_: "2m",
+            severity: "warning",
+            summary: "{{ $labels.service }}: a transaction has been open for {{ $value | humanizeDuration }}",
+            description: "Long transactions hold back vacuum and locks; see pg_stat_activity for the service's roles.",
+        },
+        Alert {
+            name: "PgfleetReplicationLag",
+            expr: format!("{} > 60", names::REPLICATION_LAG_SECONDS),
+            for_: "5m",
+            severity: "warning",
+            summary: "replica {{ $labels.server }} is {{ $value | humanizeDuration }} behind",
+            description: "The replica's replay lags its primary by more than a minute.",
+        },
+        Alert {
+            name: "PgfleetAccessDrift",
+            expr: format!("{} > 0", names::ACCESS_DRIFT),
+            for_: "15m",
+            severity: "warning",
+            summary: "{{ $labels.service }}: {{ $value }} role or grant difference(s) from the manifest",
+            description: "Someone changed roles or grants by hand: see pgfleet access check {{ $labels.service }}.",
+        },
+        Alert {
+            name: "PgfleetDeadlocks",
+            expr: format!("increase({}_total[10m]) > 0", names::DATABASE_DEADLOCKS),
+            for_: "0m",
+            severity: "warning",
+            summary: "database {{ $labels.database }}: deadlocks in the last 10 minutes",
+            description: "PostgreSQL detected {{ $value }} deadlock(s) in {{ $labels.database }}.",
+        },
+        Alert {
+            name: "PgfleetCollectorFailing",
+            expr: format!("{} == 0", names::COLLECTOR_SUCCESS),
+            for_: "10m",
+            severity: "warning",
+            summary: "pgfleet serve: collector {{ $labels.collector }} failing for {{ $labels.target }}",
+            description: "Its metrics are missing; the daemon's log (-v) says why.",
+        },
+    ]
+}
 
 /// Prometheus alerting rules (YAML).
 pub fn alert_rules() -> String {
@@ -103,11 +115,11 @@ pub fn alert_rules() -> String {
         "# Prometheus alert rules for pgfleet serve's metrics (pgfleet observe alerts).\n\
          groups:\n  - name: pgfleet\n    rules:\n",
     );
-    for alert in &ALERTS {
+    for alert in alerts() {
         out.push_str(&format!(
             "      - alert: {}\n        expr: {}\n        for: {}\n        labels:\n          severity: {}\n        annotations:\n          summary: {}\n          description: {}\n",
             alert.name,
-            yaml_string(alert.expr),
+            yaml_string(&alert.expr),
             alert.for_,
             alert.severity,
             yaml_string(alert.summary),
@@ -124,7 +136,7 @@ fn yaml_string(text: &str) -> String {
 
 /// The names of the alerts, for tests and docs.
 pub fn alert_names() -> Vec<&'static str> {
-    ALERTS.iter().map(|a| a.name).collect()
+    alerts().iter().map(|a| a.name).collect()
 }
 
 fn panel(
@@ -161,7 +173,7 @@ pub fn grafana_dashboard() -> Value {
             "Services up",
             "stat",
             (0, 0, 6, 5),
-            &[(&format!("pgfleet_up{{{s}}}"), "{{service}}")],
+            &[(&format!("{}{{{s}}}", names::UP), "{{service}}")],
             "none",
         ),
         panel(
@@ -170,7 +182,7 @@ pub fn grafana_dashboard() -> Value {
             "timeseries",
             (6, 0, 9, 8),
             &[(
-                &format!("sum by (service, state) (pgfleet_connections{{{s}}})"),
+                &format!("sum by (service, state) ({}{{{s}}})", names::CONNECTIONS),
                 "{{service}} {{state}}",
             )],
             "short",
@@ -181,7 +193,7 @@ pub fn grafana_dashboard() -> Value {
             "timeseries",
             (15, 0, 9, 8),
             &[(
-                &format!("pgfleet_pool_utilization_ratio{{{s}}}"),
+                &format!("{}{{{s}}}", names::POOL_UTILIZATION_RATIO),
                 "{{service}}",
             )],
             "percentunit",
@@ -193,7 +205,8 @@ pub fn grafana_dashboard() -> Value {
             (0, 8, 12, 8),
             &[(
                 &format!(
-                    "histogram_quantile(0.95, sum by (service, le) (rate(pgfleet_query_duration_seconds_bucket{{{s}}}[5m])))"
+                    "histogram_quantile(0.95, sum by (service, le) (rate({}_bucket{{{s}}}[5m])))",
+                    names::QUERY_DURATION_SECONDS
                 ),
                 "{{service}}",
             )],
@@ -205,8 +218,8 @@ pub fn grafana_dashboard() -> Value {
             "timeseries",
             (12, 8, 12, 8),
             &[
-                ("pgfleet_server_connections", "{{server}} open"),
-                ("pgfleet_server_max_connections", "{{server}} max"),
+                (names::SERVER_CONNECTIONS, "{{server}} open"),
+                (names::SERVER_MAX_CONNECTIONS, "{{server}} max"),
             ],
             "short",
         ),
@@ -215,7 +228,10 @@ pub fn grafana_dashboard() -> Value {
             "Size growth",
             "timeseries",
             (0, 16, 12, 8),
-            &[(&format!("pgfleet_service_size_bytes{{{s}}}"), "{{service}}")],
+            &[(
+                &format!("{}{{{s}}}", names::SERVICE_SIZE_BYTES),
+                "{{service}}",
+            )],
             "bytes",
         ),
         panel(
@@ -224,9 +240,9 @@ pub fn grafana_dashboard() -> Value {
             "table",
             (12, 16, 12, 8),
             &[
-                (&format!("pgfleet_migration_version{{{s}}}"), "version"),
-                (&format!("pgfleet_migrations_pending{{{s}}}"), "pending"),
-                (&format!("pgfleet_migration_dirty{{{s}}}"), "dirty"),
+                (&format!("{}{{{s}}}", names::MIGRATION_VERSION), "version"),
+                (&format!("{}{{{s}}}", names::MIGRATIONS_PENDING), "pending"),
+                (&format!("{}{{{s}}}", names::MIGRATION_DIRTY), "dirty"),
             ],
             "none",
         ),
@@ -236,7 +252,7 @@ pub fn grafana_dashboard() -> Value {
             "timeseries",
             (0, 24, 8, 8),
             &[(
-                &format!("pgfleet_service_cache_hit_ratio{{{s}}}"),
+                &format!("{}{{{s}}}", names::SERVICE_CACHE_HIT_RATIO),
                 "{{service}}",
             )],
             "percentunit",
@@ -247,7 +263,7 @@ pub fn grafana_dashboard() -> Value {
             "timeseries",
             (8, 24, 8, 8),
             &[(
-                "increase(pgfleet_database_deadlocks_total[5m])",
+                &format!("increase({}_total[5m])", names::DATABASE_DEADLOCKS),
                 "{{database}}",
             )],
             "short",
@@ -258,7 +274,7 @@ pub fn grafana_dashboard() -> Value {
             "timeseries",
             (16, 24, 8, 8),
             &[(
-                &format!("pgfleet_oldest_transaction_seconds{{{s}}}"),
+                &format!("{}{{{s}}}", names::OLDEST_TRANSACTION_SECONDS),
                 "{{service}}",
             )],
             "s",
@@ -269,7 +285,10 @@ pub fn grafana_dashboard() -> Value {
             "table",
             (0, 32, 16, 8),
             &[(
-                &format!("topk(10, rate(pgfleet_top_query_seconds_total{{{s}}}[5m]))"),
+                &format!(
+                    "topk(10, rate({}_total{{{s}}}[5m]))",
+                    names::TOP_QUERY_SECONDS
+                ),
                 "{{service}} {{query}}",
             )],
             "s",
@@ -279,7 +298,7 @@ pub fn grafana_dashboard() -> Value {
             "Access drift",
             "stat",
             (16, 32, 8, 8),
-            &[(&format!("pgfleet_access_drift{{{s}}}"), "{{service}}")],
+            &[(&format!("{}{{{s}}}", names::ACCESS_DRIFT), "{{service}}")],
             "none",
         ),
     ];
@@ -303,7 +322,7 @@ pub fn grafana_dashboard() -> Value {
                 "name": "service",
                 "type": "query",
                 "datasource": { "type": "prometheus", "uid": "${datasource}" },
-                "query": "label_values(pgfleet_up, service)",
+                "query": &format!("label_values({}, service)", names::UP),
                 "refresh": 2,
                 "multi": true,
                 "includeAll": true,

@@ -1,6 +1,6 @@
 //! The status page at `/`: one server-rendered HTML table of every service, refreshing itself.
 
-use super::collect::Snapshot;
+use super::collectors::{Drift, Migrations, Probe, Sizes, Snapshot};
 use super::health;
 use super::targets::Targets;
 use pgfleet_core::health::HealthStatus;
@@ -53,14 +53,14 @@ pub fn render(targets: &Targets, snapshot: &Snapshot) -> String {
             .response_time_seconds
             .map(|t| format!("{:.1} ms", t * 1000.0))
             .unwrap_or_else(|| {
-                snapshot.probe[service.db]
+                snapshot.get::<Probe>()[service.db]
                     .as_ref()
                     .err()
                     .cloned()
                     .unwrap_or_default()
             });
-        let migrations = match &snapshot.migrations[index] {
-            Ok(m) => {
+        let migrations = match snapshot.get::<Migrations>().get(index) {
+            Some(Ok(m)) => {
                 let m = &m.value;
                 let mut text = m
                     .current
@@ -76,10 +76,11 @@ pub fn render(targets: &Targets, snapshot: &Snapshot) -> String {
                 }
                 text
             }
-            Err(e) => format!("unknown ({e})"),
+            Some(Err(e)) => format!("unknown ({e})"),
+            None => "unknown".to_owned(),
         };
-        let size = match &snapshot.sizes[service.db] {
-            Ok(sizes) => match &service.schema {
+        let size = match snapshot.get::<Sizes>().get(service.db) {
+            Some(Ok(sizes)) => match &service.schema {
                 None => bytes(sizes.value.database_bytes),
                 Some(schema) => sizes
                     .value
@@ -87,9 +88,9 @@ pub fn render(targets: &Targets, snapshot: &Snapshot) -> String {
                     .get(schema)
                     .map_or_else(|| "-".to_owned(), |b| bytes(*b)),
             },
-            Err(_) => "-".to_owned(),
+            _ => "-".to_owned(),
         };
-        let drift = match snapshot.drift.get(service.db) {
+        let drift = match snapshot.get::<Drift>().get(service.db) {
             Some(Ok(d)) => d
                 .value
                 .by_service

@@ -5,7 +5,7 @@ use crate::context::Context;
 use crate::error::{CliError, Result};
 use crate::output;
 use pgfleet_core::Secret;
-use pgfleet_serve::collect::Collectors;
+use pgfleet_serve::collectors::Collectors;
 use pgfleet_serve::targets::{Settings, Targets};
 use pgfleet_serve::{Daemon, router};
 use std::sync::Arc;
@@ -71,7 +71,7 @@ pub async fn run(ctx: Context, args: &ServeArgs) -> Result<()> {
     let warm = daemon.clone();
     tokio::spawn(async move {
         warm.collectors
-            .snapshot(pgfleet_serve::collect::Scope::Everything)
+            .snapshot(pgfleet_serve::collectors::Scope::Everything)
             .await;
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
