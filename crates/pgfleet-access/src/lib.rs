@@ -392,7 +392,7 @@ pub fn logins_without_password(
         .filter_map(|d| match &d.fact {
             Fact::Role {
                 role, login: true, ..
-            } if d.kind == "missing"
+            } if d.kind == plan::DifferenceKind::Missing
                 && !d.description.contains(", but the manifest says")
                 && !passwords.contains_key(role) =>
             {

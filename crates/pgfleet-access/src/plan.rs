@@ -29,11 +29,29 @@ pub(super) enum Exec {
     },
 }
 
+/// Which side of a difference has the fact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DifferenceKind {
+    /// The manifest wants it, the database does not have it.
+    Missing,
+    /// The database has it, the manifest not.
+    Extra,
+}
+
+impl DifferenceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DifferenceKind::Missing => "missing",
+            DifferenceKind::Extra => "extra",
+        }
+    }
+}
+
 /// One difference between the manifest and the database.
 #[derive(Debug, Clone, Serialize)]
 pub struct Difference {
-    /// `missing` (the manifest wants it) or `extra` (the database has it, the manifest not).
-    pub kind: &'static str,
+    pub kind: DifferenceKind,
     pub fact: Fact,
     pub description: String,
 }
@@ -43,7 +61,7 @@ pub fn differences(desired: &BTreeSet<Fact>, live: &BTreeSet<Fact>) -> Vec<Diffe
     let mut out = Vec::new();
     for fact in desired.difference(live) {
         out.push(Difference {
-            kind: "missing",
+            kind: DifferenceKind::Missing,
             description: match (fact, role_in(live, fact)) {
                 (Fact::Role { .. }, Some(existing)) => {
                     format!("{existing}, but the manifest says {fact}")
@@ -70,7 +88,7 @@ pub fn differences(desired: &BTreeSet<Fact>, live: &BTreeSet<Fact>) -> Vec<Diffe
             continue;
         }
         out.push(Difference {
-            kind: "extra",
+            kind: DifferenceKind::Extra,
             description: format!("not in the manifest: {fact}"),
             fact: fact.clone(),
         });
@@ -119,36 +137,38 @@ pub fn statements(
     for d in differences {
         let reason = d.description.clone();
         match (d.kind, &d.fact) {
-            ("missing", wanted @ Fact::Role { role, .. }) => match role_in(live, wanted) {
-                // Only the clauses that differ: a CREATEROLE login may not send NOSUPERUSER,
-                // NOREPLICATION or NOBYPASSRLS (PostgreSQL 15), even to a role without them.
-                Some(existing) => push(
-                    &mut out,
-                    0,
-                    format!(
-                        "ALTER ROLE {} {}",
-                        quote_ident(role),
-                        role_clauses(Some(existing), wanted)
-                    ),
-                    reason,
-                ),
-                None => {
-                    push(
+            (DifferenceKind::Missing, wanted @ Fact::Role { role, .. }) => {
+                match role_in(live, wanted) {
+                    // Only the clauses that differ: a CREATEROLE login may not send NOSUPERUSER,
+                    // NOREPLICATION or NOBYPASSRLS (PostgreSQL 15), even to a role without them.
+                    Some(existing) => push(
                         &mut out,
                         0,
                         format!(
-                            "CREATE ROLE {} {}",
+                            "ALTER ROLE {} {}",
                             quote_ident(role),
-                            role_clauses(None, wanted)
+                            role_clauses(Some(existing), wanted)
                         ),
-                        reason.clone(),
-                    );
-                    if extras.verifiers.contains_key(role) {
-                        passwords.push((role.clone(), reason));
+                        reason,
+                    ),
+                    None => {
+                        push(
+                            &mut out,
+                            0,
+                            format!(
+                                "CREATE ROLE {} {}",
+                                quote_ident(role),
+                                role_clauses(None, wanted)
+                            ),
+                            reason.clone(),
+                        );
+                        if extras.verifiers.contains_key(role) {
+                            passwords.push((role.clone(), reason));
+                        }
                     }
                 }
-            },
-            ("missing", Fact::Password { role }) => {
+            }
+            (DifferenceKind::Missing, Fact::Password { role }) => {
                 let created = !live
                     .iter()
                     .any(|f| matches!(f, Fact::Role { role: r, .. } if r == role));
@@ -175,7 +195,7 @@ pub fn statements(
                     .map(quote_ident)
                     .collect::<Vec<_>>()
                     .join(".");
-                let action = if kind == "missing" {
+                let action = if kind == DifferenceKind::Missing {
                     format!("SET {name} = {}", quote_literal(value))
                 } else {
                     format!("RESET {name}")
@@ -187,7 +207,7 @@ pub fn statements(
                     reason,
                 );
             }
-            ("missing", Fact::Member { role, member }) => {
+            (DifferenceKind::Missing, Fact::Member { role, member }) => {
                 push(
                     &mut out,
                     1,
@@ -195,7 +215,7 @@ pub fn statements(
                     reason,
                 );
             }
-            ("extra", Fact::Member { role, member }) => {
+            (DifferenceKind::Extra, Fact::Member { role, member }) => {
                 push(
                     &mut out,
                     11,
@@ -203,7 +223,7 @@ pub fn statements(
                     reason,
                 );
             }
-            ("missing", Fact::Owner { object, role }) => {
+            (DifferenceKind::Missing, Fact::Owner { object, role }) => {
                 let rank = if object.kind == super::facts::ObjectKind::Schema {
                     2
                 } else {
@@ -228,7 +248,7 @@ pub fn statements(
                     as_member(&mut out, extras, current);
                 }
             }
-            ("extra", Fact::Owner { object, role }) => {
+            (DifferenceKind::Extra, Fact::Owner { object, role }) => {
                 // Owned by a role that must own nothing: its service's owner takes it over.
                 let Some(owner) = extras.owner_of.get(role) else {
                     continue;
@@ -252,7 +272,7 @@ pub fn statements(
                 as_member(&mut out, extras, role);
             }
             (
-                "missing",
+                DifferenceKind::Missing,
                 Fact::Grant {
                     object,
                     grantee: to,
@@ -272,7 +292,7 @@ pub fn statements(
                 );
             }
             (
-                "extra",
+                DifferenceKind::Extra,
                 Fact::Grant {
                     object,
                     grantee: from,
@@ -292,7 +312,7 @@ pub fn statements(
                 );
             }
             (
-                "missing",
+                DifferenceKind::Missing,
                 Fact::DefaultGrant {
                     owner,
                     schema,
@@ -315,7 +335,7 @@ pub fn statements(
                 );
             }
             (
-                "extra",
+                DifferenceKind::Extra,
                 Fact::DefaultGrant {
                     owner,
                     schema,
@@ -338,7 +358,7 @@ pub fn statements(
                 );
                 as_member(&mut out, extras, owner);
             }
-            ("missing", Fact::RowSecurity { table }) => {
+            (DifferenceKind::Missing, Fact::RowSecurity { table }) => {
                 push(
                     &mut out,
                     6,
@@ -350,7 +370,7 @@ pub fn statements(
                 );
             }
             (
-                "missing",
+                DifferenceKind::Missing,
                 Fact::Policy {
                     table,
                     name,
@@ -380,7 +400,7 @@ pub fn statements(
             }
             // A permissive policy the manifest does not ask for (or one pgfleet made and
             // somebody altered) widens what the roles see: dropped, and pgfleet's made again.
-            ("extra", Fact::Policy { table, name, .. }) => {
+            (DifferenceKind::Extra, Fact::Policy { table, name, .. }) => {
                 push(
                     &mut out,
                     7,

@@ -19,7 +19,9 @@ pub use interrupt::Interrupt;
 use login::RunLogin;
 use pgfleet_core::Connection;
 use pgfleet_core::ident::{quote_ident, quote_literal};
-use pgfleet_pg::history::{self, Applied, AuditEntry, os_user};
+use pgfleet_pg::history::{
+    self, Applied, AuditEntry, AuditResult, HistoryAction, HistoryState, os_user,
+};
 use serde::Serialize;
 use source::{Migration, Script, SourceError};
 use std::path::PathBuf;
@@ -68,12 +70,35 @@ pub enum Direction {
     Down { steps: u32, to: Option<i64> },
 }
 
+/// Which way one step goes: its up file or its down file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepDirection {
+    Up,
+    Down,
+}
+
+impl StepDirection {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepDirection::Up => "up",
+            StepDirection::Down => "down",
+        }
+    }
+}
+
+impl std::fmt::Display for StepDirection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One step of a plan.
 #[derive(Debug, Clone, Serialize)]
 pub struct Step {
     pub version: i64,
     pub name: String,
-    pub direction: &'static str,
+    pub direction: StepDirection,
     pub file: PathBuf,
     pub no_transaction: bool,
     /// The SQL, in dry-run reports only.
@@ -467,7 +492,7 @@ pub fn plan(
                     detail: None,
                     hint: None,
                 })?;
-                steps.push(step(m.version, &m.name, "up", &m.up));
+                steps.push(step(m.version, &m.name, StepDirection::Up, &m.up));
             }
             Ok(steps)
         }
@@ -493,7 +518,7 @@ pub fn plan(
                         name: m.name.clone(),
                     });
                 };
-                steps.push(step(m.version, &m.name, "down", down));
+                steps.push(step(m.version, &m.name, StepDirection::Down, down));
             }
             Ok(steps)
         }
@@ -502,7 +527,7 @@ pub fn plan(
 
 /// A step without its SQL: only a dry run's report carries it (a run would hold a copy of
 /// every file for nothing).
-fn step(version: i64, name: &str, direction: &'static str, script: &Script) -> Step {
+fn step(version: i64, name: &str, direction: StepDirection, script: &Script) -> Step {
     Step {
         version,
         name: name.to_owned(),
@@ -529,7 +554,7 @@ pub async fn dry_run(
     let mut steps = plan(target, &migrations, &history, direction, options)?;
     for step in &mut steps {
         if let Some(m) = migrations.iter().find(|m| m.version == step.version) {
-            let script = if step.direction == "up" {
+            let script = if step.direction == StepDirection::Up {
                 Some(&m.up)
             } else {
                 m.down.as_ref()
@@ -544,7 +569,7 @@ pub async fn dry_run(
         .map(|a| a.version)
         .collect();
     for step in &steps {
-        if step.direction == "up" {
+        if step.direction == StepDirection::Up {
             reached.insert(step.version);
         } else {
             reached.remove(&step.version);
@@ -612,8 +637,8 @@ pub async fn run(
             // row records how the run ended, with the server's reason.
             if !error.is_refusal() {
                 let result = match &error {
-                    MigrateError::Interrupted { .. } => "interrupted",
-                    _ => "failed",
+                    MigrateError::Interrupted { .. } => AuditResult::Interrupted,
+                    _ => AuditResult::Failed,
                 };
                 let entry = AuditEntry {
                     service: &target.service,
@@ -763,7 +788,7 @@ async fn run_locked(
         let Some(migration) = by_version(step.version) else {
             continue;
         };
-        let script = if step.direction == "up" {
+        let script = if step.direction == StepDirection::Up {
             &migration.up
         } else {
             match &migration.down {
@@ -772,7 +797,7 @@ async fn run_locked(
             }
         };
         let version_before = applied.last().copied();
-        if step.direction == "up" {
+        if step.direction == StepDirection::Up {
             applied.insert(step.version);
         } else {
             applied.remove(&step.version);
@@ -796,17 +821,16 @@ async fn run_locked(
             .await
         } else {
             let record = |duration_ms: &str| {
-                let (action, state) = if step.direction == "up" {
-                    ("insert", "applied")
-                } else {
-                    ("delete", "applied")
+                let action = match step.direction {
+                    StepDirection::Up => HistoryAction::Insert,
+                    StepDirection::Down => HistoryAction::Delete,
                 };
                 record_sql(
                     target,
                     &session,
                     migration,
                     action,
-                    state,
+                    HistoryState::Applied,
                     0,
                     duration_ms,
                     Some(&audit),
@@ -1104,7 +1128,7 @@ async fn apply_statements(
     session: &Session,
     migration: &Migration,
     script: &Script,
-    direction: &str,
+    direction: StepDirection,
     options: &Options,
     audit: &StepAudit,
 ) -> Result<(), MigrateError> {
@@ -1120,12 +1144,15 @@ async fn apply_statements(
         })?;
     let started = Instant::now();
     let pg = |context: &str, e: &tokio_postgres::Error| target.pg(context, e);
-    let record =
-        |action: &str, state: &str, done: i32, duration: &str, audit: Option<&StepAudit>| {
-            record_sql(
-                target, session, migration, action, state, done, duration, audit,
-            )
-        };
+    let record = |action: HistoryAction,
+                  state: HistoryState,
+                  done: i32,
+                  duration: &str,
+                  audit: Option<&StepAudit>| {
+        record_sql(
+            target, session, migration, action, state, done, duration, audit,
+        )
+    };
     let dirty_hint = |done: usize| {
         format!(
             "{done} statement(s) of this no-transaction file completed and the migration is marked dirty; \
@@ -1138,11 +1165,11 @@ async fn apply_statements(
         .await
         .map_err(|e| pg("starting a fresh session", &e))?;
     // Dirty marker: for `up` a new row; for `down` the existing row turns dirty.
-    let marker = if direction == "up" {
-        record("insert", "dirty", 0, "0", None)
-    } else {
-        record("dirty", "dirty", 0, "0", None)
+    let marker = match direction {
+        StepDirection::Up => HistoryAction::Insert,
+        StepDirection::Down => HistoryAction::Dirty,
     };
+    let marker = record(marker, HistoryState::Dirty, 0, "0", None);
     client
         .batch_execute(&format!(
             "{} {marker}; {}",
@@ -1204,17 +1231,23 @@ async fn apply_statements(
         client
             .batch_execute(&format!(
                 "RESET ROLE; {}",
-                record("progress", "dirty", (index + 1) as i32, "0", None)
+                record(
+                    HistoryAction::Progress,
+                    HistoryState::Dirty,
+                    (index + 1) as i32,
+                    "0",
+                    None
+                )
             ))
             .await
             .map_err(|e| pg("recording progress", &e))?;
     }
     let duration = started.elapsed().as_millis().to_string();
-    let last = if direction == "up" {
-        record("applied", "applied", 0, &duration, Some(audit))
-    } else {
-        record("delete", "applied", 0, &duration, Some(audit))
+    let last = match direction {
+        StepDirection::Up => HistoryAction::Applied,
+        StepDirection::Down => HistoryAction::Delete,
     };
+    let last = record(last, HistoryState::Applied, 0, &duration, Some(audit));
     client
         .batch_execute(&format!(
             "RESET lock_timeout; RESET statement_timeout; {last}"
@@ -1242,8 +1275,8 @@ fn record_sql(
     target: &Target,
     session: &Session,
     migration: &Migration,
-    action: &str,
-    state: &str,
+    action: HistoryAction,
+    state: HistoryState,
     statements_done: i32,
     duration_ms: &str,
     audit: Option<&StepAudit>,
@@ -1265,7 +1298,7 @@ fn record_sql(
             "os_user": os_user(),
             "version_before": audit.version_before,
             "version_after": audit.version_after,
-            "result": "success",
+            "result": AuditResult::Success,
             "detail": audit.detail,
         });
     }
@@ -1279,7 +1312,7 @@ fn record_sql(
     format!(
         "SELECT pgfleet.record_step({}, {}, {value})",
         quote_literal(&target.service),
-        quote_literal(action)
+        quote_literal(action.as_str())
     )
 }
 

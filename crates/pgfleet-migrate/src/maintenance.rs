@@ -1,7 +1,7 @@
 //! Reading and settling a service's migration state: status, validate, repair, baseline.
 
 use super::{MigrateError, Options, Target, source};
-use pgfleet_pg::history::{self, Applied, AuditEntry, os_user};
+use pgfleet_pg::history::{self, Applied, AuditEntry, AuditResult, os_user};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -286,7 +286,7 @@ pub async fn repair(
                 os_user: os_user(),
                 version_before: before,
                 version_after: after,
-                result: "success",
+                result: AuditResult::Success,
                 duration_ms: started.elapsed().as_millis() as i64,
                 detail: serde_json::json!({ "changes": changes }),
             },
@@ -360,7 +360,7 @@ pub async fn baseline(
                 os_user: user,
                 version_before: None,
                 version_after: Some(version),
-                result: "success",
+                result: AuditResult::Success,
                 duration_ms: started.elapsed().as_millis() as i64,
                 detail: serde_json::json!({ "versions": covered.iter().map(|m| m.version).collect::<Vec<_>>() }),
             },

@@ -178,6 +178,52 @@ pub async fn allow_login(
         .map(|_| ())
 }
 
+/// The `state` column of `pgfleet.migrations`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HistoryState {
+    Applied,
+    /// A non-transactional step that started and has not finished.
+    Dirty,
+}
+
+impl HistoryState {
+    /// The column's value, as the table's CHECK spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HistoryState::Applied => "applied",
+            HistoryState::Dirty => "dirty",
+        }
+    }
+}
+
+/// What `pgfleet.record_step` does with a step (its `p_action`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryAction {
+    /// A new row.
+    Insert,
+    /// Counts the finished statements of a dirty step.
+    Progress,
+    /// The row's step is done.
+    Applied,
+    /// An applied row turns dirty: the `down` of a no-transaction file starts.
+    Dirty,
+    Delete,
+}
+
+impl HistoryAction {
+    /// The action's name, as `pgfleet.record_step` compares it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HistoryAction::Insert => "insert",
+            HistoryAction::Progress => "progress",
+            HistoryAction::Applied => "applied",
+            HistoryAction::Dirty => "dirty",
+            HistoryAction::Delete => "delete",
+        }
+    }
+}
+
 /// One row of the history.
 #[derive(Debug, Clone, Serialize)]
 pub struct Applied {
@@ -193,6 +239,17 @@ pub struct Applied {
     pub applied_by: String,
     pub db_role: String,
     pub duration_ms: Option<i64>,
+}
+
+impl Applied {
+    /// The row's `state` column.
+    pub fn state(&self) -> HistoryState {
+        if self.dirty {
+            HistoryState::Dirty
+        } else {
+            HistoryState::Applied
+        }
+    }
 }
 
 /// The history of `service`, oldest first. Empty when the tables do not exist yet (reading
@@ -308,6 +365,25 @@ fn user_from_passwd() -> Option<String> {
         })
 }
 
+/// How the run an audit row records ended (its `result` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditResult {
+    Success,
+    Failed,
+    Interrupted,
+}
+
+impl AuditResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditResult::Success => "success",
+            AuditResult::Failed => "failed",
+            AuditResult::Interrupted => "interrupted",
+        }
+    }
+}
+
 /// What `audit` records of one run.
 #[derive(Debug, Clone)]
 pub struct AuditEntry<'a> {
@@ -317,7 +393,7 @@ pub struct AuditEntry<'a> {
     pub os_user: &'a str,
     pub version_before: Option<i64>,
     pub version_after: Option<i64>,
-    pub result: &'a str,
+    pub result: AuditResult,
     pub duration_ms: i64,
     pub detail: serde_json::Value,
 }
@@ -335,7 +411,7 @@ pub async fn audit(client: &Client, entry: &AuditEntry<'_>) -> Result<(), tokio_
                 &entry.os_user,
                 &entry.version_before,
                 &entry.version_after,
-                &entry.result,
+                &entry.result.as_str(),
                 &entry.duration_ms,
                 &entry.detail.to_string(),
             ],

@@ -9,7 +9,7 @@ use pgfleet_access::{self as access, ScopePlan};
 use pgfleet_core::manifest::Service;
 use pgfleet_core::resolve::dev_password_path;
 use pgfleet_core::{Connection, Secret};
-use pgfleet_pg::history::{self, AuditEntry};
+use pgfleet_pg::history::{self, AuditEntry, AuditResult};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -256,7 +256,11 @@ async fn apply_scopes(
                         os_user: history::os_user(),
                         version_before: None,
                         version_after: None,
-                        result: if all_failed.is_empty() { "success" } else { "failed" },
+                        result: if all_failed.is_empty() {
+                            AuditResult::Success
+                        } else {
+                            AuditResult::Failed
+                        },
                         duration_ms: started.elapsed().as_millis() as i64,
                         detail: serde_json::json!({
                             "statements": scope.plan.statements.iter().map(|s| &s.sql).collect::<Vec<_>>(),

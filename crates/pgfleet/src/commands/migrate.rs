@@ -8,6 +8,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use pgfleet_migrate::{
     self as migrate, Direction, Event, MigrateError, Options, RunReport, Target, maintenance,
 };
+use pgfleet_pg::history::HistoryState;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::io::IsTerminal as _;
@@ -637,12 +638,9 @@ impl Report for HistoryReport {
                 row.service.clone(),
                 a.version.to_string(),
                 a.name.clone(),
-                if a.dirty {
-                    "dirty".to_owned()
-                } else if a.baseline {
-                    "baseline".to_owned()
-                } else {
-                    "applied".to_owned()
+                match a.state() {
+                    HistoryState::Applied if a.baseline => "baseline".to_owned(),
+                    state => state.as_str().to_owned(),
                 },
                 a.applied_at.clone(),
                 a.applied_by.clone(),
