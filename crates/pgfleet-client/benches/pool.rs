@@ -1,8 +1,10 @@
 //! pgfleet-client against bare deadpool-postgres: N concurrent tasks of point SELECTs for a
-//! fixed time, rounds interleaved (bare, client, bare, client, …), medians reported.
+//! fixed time, rounds interleaved (bare, client, client without metrics, in an order that
+//! rotates each round), medians reported. The third pool is pgfleet-client with
+//! `record_metrics: false`: the difference to the second is what the metrics path costs.
 //! Run by `bench/client/run` (see docs/PERFORMANCE.md).
 //!
-//! Options: --tasks N (16) --seconds S (5) --rounds R (5) --rows N (10000) --pool N (= tasks)
+//! Options: --tasks N (16) --seconds S (5) --rounds R (10) --rows N (10000) --pool N (= tasks)
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -27,7 +29,7 @@ fn options() -> Options {
     let mut o = Options {
         tasks: 16,
         seconds: 5.0,
-        rounds: 5,
+        rounds: 10,
         rows: 10_000,
         pool: 0,
     };
@@ -59,15 +61,28 @@ fn options() -> Options {
 enum Kind {
     Bare,
     Client,
+    /// pgfleet-client with `record_metrics: false`.
+    Unrecorded,
 }
+
+const KINDS: [Kind; 3] = [Kind::Bare, Kind::Client, Kind::Unrecorded];
 
 impl Kind {
     fn name(self) -> &'static str {
         match self {
             Kind::Bare => "deadpool-postgres",
             Kind::Client => "pgfleet-client",
+            Kind::Unrecorded => "client, no metrics",
         }
     }
+}
+
+/// The pools under test.
+#[derive(Clone)]
+struct Pools {
+    bare: Pool,
+    client: FleetPool,
+    unrecorded: FleetPool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -115,14 +130,13 @@ async fn client_query(pool: &FleetPool, id: i32) {
     .unwrap();
 }
 
-async fn round(kind: Kind, bare: &Pool, client: &FleetPool, o: Options, seconds: f64) -> Round {
+async fn round(kind: Kind, pools: &Pools, o: Options, seconds: f64) -> Round {
     let stop = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
     let mut handles = Vec::new();
     for t in 0..o.tasks {
         let stop = stop.clone();
-        let bare = bare.clone();
-        let client = client.clone();
+        let pools = pools.clone();
         handles.push(tokio::spawn(async move {
             let mut latencies: Vec<u32> = Vec::with_capacity(200_000);
             // A cheap per-task LCG: the same id sequence for both pools.
@@ -134,8 +148,9 @@ async fn round(kind: Kind, bare: &Pool, client: &FleetPool, o: Options, seconds:
                 let id = ((x >> 33) % o.rows as u64) as i32 + 1;
                 let q = Instant::now();
                 match kind {
-                    Kind::Bare => bare_query(&bare, id).await,
-                    Kind::Client => client_query(&client, id).await,
+                    Kind::Bare => bare_query(&pools.bare, id).await,
+                    Kind::Client => client_query(&pools.client, id).await,
+                    Kind::Unrecorded => client_query(&pools.unrecorded, id).await,
                 }
                 latencies.push(q.elapsed().as_nanos().min(u128::from(u32::MAX)) as u32);
             }
@@ -200,15 +215,24 @@ fn main() {
             cluster.host(),
             cluster.port()
         );
-        let client = FleetPool::builder("bench")
-            .url(&url)
-            .config(PoolConfig {
-                max_size: o.pool,
-                min_idle: o.pool.min(10),
-                ..PoolConfig::default()
-            })
-            .build()
-            .unwrap();
+        let fleet_pool = |record_metrics: bool| {
+            FleetPool::builder("bench")
+                .url(&url)
+                .config(PoolConfig {
+                    max_size: o.pool,
+                    min_idle: o.pool.min(10),
+                    record_metrics,
+                    ..PoolConfig::default()
+                })
+                .build()
+                .unwrap()
+        };
+        let client = fleet_pool(true);
+        let pools = Pools {
+            bare,
+            client: client.clone(),
+            unrecorded: fleet_pool(false),
+        };
         let mut registry = Registry::default();
         client.register_metrics(&mut registry);
 
@@ -216,22 +240,19 @@ fn main() {
             "PostgreSQL {version}; {} tasks, pool of {}, {} s per round, {} rounds each (interleaved), {} rows, {} tokio workers",
             o.tasks, o.pool, o.seconds, o.rounds, o.rows, workers
         );
-        // Warm both pools (connections, prepared statements, the server's cache).
-        round(Kind::Bare, &bare, &client, o, 1.0).await;
-        round(Kind::Client, &bare, &client, o, 1.0).await;
+        // Warm every pool (connections, prepared statements, the server's cache).
+        for kind in KINDS {
+            round(kind, &pools, o, 1.0).await;
+        }
 
-        let mut results: Vec<(Kind, Vec<Round>)> =
-            vec![(Kind::Bare, Vec::new()), (Kind::Client, Vec::new())];
+        let mut results: Vec<Vec<Round>> = vec![Vec::new(); KINDS.len()];
         println!("{:>5}  {:<18} {:>10} {:>9} {:>9}", "round", "pool", "queries/s", "p50 µs", "p99 µs");
         for r in 0..o.rounds {
-            // Alternate which goes first, so neither always follows the other.
-            let order = if r % 2 == 0 {
-                [Kind::Bare, Kind::Client]
-            } else {
-                [Kind::Client, Kind::Bare]
-            };
-            for kind in order {
-                let res = round(kind, &bare, &client, o, o.seconds).await;
+            // The order rotates, so no pool always follows the same one.
+            for k in 0..KINDS.len() {
+                let index = (r + k) % KINDS.len();
+                let kind = KINDS[index];
+                let res = round(kind, &pools, o, o.seconds).await;
                 println!(
                     "{:>5}  {:<18} {:>10.0} {:>9.1} {:>9.1}",
                     r + 1,
@@ -240,63 +261,63 @@ fn main() {
                     res.p50_us,
                     res.p99_us
                 );
-                results
-                    .iter_mut()
-                    .find(|(k, _)| *k == kind)
-                    .unwrap()
-                    .1
-                    .push(res);
+                results[index].push(res);
             }
         }
-        let med = |kind: Kind, f: fn(&Round) -> f64| {
-            median(
-                results
-                    .iter()
-                    .find(|(k, _)| *k == kind)
-                    .unwrap()
-                    .1
-                    .iter()
-                    .map(f)
-                    .collect(),
-            )
-        };
+        let med = |index: usize, f: fn(&Round) -> f64| median(results[index].iter().map(f).collect());
         println!();
         println!("medians of {} rounds", o.rounds);
         println!("{:<18} {:>10} {:>9} {:>9}", "pool", "queries/s", "p50 µs", "p99 µs");
-        for kind in [Kind::Bare, Kind::Client] {
+        for (index, kind) in KINDS.iter().enumerate() {
             println!(
                 "{:<18} {:>10.0} {:>9.1} {:>9.1}",
                 kind.name(),
-                med(kind, |r| r.qps),
-                med(kind, |r| r.p50_us),
-                med(kind, |r| r.p99_us)
+                med(index, |r| r.qps),
+                med(index, |r| r.p50_us),
+                med(index, |r| r.p99_us)
             );
         }
-        let ratio = med(Kind::Client, |r| r.qps) / med(Kind::Bare, |r| r.qps);
-        let p99 = med(Kind::Client, |r| r.p99_us) / med(Kind::Bare, |r| r.p99_us);
-        // Paired: each round's client figure against the bare figure of the same round.
-        let pairs: Vec<f64> = (0..o.rounds)
-            .map(|i| results[1].1[i].qps / results[0].1[i].qps)
-            .collect();
-        println!();
-        let p99_pairs: Vec<f64> = (0..o.rounds)
-            .map(|i| results[1].1[i].p99_us / results[0].1[i].p99_us)
-            .collect();
+        // Paired: each round's figure against the bare pool's in the same round.
+        let paired = |index: usize, f: fn(&Round) -> f64| -> Vec<f64> {
+            (0..o.rounds)
+                .map(|i| f(&results[index][i]) / f(&results[0][i]))
+                .collect()
+        };
         let list = |v: &[f64]| {
             v.iter()
                 .map(|p| format!("{p:.3}"))
                 .collect::<Vec<_>>()
                 .join(" ")
         };
+        println!();
+        for (index, kind) in KINDS.iter().enumerate().skip(1) {
+            let qps = paired(index, |r| r.qps);
+            let p99 = paired(index, |r| r.p99_us);
+            println!(
+                "{} / bare, throughput: {:.3} of the medians, {:.3} median of the rounds' ratios (target >= 0.97; per round: {})",
+                kind.name(),
+                med(index, |r| r.qps) / med(0, |r| r.qps),
+                median(qps.clone()),
+                list(&qps)
+            );
+            println!(
+                "{} / bare, p99: {:.3} of the medians, {:.3} median of the rounds' ratios (target <= 1.05; per round: {})",
+                kind.name(),
+                med(index, |r| r.p99_us) / med(0, |r| r.p99_us),
+                median(p99.clone()),
+                list(&p99)
+            );
+        }
+        // What recording costs: per query, the wall time of the pool at full load (1/qps) with
+        // metrics minus without, in the same rounds.
+        let cost: Vec<f64> = (0..o.rounds)
+            .map(|i| 1e9 / results[1][i].qps - 1e9 / results[2][i].qps)
+            .collect();
         println!(
-            "throughput ratio (client / bare): {ratio:.3} of the medians, {:.3} median of the rounds' ratios (target >= 0.97; per round: {})",
-            median(pairs.clone()),
-            list(&pairs)
-        );
-        println!(
-            "p99 ratio (client / bare): {p99:.3} of the medians, {:.3} median of the rounds' ratios (target <= 1.05; per round: {})",
-            median(p99_pairs.clone()),
-            list(&p99_pairs)
+            "metrics path: {:.0} ns of wall time per query (median of the rounds: {}), {:.1} µs on the p50",
+            median(cost.clone()),
+            cost.iter().map(|c| format!("{c:.0}")).collect::<Vec<_>>().join(" "),
+            med(1, |r| r.p50_us) - med(2, |r| r.p50_us)
         );
         let text = {
             let mut t = String::new();

@@ -42,6 +42,10 @@ pub struct PoolConfig {
     pub slow_query: Duration,
     /// The setting [`crate::TxOptions::user`] sets for row level security.
     pub user_setting: String,
+    /// Whether the query path records metrics (acquire, query, transaction and error counts
+    /// and histograms). Off, they stay at zero: what they cost is then measurable
+    /// (`bench/client`). The connection gauges are read at scrape time either way.
+    pub record_metrics: bool,
 }
 
 impl Default for PoolConfig {
@@ -62,6 +66,7 @@ impl Default for PoolConfig {
             log_statement_chars: 200,
             slow_query: Duration::from_secs(1),
             user_setting: "app.current_user_id".to_owned(),
+            record_metrics: true,
         }
     }
 }

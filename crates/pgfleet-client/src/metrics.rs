@@ -159,6 +159,9 @@ pub(crate) struct Metrics {
     error_handles: Arc<Vec<(&'static str, Counter)>>,
     id: u64,
     pub service: String,
+    /// `PoolConfig::record_metrics`: off, the query path records nothing (`created` still
+    /// counts: the pool's warm-up reads it).
+    recording: bool,
 }
 
 /// Transaction outcomes (`result` label).
@@ -167,7 +170,7 @@ pub(crate) const TX_ROLLBACK: &str = "rollback";
 pub(crate) const TX_RETRY: &str = "retry";
 
 impl Metrics {
-    pub fn new(service: &str) -> Self {
+    pub fn new(service: &str, recording: bool) -> Self {
         let errors: Family<KindLabels, Counter> = Family::default();
         let error_handles = ERROR_KINDS
             .iter()
@@ -193,10 +196,42 @@ impl Metrics {
             error_handles: Arc::new(error_handles),
             id: NEXT_METRICS_ID.fetch_add(1, Ordering::Relaxed),
             service: service.to_owned(),
+            recording,
+        }
+    }
+
+    /// A caller waited `waited` for a connection, whatever came of it.
+    pub fn acquire_waited(&self, waited: Duration) {
+        if self.recording {
+            self.acquire_duration.observe(waited);
+        }
+    }
+
+    /// A caller got a connection.
+    pub fn acquired(&self) {
+        if self.recording {
+            self.acquired.inc();
+        }
+    }
+
+    /// A caller gave up waiting for a connection.
+    pub fn acquire_timed_out(&self) {
+        if self.recording {
+            self.acquire_timeouts.inc();
+        }
+    }
+
+    /// A connection went back to the pool (or was discarded).
+    pub fn released(&self) {
+        if self.recording {
+            self.released.inc();
         }
     }
 
     pub fn error(&self, kind: &'static str) {
+        if !self.recording {
+            return;
+        }
         match self.error_handles.iter().find(|(k, _)| *k == kind) {
             Some((_, counter)) => {
                 counter.inc();
@@ -208,6 +243,9 @@ impl Metrics {
     }
 
     pub fn query(&self, labels: &QueryLabels, elapsed: Duration) {
+        if !self.recording {
+            return;
+        }
         let key = [
             labels.operation.as_ptr() as usize ^ labels.operation.len() << 48,
             labels.table.as_ptr() as usize ^ labels.table.len() << 48,
@@ -235,6 +273,9 @@ impl Metrics {
     }
 
     pub fn transaction(&self, result: &'static str, elapsed: Duration) {
+        if !self.recording {
+            return;
+        }
         let labels = ResultLabels { result };
         self.transactions.get_or_create(&labels).inc();
         self.transaction_duration

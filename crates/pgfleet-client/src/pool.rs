@@ -326,7 +326,7 @@ impl PooledClient {
     pub(crate) fn discard(mut self) {
         if let Some(object) = self.object.take() {
             drop(Object::take(object));
-            self.inner.metrics.released.inc();
+            self.inner.metrics.released();
         }
     }
 
@@ -357,7 +357,7 @@ impl PooledClient {
 impl Drop for PooledClient {
     fn drop(&mut self) {
         if self.object.take().is_some() {
-            self.inner.metrics.released.inc();
+            self.inner.metrics.released();
         }
     }
 }
@@ -381,10 +381,10 @@ async fn acquire(
         }
     };
     let waited = start.elapsed();
-    inner.metrics.acquire_duration.observe(waited);
+    inner.metrics.acquire_waited(waited);
     match result {
         Ok(object) => {
-            inner.metrics.acquired.inc();
+            inner.metrics.acquired();
             Ok(PooledClient {
                 object: Some(object),
                 inner: inner.clone(),
@@ -393,7 +393,7 @@ async fn acquire(
         Err(e) => {
             let error = match e {
                 PoolError::Timeout(TimeoutType::Wait) => {
-                    inner.metrics.acquire_timeouts.inc();
+                    inner.metrics.acquire_timed_out();
                     Error::AcquireTimeout {
                         waited,
                         max_size: pool.status().max_size,
@@ -522,7 +522,7 @@ impl FleetPoolBuilder {
                     .map(str::to_owned),
             );
         }
-        let metrics = Metrics::new(&self.service);
+        let metrics = Metrics::new(&self.service, config.record_metrics);
         let primary = make_pool(&resolved, &config, &metrics)?;
         let mut replicas = Vec::new();
         for url in &replica_urls {

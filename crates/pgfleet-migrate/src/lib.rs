@@ -996,8 +996,10 @@ async fn apply_transaction(
         // waiting for each answer (one round trip per file instead of one per statement). The
         // first error is the one reported; after it the transaction is aborted, so nothing that
         // follows takes effect, and the COMMIT batch fails at its first statement.
+        // The fresh-session reset travels in the transaction (each of its commands may run in
+        // one), so a step costs one commit, not two.
         let begin = format!(
-            "{} BEGIN; {set_role} {}",
+            "BEGIN; {FRESH_SESSION}; {} {set_role} {}",
             target.session_setup(),
             deadlines(script, options, true)
         );
@@ -1011,15 +1013,14 @@ async fn apply_transaction(
             ),
             None => "COMMIT".to_owned(),
         };
-        // Requests: a fresh session, BEGIN with the role and deadlines, every statement, then
+        // Requests: BEGIN with the fresh session, the role and deadlines, every statement, then
         // the history row with COMMIT.
-        const SETUP: usize = 2;
+        const SETUP: usize = 1;
         let script_end = SETUP + statements.len();
         let last = script_end;
         let text = |i: usize| -> &str {
             match i {
-                0 => FRESH_SESSION,
-                1 => &begin,
+                0 => &begin,
                 i if i < script_end => &script.sql[statements[i - SETUP].clone()],
                 _ => &commit,
             }
@@ -1056,7 +1057,9 @@ async fn apply_transaction(
                 if let Err(e) = answer
                     && result.is_ok()
                 {
-                    result = Err(if (SETUP..script_end).contains(&i) {
+                    result = Err(if i < SETUP {
+                        Failure::Setup("starting the migration's transaction", e)
+                    } else if i < script_end {
                         Failure::Script(statements[i - SETUP].start, e)
                     } else {
                         Failure::Setup("recording the migration", e)

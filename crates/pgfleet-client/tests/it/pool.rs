@@ -98,6 +98,58 @@ async fn a_tracked_query_moves_the_metrics_and_runs_as_the_service() {
     );
 }
 
+/// `record_metrics: false` (what bench/client measures the metrics path against) leaves the
+/// query path's metrics at zero and still reads the gauges.
+#[tokio::test]
+async fn a_pool_without_recording_counts_nothing_on_the_query_path() {
+    let db = pgfleet_testkit::fresh_database().await;
+    let (pool, registry) = pool_on(&db, "quiet", |c| c.record_metrics = false);
+    for _ in 0..3 {
+        pool.track("select", "one", "one", async |c| {
+            Ok(c.query_one("SELECT 1", &[]).await?)
+        })
+        .await
+        .unwrap();
+    }
+    let err = pool
+        .track("select", "nowhere", "missing_table", async |c| {
+            Ok(c.query("SELECT * FROM no_such_table", &[]).await?)
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), Some("undefined_object"));
+    let s = [("service", "quiet")];
+    for name in [
+        "database_connections_acquired_total",
+        "database_connections_released_total",
+        "database_connections_acquire_duration_seconds_count",
+    ] {
+        assert_eq!(metric(&registry, name, &s), 0.0, "{name}");
+    }
+    let text = metrics_text(&registry);
+    assert_eq!(
+        crate::metric_in(
+            &text,
+            "database_errors_total",
+            &[("kind", "undefined_object")]
+        )
+        .unwrap_or(0.0),
+        0.0,
+        "{text}"
+    );
+    assert!(
+        crate::metric_in(&text, "database_query_duration_seconds_count", &s).is_none(),
+        "{text}"
+    );
+    let held = pool.get().await.unwrap();
+    let primary = [("service", "quiet"), ("pool", "primary")];
+    assert_eq!(
+        metric(&registry, "database_connections_active", &primary),
+        1.0
+    );
+    drop(held);
+}
+
 #[tokio::test]
 async fn an_exhausted_pool_times_out_and_counts_it() {
     let db = pgfleet_testkit::fresh_database().await;
