@@ -3,7 +3,7 @@
 use crate::config::{PoolConfig, Resolved, replica_var, resolve_env, resolve_url};
 use crate::error::{ConfigError, Error};
 use crate::metrics::{Metrics, PoolGauges, PoolState, QueryLabels};
-use deadpool_postgres::{Object, Pool, PoolError, TimeoutType};
+use deadpool_postgres::{Object, Pool, PoolError, TimeoutType, Timeouts};
 use pgfleet_core::Vars;
 use pgfleet_core::statement::excerpt;
 use pgfleet_pg::pool::{PoolBuildError, PoolLimits};
@@ -371,14 +371,20 @@ async fn acquire(
         return Err(Error::Closed);
     }
     let start = Instant::now();
-    let result = match wait {
-        None => pool.get().await,
-        Some(wait) => {
-            let mut timeouts = pool.timeouts();
-            timeouts.wait = Some(wait);
-            timeouts.create = Some(timeouts.create.map_or(wait, |c| c.min(wait)));
-            pool.timeout_get(&timeouts).await
-        }
+    // A free connection is taken without arming the wait timeout's timer (deadpool arms one
+    // per get otherwise, a good part of what a get costs); only a caller who must wait does.
+    let mut timeouts = pool.timeouts();
+    if let Some(wait) = wait {
+        timeouts.wait = Some(wait);
+        timeouts.create = Some(timeouts.create.map_or(wait, |c| c.min(wait)));
+    }
+    let free = Timeouts {
+        wait: Some(Duration::ZERO),
+        ..timeouts
+    };
+    let result = match pool.timeout_get(&free).await {
+        Err(PoolError::Timeout(TimeoutType::Wait)) => pool.timeout_get(&timeouts).await,
+        other => other,
     };
     let waited = start.elapsed();
     inner.metrics.acquire_waited(waited);
@@ -587,7 +593,6 @@ fn make_pool(resolved: &Resolved, config: &PoolConfig, metrics: &Metrics) -> Res
         max_size: config.max_size,
         wait: config.acquire_timeout,
         create: config.connect_timeout,
-        recycle: config.connect_timeout,
     };
     pgfleet_pg::pool::build(
         pg,

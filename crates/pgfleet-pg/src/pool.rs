@@ -13,8 +13,6 @@ pub struct PoolLimits {
     pub wait: Duration,
     /// How long opening a session may take (connect, TLS, startup).
     pub create: Duration,
-    /// How long checking a returned session may take.
-    pub recycle: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +46,9 @@ pub fn build(
         .timeouts(Timeouts {
             wait: Some(limits.wait),
             create: Some(limits.create),
-            recycle: Some(limits.recycle),
+            // Fast recycling checks a flag and sends nothing: there is nothing to time out,
+            // and a timeout would arm a timer on every get.
+            recycle: None,
         });
     if let Some(on_create) = on_create {
         builder = builder.post_create(Hook::sync_fn(move |_, _| {

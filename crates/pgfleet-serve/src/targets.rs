@@ -320,7 +320,6 @@ fn pool(connection: &pgfleet_core::Connection, settings: &Settings, size: usize)
         max_size: size,
         wait: settings.deadline,
         create: settings.deadline,
-        recycle: settings.deadline,
     };
     pgfleet_pg::pool::build(config, connection, limits, None).map_err(|e| {
         let url = connection.url.clone();
