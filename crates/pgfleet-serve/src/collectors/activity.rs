@@ -1,13 +1,12 @@
 //! Server-wide figures, read once per server: max_connections, recovery and replication lag,
 //! sessions by role and database (pg_stat_activity), and pg_stat_database's counters.
 
-use super::{Collector, Got, Job, Per, Scope, Staleness};
+use super::{Collector, Freshness, Got, Job, Per, Scope};
 use crate::exposition::{Families, Kind, labels, service_labels, with};
 use crate::targets::{Settings, Targets};
 use pgfleet_core::Manifest;
 use pgfleet_core::metric_names::serve as names;
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 /// Server-wide figures (read once per server).
 #[derive(Debug, Clone, Default)]
@@ -50,11 +49,7 @@ pub struct DatabaseStats {
 impl Collector for ServerActivity {
     const NAME: &'static str = "activity";
     const PER: Per = Per::Server;
-    const STALENESS: Staleness = Staleness::Wait;
-
-    fn ttl(settings: &Settings) -> Duration {
-        settings.interval
-    }
+    const FRESHNESS: Freshness = Freshness::Current;
 
     /// `/healthz` needs the sessions; `/ready` does not.
     fn wanted(scope: Scope, _manifest: &Manifest) -> bool {

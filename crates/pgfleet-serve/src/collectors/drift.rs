@@ -1,7 +1,7 @@
 //! Differences between each database's roles and grants and the manifest (what `access check`
 //! reports), counted per service.
 
-use super::{Collector, Got, Job, Per, Scope, Staleness};
+use super::{Collector, Freshness, Got, Job, Per, Scope};
 use crate::exposition::{Families, Kind, service_labels};
 use crate::targets::{Settings, Targets};
 use pgfleet_access as access;
@@ -9,7 +9,6 @@ use pgfleet_core::Manifest;
 use pgfleet_core::manifest::Service;
 use pgfleet_core::metric_names::serve as names;
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 /// Differences from the manifest's access, by service.
 #[derive(Debug, Clone, Default)]
@@ -20,11 +19,7 @@ pub struct Drift {
 impl Collector for Drift {
     const NAME: &'static str = "drift";
     const PER: Per = Per::Database;
-    const STALENESS: Staleness = Staleness::Serve;
-
-    fn ttl(settings: &Settings) -> Duration {
-        settings.drift_ttl
-    }
+    const FRESHNESS: Freshness = Freshness::Drift;
 
     /// Only a fleet that manages its roles has drift.
     fn wanted(scope: Scope, manifest: &Manifest) -> bool {

@@ -1,13 +1,12 @@
 //! Each service's migration state: its files (read at each refresh, so a deploy that ships new
 //! ones shows as pending) against its history.
 
-use super::{Collector, Got, Job, Per, Staleness};
+use super::{Collector, Freshness, Got, Job, Per};
 use crate::exposition::{Families, Kind, service_labels};
 use crate::targets::{Settings, Targets};
 use pgfleet_core::metric_names::serve as names;
 use pgfleet_migrate::{maintenance, source};
 use pgfleet_pg::history;
-use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct Migrations {
@@ -21,11 +20,7 @@ pub struct Migrations {
 impl Collector for Migrations {
     const NAME: &'static str = "migrations";
     const PER: Per = Per::Service;
-    const STALENESS: Staleness = Staleness::Serve;
-
-    fn ttl(settings: &Settings) -> Duration {
-        settings.slow_ttl
-    }
+    const FRESHNESS: Freshness = Freshness::Slow;
 
     async fn refresh(job: Job) -> Result<Self, String> {
         let target = &job.targets.services[job.index];

@@ -77,13 +77,31 @@ impl Per {
     }
 }
 
-/// How a collector's caches treat an expired value.
+/// How fresh a collector's values must be, and what a reader gets once one has expired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Staleness {
-    /// Callers wait for the refresh: reachability and sessions must be current.
-    Wait,
-    /// Callers get the previous value while it is refreshed (sizes, history, drift, statements).
-    Serve,
+pub enum Freshness {
+    /// Within the interval, and readers wait for the refresh: reachability and sessions must
+    /// be current.
+    Current,
+    /// Within `--slow-interval`; readers get the previous value while it is refreshed (sizes,
+    /// history, statements).
+    Slow,
+    /// Within `--drift-interval` (it reads many catalogs), served the same way.
+    Drift,
+}
+
+impl Freshness {
+    fn ttl(self, settings: &Settings) -> Duration {
+        match self {
+            Freshness::Current => settings.interval,
+            Freshness::Slow => settings.slow_ttl,
+            Freshness::Drift => settings.drift_ttl,
+        }
+    }
+
+    fn serves_stale(self) -> bool {
+        self != Freshness::Current
+    }
 }
 
 /// Which parts a reader needs: `/ready` needs the probes only, `/healthz` the sessions too.
@@ -110,10 +128,7 @@ pub trait Collector: Debug + Send + Sync + Sized + 'static {
     /// The `collector` label.
     const NAME: &'static str;
     const PER: Per;
-    const STALENESS: Staleness;
-
-    /// How long a value stays fresh.
-    fn ttl(settings: &Settings) -> Duration;
+    const FRESHNESS: Freshness;
 
     /// Whether a reader of `scope` needs this collector; most are for `/metrics` and the page.
     fn wanted(scope: Scope, _manifest: &Manifest) -> bool {
@@ -257,17 +272,19 @@ struct Slot<C: Collector> {
 
 fn slot<C: Collector>(targets: &Targets, settings: &Settings) -> Box<dyn Registered> {
     let n = C::PER.count(targets);
-    let ttl = C::ttl(settings);
+    let ttl = C::FRESHNESS.ttl(settings);
+    let stale = C::FRESHNESS.serves_stale();
     let cells = (0..n)
         .map(|i| {
             // The slow collectors' cells expire between half their interval and all of it,
             // spread by index, so their refreshes spread over many scrapes instead of all
             // landing on one (and competing with its fast collectors for the sessions).
-            let ttl = match C::STALENESS {
-                Staleness::Wait => ttl,
-                Staleness::Serve => ttl.mul_f64(1.0 - 0.5 * i as f64 / n.max(1) as f64),
+            let ttl = if stale {
+                ttl.mul_f64(1.0 - 0.5 * i as f64 / n.max(1) as f64)
+            } else {
+                ttl
             };
-            Cell::new(ttl, settings.interval, C::STALENESS == Staleness::Serve)
+            Cell::new(ttl, settings.interval, stale)
         })
         .collect();
     Box::new(Slot::<C> {

@@ -1,11 +1,11 @@
 //! `SELECT 1` on each database's pool: reachability and response time, per service.
 
-use super::{Collector, Got, Job, Per, Scope, Staleness};
+use super::{Collector, Freshness, Got, Job, Per, Scope};
 use crate::exposition::{Families, Kind, service_labels};
 use crate::targets::{Settings, Targets};
 use pgfleet_core::Manifest;
 use pgfleet_core::metric_names::serve as names;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 #[derive(Debug, Clone)]
 pub struct Probe {
@@ -15,11 +15,7 @@ pub struct Probe {
 impl Collector for Probe {
     const NAME: &'static str = "probe";
     const PER: Per = Per::Database;
-    const STALENESS: Staleness = Staleness::Wait;
-
-    fn ttl(settings: &Settings) -> Duration {
-        settings.interval
-    }
+    const FRESHNESS: Freshness = Freshness::Current;
 
     fn wanted(_scope: Scope, _manifest: &Manifest) -> bool {
         true

@@ -1,11 +1,10 @@
 //! Each database's size on disk, and the size of each service schema in it.
 
-use super::{Collector, Got, Job, Per, Staleness};
+use super::{Collector, Freshness, Got, Job, Per};
 use crate::exposition::{Families, Kind, labels, service_labels};
 use crate::targets::{Settings, Targets};
 use pgfleet_core::metric_names::serve as names;
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 #[derive(Debug, Clone, Default)]
 pub struct Sizes {
@@ -17,11 +16,7 @@ pub struct Sizes {
 impl Collector for Sizes {
     const NAME: &'static str = "sizes";
     const PER: Per = Per::Database;
-    const STALENESS: Staleness = Staleness::Serve;
-
-    fn ttl(settings: &Settings) -> Duration {
-        settings.slow_ttl
-    }
+    const FRESHNESS: Freshness = Freshness::Slow;
 
     async fn refresh(job: Job) -> Result<Self, String> {
         let target = &job.targets.databases[job.index];

@@ -1,12 +1,11 @@
 //! pg_stat_statements of each server's service roles: totals, a histogram of mean times and
 //! the top queries by total time, per service.
 
-use super::{Collector, Got, Job, Per, Staleness};
+use super::{Collector, Freshness, Got, Job, Per};
 use crate::exposition::{Families, Kind, Sample, labels, service_labels, with};
 use crate::targets::{Settings, Targets};
 use pgfleet_core::metric_names::serve as names;
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 /// Buckets of the per-service query time histogram (seconds).
 const QUERY_BUCKETS: [f64; 12] = [
@@ -35,11 +34,7 @@ pub struct StatementRow {
 impl Collector for Statements {
     const NAME: &'static str = "statements";
     const PER: Per = Per::Server;
-    const STALENESS: Staleness = Staleness::Serve;
-
-    fn ttl(settings: &Settings) -> Duration {
-        settings.slow_ttl
-    }
+    const FRESHNESS: Freshness = Freshness::Slow;
 
     async fn refresh(job: Job) -> Result<Self, String> {
         let roles: Vec<String> = job

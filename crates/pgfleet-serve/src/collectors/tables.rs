@@ -1,11 +1,10 @@
 //! Block hits and reads of each database's user tables, by schema: a service's cache hit ratio.
 
-use super::{Collector, Got, Job, Per, Staleness};
+use super::{Collector, Freshness, Got, Job, Per};
 use crate::exposition::{Families, Kind, service_labels};
 use crate::targets::{Settings, Targets};
 use pgfleet_core::metric_names::serve as names;
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 /// Block reads and hits of a database's user tables, by schema.
 #[derive(Debug, Clone, Default)]
@@ -16,11 +15,7 @@ pub struct TableStats {
 impl Collector for TableStats {
     const NAME: &'static str = "tables";
     const PER: Per = Per::Database;
-    const STALENESS: Staleness = Staleness::Serve;
-
-    fn ttl(settings: &Settings) -> Duration {
-        settings.slow_ttl
-    }
+    const FRESHNESS: Freshness = Freshness::Slow;
 
     async fn refresh(job: Job) -> Result<Self, String> {
         let target = &job.targets.databases[job.index];
