@@ -1,7 +1,7 @@
 //! Reading and settling a service's migration state: status, validate, repair, baseline.
 
 use super::{MigrateError, Options, Target, source};
-use pgfleet_pg::history::{self, Applied, AuditEntry, AuditResult, os_user};
+use pgfleet_pg::history::{self, Applied, AuditEntry, AuditResult, Correction, os_user};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -188,21 +188,13 @@ pub async fn repair(
                     )));
                 }
                 Some(Settle::Applied) => {
-                    client
-                        .execute(
-                            "UPDATE pgfleet.migrations SET state = 'applied' WHERE service = $1 AND version = $2",
-                            &[&target.service, &row.version],
-                        )
+                    history::correct(&client, &target.service, row.version, Correction::Applied)
                         .await
                         .map_err(|e| target.pg("settling the dirty migration", &e))?;
                     changes.push(format!("version {} marked applied", row.version));
                 }
                 Some(Settle::Pending) => {
-                    client
-                        .execute(
-                            "DELETE FROM pgfleet.migrations WHERE service = $1 AND version = $2",
-                            &[&target.service, &row.version],
-                        )
+                    history::correct(&client, &target.service, row.version, Correction::Pending)
                         .await
                         .map_err(|e| target.pg("settling the dirty migration", &e))?;
                     changes.push(format!("version {} marked pending", row.version));
@@ -214,13 +206,14 @@ pub async fn repair(
             continue;
         };
         if m.name != row.name {
-            client
-                .execute(
-                    "UPDATE pgfleet.migrations SET name = $3 WHERE service = $1 AND version = $2",
-                    &[&target.service, &row.version, &m.name],
-                )
-                .await
-                .map_err(|e| target.pg("updating a name", &e))?;
+            history::correct(
+                &client,
+                &target.service,
+                row.version,
+                Correction::Name(&m.name),
+            )
+            .await
+            .map_err(|e| target.pg("updating a name", &e))?;
             changes.push(format!(
                 "{}: name `{}` accepted (was `{}`)",
                 m.up.path.display(),
@@ -229,13 +222,14 @@ pub async fn repair(
             ));
         }
         if !m.up.matches(&row.checksum) {
-            client
-                .execute(
-                    "UPDATE pgfleet.migrations SET checksum = $3 WHERE service = $1 AND version = $2",
-                    &[&target.service, &row.version, &m.up.checksum],
-                )
-                .await
-                .map_err(|e| target.pg("updating a checksum", &e))?;
+            history::correct(
+                &client,
+                &target.service,
+                row.version,
+                Correction::Checksum(&m.up.checksum),
+            )
+            .await
+            .map_err(|e| target.pg("updating a checksum", &e))?;
             changes.push(format!(
                 "{}: checksum {} accepted (was {})",
                 m.up.path.display(),
@@ -247,13 +241,14 @@ pub async fn repair(
         // that from now on an edit of it is seen.
         let down_now = m.down_checksum();
         if row.down_checksum.is_none() || super::down_change(m, row).is_some() {
-            client
-                .execute(
-                    "UPDATE pgfleet.migrations SET down_checksum = $3 WHERE service = $1 AND version = $2",
-                    &[&target.service, &row.version, &down_now],
-                )
-                .await
-                .map_err(|e| target.pg("updating a down checksum", &e))?;
+            history::correct(
+                &client,
+                &target.service,
+                row.version,
+                Correction::DownChecksum(&down_now),
+            )
+            .await
+            .map_err(|e| target.pg("updating a down checksum", &e))?;
             let what = match &m.down {
                 Some(down) => format!(
                     "{}: down checksum {}",
@@ -320,37 +315,32 @@ pub async fn baseline(
     let covered: Vec<&source::Migration> =
         migrations.iter().filter(|m| m.version <= version).collect();
     let user = os_user();
-    let insert = "INSERT INTO pgfleet.migrations (service, version, name, checksum, down_checksum, state, baseline, applied_by, duration_ms)
-                  VALUES ($1, $2, $3, $4, $5, 'applied', true, $6, 0)";
+    let down_checksums: Vec<String> = covered.iter().map(|m| m.down_checksum()).collect();
+    let mut steps: Vec<history::Recorded> = covered
+        .iter()
+        .zip(&down_checksums)
+        .map(|(m, down)| history::Recorded {
+            version: m.version,
+            name: &m.name,
+            checksum: &m.up.checksum,
+            down_checksum: Some(down),
+        })
+        .collect();
+    if !covered.iter().any(|m| m.version == version) {
+        // A marker row: the database is at `version` even though no file has that number.
+        steps.push(history::Recorded {
+            version,
+            name: "baseline",
+            checksum: "",
+            down_checksum: None,
+        });
+    }
     client
         .batch_execute("BEGIN")
         .await
         .map_err(|e| target.pg("baseline", &e))?;
     let result = async {
-        for m in &covered {
-            client
-                .execute(
-                    insert,
-                    &[
-                        &target.service,
-                        &m.version,
-                        &m.name,
-                        &m.up.checksum,
-                        &m.down_checksum(),
-                        &user,
-                    ],
-                )
-                .await?;
-        }
-        if !covered.iter().any(|m| m.version == version) {
-            // A marker row: the database is at `version` even though no file has that number.
-            client
-                .execute(
-                    insert,
-                    &[&target.service, &version, &"baseline", &"", &None::<String>, &user],
-                )
-                .await?;
-        }
+        history::record_baseline(&client, &target.service, &steps, user).await?;
         history::audit(
             &client,
             &AuditEntry {

@@ -66,10 +66,11 @@ BEGIN
             USING ERRCODE = '42501';
     END IF;
     IF p_action = 'insert' THEN
+        -- In FROM, not `(jsonb_populate_record(…)).*`, which would run it once per column.
         INSERT INTO pgfleet.migrations
-        SELECT (jsonb_populate_record(NULL::pgfleet.migrations,
+        SELECT * FROM jsonb_populate_record(NULL::pgfleet.migrations,
                     jsonb_build_object('applied_at', now(), 'statements_done', 0, 'baseline', false)
-                    || (p_step - 'audit') || jsonb_build_object('service', p_service, 'version', v_version))).*;
+                    || (p_step - 'audit') || jsonb_build_object('service', p_service, 'version', v_version));
     ELSIF p_action = 'progress' THEN
         UPDATE pgfleet.migrations SET statements_done = (p_step->>'statements_done')::integer
          WHERE service = p_service AND version = v_version;
@@ -331,6 +332,100 @@ pub async fn forget(client: &Client, service: &str) -> Result<(), tokio_postgres
             Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => Ok(()),
             _ => Err(e),
         })
+}
+
+/// A hand correction of one history row (`migrate repair`).
+#[derive(Debug, Clone, Copy)]
+pub enum Correction<'a> {
+    /// A dirty step finished by hand: it is applied.
+    Applied,
+    /// A dirty step undone by hand: the row goes, the step is pending again.
+    Pending,
+    /// The file was renamed.
+    Name(&'a str),
+    /// The up file was edited: its checksum now.
+    Checksum(&'a str),
+    /// The down file was edited, added or removed: its checksum now ('' for none).
+    DownChecksum(&'a str),
+}
+
+/// Applies `correction` to the row of `service` at `version`.
+pub async fn correct(
+    client: &Client,
+    service: &str,
+    version: i64,
+    correction: Correction<'_>,
+) -> Result<(), tokio_postgres::Error> {
+    let (sql, value) = match correction {
+        Correction::Applied => (
+            "UPDATE pgfleet.migrations SET state = 'applied' WHERE service = $1 AND version = $2",
+            None,
+        ),
+        Correction::Pending => (
+            "DELETE FROM pgfleet.migrations WHERE service = $1 AND version = $2",
+            None,
+        ),
+        Correction::Name(name) => (
+            "UPDATE pgfleet.migrations SET name = $3 WHERE service = $1 AND version = $2",
+            Some(name),
+        ),
+        Correction::Checksum(checksum) => (
+            "UPDATE pgfleet.migrations SET checksum = $3 WHERE service = $1 AND version = $2",
+            Some(checksum),
+        ),
+        Correction::DownChecksum(checksum) => (
+            "UPDATE pgfleet.migrations SET down_checksum = $3 WHERE service = $1 AND version = $2",
+            Some(checksum),
+        ),
+    };
+    match value {
+        Some(value) => client.execute(sql, &[&service, &version, &value]).await,
+        None => client.execute(sql, &[&service, &version]).await,
+    }
+    .map(|_| ())
+}
+
+/// A step recorded as applied without being run (`baseline`, `adopt`).
+#[derive(Debug, Clone)]
+pub struct Recorded<'a> {
+    pub version: i64,
+    pub name: &'a str,
+    /// The up file's checksum; '' for a marker row with no file.
+    pub checksum: &'a str,
+    /// The down file's checksum ('' for none); `None` for a marker row.
+    pub down_checksum: Option<&'a str>,
+}
+
+/// Records `steps` of `service` as applied by `applied_by` without running them, flagged as
+/// a baseline (their schema came from elsewhere). The caller holds the transaction.
+pub async fn record_baseline(
+    client: &Client,
+    service: &str,
+    steps: &[Recorded<'_>],
+    applied_by: &str,
+) -> Result<(), tokio_postgres::Error> {
+    let insert = client
+        .prepare(
+            "INSERT INTO pgfleet.migrations (service, version, name, checksum, down_checksum, state, baseline, applied_by, duration_ms)
+             VALUES ($1, $2, $3, $4, $5, 'applied', true, $6, 0)",
+        )
+        .await?;
+    for step in steps {
+        client
+            .execute(
+                &insert,
+                &[
+                    &service,
+                    &step.version,
+                    &step.name,
+                    &step.checksum,
+                    &step.down_checksum,
+                    &applied_by,
+                ],
+            )
+            .await?;
+    }
+    Ok(())
 }
 
 /// The OS user and host, as recorded in history and audit rows.
