@@ -8,6 +8,7 @@
 // path of a run that talks to a database, so their size does not matter.
 #![allow(clippy::result_large_err)]
 
+pub mod adopt;
 pub mod analyze;
 pub mod interrupt;
 pub mod lock;
@@ -346,7 +347,7 @@ impl Target {
         setup
     }
 
-    fn load(&self) -> Result<Vec<Migration>, MigrateError> {
+    pub(crate) fn load(&self) -> Result<Vec<Migration>, MigrateError> {
         Ok(source::load(&self.migrations_dir)?)
     }
 

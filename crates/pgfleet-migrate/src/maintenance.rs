@@ -122,7 +122,7 @@ fn compare_with(
 }
 
 /// The service's lock, a session, and its history read under the lock.
-async fn locked_session(
+pub(crate) async fn locked_session(
     target: &Target,
     purpose: &str,
     options: &Options,

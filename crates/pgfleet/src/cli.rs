@@ -292,6 +292,9 @@ pub enum MigrateCommand {
         dirty: Option<DirtyAs>,
         #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
         lock_wait: std::time::Duration,
+        /// Do not ask for confirmation in a protected environment (production).
+        #[arg(long)]
+        yes: bool,
         #[command(flatten)]
         report: ReportArgs,
     },
@@ -302,6 +305,26 @@ pub enum MigrateCommand {
         version: i64,
         #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
         lock_wait: std::time::Duration,
+        /// Do not ask for confirmation in a protected environment (production).
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
+    /// Take over another tool's history: record what it applied as applied (its table stays).
+    Adopt {
+        service: String,
+        /// The tool whose history table to read.
+        #[arg(long, value_enum, value_name = "TOOL")]
+        from: AdoptFrom,
+        /// Show what would be recorded; record nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+        lock_wait: std::time::Duration,
+        /// Do not ask for confirmation in a protected environment (production).
+        #[arg(long)]
+        yes: bool,
         #[command(flatten)]
         report: ReportArgs,
     },
@@ -316,6 +339,14 @@ pub enum MigrateCommand {
         #[command(flatten)]
         report: ReportArgs,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AdoptFrom {
+    GolangMigrate,
+    Sqlx,
+    Diesel,
+    Dbmate,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -211,14 +211,35 @@ async fn migrate_command(ctx: &Context, command: &MigrateCommand) -> Result<(), 
             service,
             dirty,
             lock_wait,
+            yes,
             report,
-        } => m::repair(ctx, service, *dirty, *lock_wait, report.format).await,
+        } => m::repair(ctx, service, *dirty, *lock_wait, *yes, report.format).await,
         MigrateCommand::Baseline {
             service,
             version,
             lock_wait,
+            yes,
             report,
-        } => m::baseline(ctx, service, *version, *lock_wait, report.format).await,
+        } => m::baseline(ctx, service, *version, *lock_wait, *yes, report.format).await,
+        MigrateCommand::Adopt {
+            service,
+            from,
+            dry_run,
+            lock_wait,
+            yes,
+            report,
+        } => {
+            m::adopt(
+                ctx,
+                service,
+                *from,
+                *dry_run,
+                *lock_wait,
+                *yes,
+                report.format,
+            )
+            .await
+        }
         MigrateCommand::New {
             service,
             name,

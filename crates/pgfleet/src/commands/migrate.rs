@@ -685,14 +685,34 @@ impl Report for RepairReport {
     }
 }
 
+/// A history change in a protected environment asks first, as a run does.
+fn confirm_history_change(ctx: &Context, service: &str, what: &str, yes: bool) -> Result<()> {
+    if !ctx.manifest.is_protected(&ctx.environment) {
+        return Ok(());
+    }
+    super::confirm::protected_change(
+        &ctx.environment,
+        &format!("the migration history of {service}"),
+        &format!("  {service}: {what}"),
+        yes,
+    )
+}
+
 pub async fn repair(
     ctx: &Context,
     service: &str,
     dirty: Option<DirtyAs>,
     lock_wait: Duration,
+    yes: bool,
     format: ReportFormat,
 ) -> Result<()> {
     let target = target(ctx, service)?;
+    confirm_history_change(
+        ctx,
+        service,
+        "accept edited files' checksums and names, settle a dirty step",
+        yes,
+    )?;
     let settle = dirty.map(|d| match d {
         DirtyAs::Applied => maintenance::Settle::Applied,
         DirtyAs::Pending => maintenance::Settle::Pending,
@@ -731,9 +751,16 @@ pub async fn baseline(
     service: &str,
     version: i64,
     lock_wait: Duration,
+    yes: bool,
     format: ReportFormat,
 ) -> Result<()> {
     let target = target(ctx, service)?;
+    confirm_history_change(
+        ctx,
+        service,
+        &format!("mark every file up to {version} applied without running it"),
+        yes,
+    )?;
     let options = Options {
         lock_wait,
         ..base_options(ctx)
@@ -745,6 +772,71 @@ pub async fn baseline(
         marked_applied,
     };
     output::print_outcome(&report, format);
+    Ok(())
+}
+
+/// What `migrate adopt` recorded (or, with `--dry-run`, would record).
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct AdoptReport(pub migrate::adopt::Adoption);
+
+impl Report for AdoptReport {
+    fn table(&self) -> String {
+        let a = &self.0;
+        let mut out = format!(
+            "{}: {} {} version(s) applied by {} ({}); {} file(s) pending",
+            a.service,
+            if a.dry_run { "would adopt" } else { "adopted" },
+            a.adopted.len(),
+            a.from.name(),
+            a.table,
+            a.pending.len()
+        );
+        for step in &a.adopted {
+            out.push_str(&format!("\n  {} {}", step.version, step.name));
+        }
+        if !a.dry_run {
+            out.push_str(&format!(
+                "\n{} is left as it was; once nothing reads it, drop it: DROP TABLE {}",
+                a.table, a.table
+            ));
+        }
+        out
+    }
+}
+
+pub async fn adopt(
+    ctx: &Context,
+    service: &str,
+    from: crate::cli::AdoptFrom,
+    dry_run: bool,
+    lock_wait: Duration,
+    yes: bool,
+    format: ReportFormat,
+) -> Result<()> {
+    use crate::cli::AdoptFrom;
+    use migrate::adopt::Tool;
+    let target = target(ctx, service)?;
+    let tool = match from {
+        AdoptFrom::GolangMigrate => Tool::GolangMigrate,
+        AdoptFrom::Sqlx => Tool::Sqlx,
+        AdoptFrom::Diesel => Tool::Diesel,
+        AdoptFrom::Dbmate => Tool::Dbmate,
+    };
+    let options = Options {
+        lock_wait,
+        ..base_options(ctx)
+    };
+    if !dry_run {
+        confirm_history_change(
+            ctx,
+            service,
+            &format!("record what {} applied as applied", tool.name()),
+            yes,
+        )?;
+    }
+    let adoption = migrate::adopt::adopt(&target, tool, dry_run, &options).await?;
+    output::print_outcome(&AdoptReport(adoption), format);
     Ok(())
 }
 

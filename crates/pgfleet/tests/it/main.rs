@@ -8,6 +8,7 @@
 )]
 
 mod access;
+mod adopt;
 mod cli_conventions;
 mod context;
 mod corpus;

@@ -1,0 +1,196 @@
+//! `migrate adopt`: takes over another tool's history. The versions that tool applied are
+//! recorded as applied in pgfleet's history, in one transaction with its audit row, after
+//! checking that each one is a file on disk (and, where the tool kept a checksum, the same
+//! file). The tool's own table stays where it is, untouched.
+
+pub mod foreign;
+
+pub use foreign::Tool;
+
+use super::maintenance::locked_session;
+use super::{MigrateError, Options, Target};
+use foreign::Applied;
+use pgfleet_pg::history::{self, AuditEntry, AuditResult, os_user};
+use serde::Serialize;
+use sha2::{Digest, Sha384};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// What `adopt` recorded, or would record with `dry_run`.
+#[derive(Debug, Serialize)]
+pub struct Adoption {
+    pub service: String,
+    pub from: Tool,
+    /// The tool's table, `schema.table`; left in place.
+    pub table: String,
+    pub dry_run: bool,
+    /// Recorded as applied, oldest first.
+    pub adopted: Vec<AdoptedStep>,
+    /// Files the tool had not applied: `migrate up` runs them.
+    pub pending: Vec<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AdoptedStep {
+    pub version: i64,
+    pub name: String,
+    pub file: PathBuf,
+}
+
+/// Records what `tool` applied to the service's database as pgfleet history, under the
+/// service's lock. Refuses, saying why, when pgfleet already has history there, when the
+/// tool's state is unfinished (dirty, failed), when a version it applied has no file, or when
+/// a file differs from what the tool ran.
+pub async fn adopt(
+    target: &Target,
+    tool: Tool,
+    dry_run: bool,
+    options: &Options,
+) -> Result<Adoption, MigrateError> {
+    let started = Instant::now();
+    let migrations = target.load()?;
+    let (lock, client, applied) = locked_session(target, "adopt", options).await?;
+    if let Some(last) = applied.last() {
+        return Err(target.other(format!(
+            "already has pgfleet history (current version {}); adopt takes over a database with none",
+            last.version
+        )));
+    }
+    let mut schemas: Vec<String> = target.connection.schema.iter().cloned().collect();
+    schemas.push("public".to_owned());
+    let found = foreign::read(&client, tool, &schemas)
+        .await
+        .map_err(|e| target.other(format!("reading {}'s history: {e}", tool.name())))?;
+    let Some(found) = found else {
+        return Err(target.other(format!(
+            "no {} table in {} (looked in {}): nothing of {}'s to adopt",
+            tool.table(),
+            target.connection.database,
+            schemas.join(", "),
+            tool.name()
+        )));
+    };
+    if let Some(reason) = &found.unfinished {
+        return Err(target.other(format!("{}: {reason}", found.table)));
+    }
+    let by_version = |version: i64| migrations.iter().find(|m| m.version == version);
+    let mut problems = Vec::new();
+    let mut adopted = Vec::new();
+    match &found.applied {
+        Applied::UpTo(version) => {
+            if by_version(*version).is_none() {
+                problems.push(format!(
+                    "{} applied up to version {version}, which no file in {} has",
+                    tool.name(),
+                    target.migrations_dir.display()
+                ));
+            }
+            adopted.extend(migrations.iter().filter(|m| m.version <= *version));
+        }
+        Applied::Each(steps) => {
+            for step in steps {
+                let Some(m) = by_version(step.version) else {
+                    problems.push(format!(
+                        "{} applied version {}, which no file in {} has",
+                        tool.name(),
+                        step.version,
+                        target.migrations_dir.display()
+                    ));
+                    continue;
+                };
+                if let Some(recorded) = &step.sha384 {
+                    let actual = Sha384::digest(m.up.sql.as_bytes());
+                    if actual.as_slice() != recorded.as_slice() {
+                        problems.push(format!(
+                            "{} differs from what {} applied as version {} (its checksum is not the one in {})",
+                            m.up.path.display(),
+                            tool.name(),
+                            m.version,
+                            found.table
+                        ));
+                        continue;
+                    }
+                }
+                adopted.push(m);
+            }
+        }
+    }
+    if !problems.is_empty() {
+        let _ = lock.release().await;
+        return Err(target.other(format!(
+            "cannot adopt {}'s history:\n  {}",
+            tool.name(),
+            problems.join("\n  ")
+        )));
+    }
+    adopted.sort_by_key(|m| m.version);
+    let adoption = Adoption {
+        service: target.service.clone(),
+        from: tool,
+        table: found.table.clone(),
+        dry_run,
+        adopted: adopted
+            .iter()
+            .map(|m| AdoptedStep {
+                version: m.version,
+                name: m.name.clone(),
+                file: m.up.path.clone(),
+            })
+            .collect(),
+        pending: migrations
+            .iter()
+            .filter(|m| !adopted.iter().any(|a| a.version == m.version))
+            .map(|m| m.version)
+            .collect(),
+    };
+    if dry_run {
+        let _ = lock.release().await;
+        return Ok(adoption);
+    }
+    let down_checksums: Vec<String> = adopted.iter().map(|m| m.down_checksum()).collect();
+    let steps: Vec<history::Recorded> = adopted
+        .iter()
+        .zip(&down_checksums)
+        .map(|(m, down)| history::Recorded {
+            version: m.version,
+            name: &m.name,
+            checksum: &m.up.checksum,
+            down_checksum: Some(down),
+        })
+        .collect();
+    let user = os_user();
+    client
+        .batch_execute("BEGIN")
+        .await
+        .map_err(|e| target.pg("adopt", &e))?;
+    let result = async {
+        history::record_baseline(&client, &target.service, &steps, user).await?;
+        history::audit(
+            &client,
+            &AuditEntry {
+                service: &target.service,
+                command: "migrate adopt",
+                environment: &target.environment,
+                os_user: user,
+                version_before: None,
+                version_after: adopted.last().map(|m| m.version),
+                result: AuditResult::Success,
+                duration_ms: started.elapsed().as_millis() as i64,
+                detail: serde_json::json!({
+                    "from": tool.name(),
+                    "table": found.table,
+                    "versions": adopted.iter().map(|m| m.version).collect::<Vec<_>>(),
+                }),
+            },
+        )
+        .await?;
+        client.batch_execute("COMMIT").await
+    }
+    .await;
+    if let Err(e) = result {
+        let _ = client.batch_execute("ROLLBACK").await;
+        return Err(target.pg("adopt", &e));
+    }
+    let _ = lock.release().await;
+    Ok(adoption)
+}

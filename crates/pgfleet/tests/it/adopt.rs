@@ -1,0 +1,356 @@
+//! `migrate adopt` (issue 13): another tool's history becomes pgfleet's, then `migrate up` runs
+//! only what that tool had not applied; an unfinished or mismatched state is refused; history
+//! changes ask first in a protected environment.
+
+use crate::context::{TestContext, column};
+use crate::migrate::{fleet, history, versions, write};
+use pgfleet_testkit::{TestCluster, TestDatabase};
+use std::path::Path;
+
+/// golang-migrate's table, as its postgres driver creates it, at `version`.
+async fn golang_migrate_state(db: &TestDatabase, version: i64, dirty: bool) {
+    db.client()
+        .await
+        .batch_execute(&format!(
+            "CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL);
+             INSERT INTO schema_migrations VALUES ({version}, {dirty});"
+        ))
+        .await
+        .unwrap();
+}
+
+fn three_steps(ctx: &TestContext, service: &str) {
+    for (version, name) in [(1, "alpha"), (2, "beta"), (3, "gamma")] {
+        write(
+            ctx,
+            service,
+            &format!("{version}_{name}.up.sql"),
+            &format!("CREATE TABLE {name} (id int);\n"),
+        );
+        write(
+            ctx,
+            service,
+            &format!("{version}_{name}.down.sql"),
+            &format!("DROP TABLE {name};\n"),
+        );
+    }
+}
+
+async fn tables(db: &TestDatabase) -> Vec<String> {
+    column(
+        &db.client().await,
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+    )
+    .await
+}
+
+#[tokio::test]
+async fn golang_migrate_history_is_adopted_then_only_later_files_run() {
+    let db = pgfleet_testkit::fresh_database().await;
+    let ctx = fleet(&[("gm", &db)]);
+    three_steps(&ctx, "gm");
+    // What golang-migrate left: the first two files applied, its table at version 2.
+    db.client()
+        .await
+        .batch_execute("CREATE TABLE alpha (id int); CREATE TABLE beta (id int);")
+        .await
+        .unwrap();
+    golang_migrate_state(&db, 2, false).await;
+
+    let plan = ctx
+        .run(&[
+            "migrate",
+            "adopt",
+            "gm",
+            "--from",
+            "golang-migrate",
+            "--dry-run",
+            "--format",
+            "json",
+        ])
+        .success()
+        .json();
+    assert_eq!(plan["dry_run"], true);
+    assert_eq!(plan["table"], "public.schema_migrations");
+    let adopted: Vec<i64> = plan["adopted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(adopted, [1, 2]);
+    assert_eq!(plan["pending"], serde_json::json!([3]));
+    assert!(
+        history(&db, "gm").await.is_empty(),
+        "a dry run records nothing"
+    );
+
+    let run = ctx
+        .run(&["migrate", "adopt", "gm", "--from", "golang-migrate"])
+        .success();
+    assert!(
+        run.stderr.contains("adopted 2 version(s)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("DROP TABLE public.schema_migrations"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(versions(&history(&db, "gm").await), [1, 2]);
+    let audit: Vec<String> = column(
+        &db.client().await,
+        "SELECT command || ':' || result || ':' || (detail->>'from') FROM pgfleet.audit_log",
+    )
+    .await;
+    assert_eq!(audit, ["migrate adopt:success:golang-migrate"]);
+
+    ctx.run(&["migrate", "up", "gm"]).success();
+    assert_eq!(versions(&history(&db, "gm").await), [1, 2, 3]);
+    assert_eq!(
+        tables(&db).await,
+        ["alpha", "beta", "gamma", "schema_migrations"]
+    );
+    // The other tool's table is left as it was.
+    let left: Vec<String> = column(
+        &db.client().await,
+        "SELECT version || ':' || dirty FROM schema_migrations",
+    )
+    .await;
+    assert_eq!(left, ["2:false"]);
+
+    let again = ctx
+        .run(&["migrate", "adopt", "gm", "--from", "golang-migrate"])
+        .failure(1);
+    assert!(
+        again.stderr.contains("already has pgfleet history"),
+        "{}",
+        again.stderr
+    );
+}
+
+#[tokio::test]
+async fn a_dirty_or_unknown_golang_migrate_version_is_refused_and_nothing_recorded() {
+    let dirty = pgfleet_testkit::fresh_database().await;
+    let unknown = pgfleet_testkit::fresh_database().await;
+    let ctx = fleet(&[("dirty", &dirty), ("unknown", &unknown)]);
+    three_steps(&ctx, "dirty");
+    three_steps(&ctx, "unknown");
+    golang_migrate_state(&dirty, 2, true).await;
+    golang_migrate_state(&unknown, 7, false).await;
+
+    let run = ctx
+        .run(&["migrate", "adopt", "dirty", "--from", "golang-migrate"])
+        .failure(1);
+    assert!(run.stderr.contains("version 2 dirty"), "{}", run.stderr);
+    let run = ctx
+        .run(&["migrate", "adopt", "unknown", "--from", "golang-migrate"])
+        .failure(1);
+    assert!(
+        run.stderr
+            .contains("applied up to version 7, which no file in"),
+        "{}",
+        run.stderr
+    );
+    assert!(history(&dirty, "dirty").await.is_empty());
+    assert!(history(&unknown, "unknown").await.is_empty());
+    // Nothing to adopt at all is said as such.
+    let none = pgfleet_testkit::fresh_database().await;
+    let ctx = fleet(&[("none", &none)]);
+    let run = ctx
+        .run(&["migrate", "adopt", "none", "--from", "dbmate"])
+        .failure(1);
+    assert!(
+        run.stderr.contains("no schema_migrations table"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// The database sqlx-cli 0.9 left after `sqlx migrate run` of the fixture's files (restored
+/// from its dump), and those files in the service's folder.
+fn restore_sqlx_fixture(ctx: &TestContext, service: &str, db: &TestDatabase) {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/adopt/sqlx");
+    for entry in std::fs::read_dir(fixture.join("migrations")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        write(
+            ctx,
+            service,
+            &name,
+            &std::fs::read_to_string(&path).unwrap(),
+        );
+    }
+    let cluster = TestCluster::shared();
+    let out = std::process::Command::new(cluster.bins().tool("psql"))
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", cluster.host()])
+        .args(["-p", &cluster.port().to_string(), "-U", cluster.superuser()])
+        .args(["-d", &db.name, "-f"])
+        .arg(fixture.join("database.sql"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn a_real_sqlx_history_is_adopted_with_its_checksums_checked() {
+    let db = pgfleet_testkit::fresh_database().await;
+    let edited = pgfleet_testkit::fresh_database().await;
+    let failed = pgfleet_testkit::fresh_database().await;
+    let ctx = fleet(&[("sq", &db), ("edited", &edited), ("failed", &failed)]);
+    for (service, database) in [("sq", &db), ("edited", &edited), ("failed", &failed)] {
+        restore_sqlx_fixture(&ctx, service, database);
+    }
+    write(
+        &ctx,
+        "sq",
+        "20240101000003_add_index.up.sql",
+        "CREATE INDEX account_mood ON account (mood);\n",
+    );
+    let run = ctx
+        .run(&[
+            "migrate", "adopt", "sq", "--from", "sqlx", "--format", "json",
+        ])
+        .success()
+        .json();
+    assert_eq!(run["pending"], serde_json::json!([20240101000003_i64]));
+    ctx.run(&["migrate", "up", "sq"]).success();
+    assert_eq!(
+        versions(&history(&db, "sq").await),
+        [20240101000001, 20240101000002, 20240101000003]
+    );
+    // The enum the adopted step made is altered by the next one, as the owner role.
+    write(
+        &ctx,
+        "sq",
+        "20240101000004_more_moods.up.sql",
+        "ALTER TYPE mood ADD VALUE 'sad';\n",
+    );
+    ctx.run(&["migrate", "up", "sq"]).success();
+
+    // A file edited after sqlx ran it: its checksum is not the one sqlx kept.
+    let path = ctx
+        .dir
+        .path()
+        .join("migrations/edited/20240101000002_add_mood.up.sql");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("{text}-- edited\n")).unwrap();
+    let run = ctx
+        .run(&["migrate", "adopt", "edited", "--from", "sqlx"])
+        .failure(1);
+    assert!(
+        run.stderr
+            .contains("20240101000002_add_mood.up.sql differs from what sqlx applied"),
+        "{}",
+        run.stderr
+    );
+    assert!(history(&edited, "edited").await.is_empty());
+
+    // sqlx's record of a no-transaction migration that stopped part-way.
+    failed
+        .client()
+        .await
+        .batch_execute("UPDATE _sqlx_migrations SET success = false WHERE version = 20240101000002")
+        .await
+        .unwrap();
+    let run = ctx
+        .run(&["migrate", "adopt", "failed", "--from", "sqlx"])
+        .failure(1);
+    assert!(run.stderr.contains("as failed"), "{}", run.stderr);
+    assert!(history(&failed, "failed").await.is_empty());
+}
+
+#[tokio::test]
+async fn diesel_and_dbmate_tables_list_each_applied_version() {
+    let diesel = pgfleet_testkit::fresh_database().await;
+    let dbmate = pgfleet_testkit::fresh_database().await;
+    let ctx = fleet(&[("di", &diesel), ("db", &dbmate)]);
+    for service in ["di", "db"] {
+        for (version, name) in [(20240115093000_i64, "one"), (20240116093000, "two")] {
+            write(
+                &ctx,
+                service,
+                &format!("{version}_{name}.up.sql"),
+                &format!("CREATE TABLE {name} (id int);\n"),
+            );
+        }
+    }
+    // diesel's own table (its migration harness creates it so), with the first version run.
+    diesel
+        .client()
+        .await
+        .batch_execute(
+            "CREATE TABLE __diesel_schema_migrations (version VARCHAR(50) PRIMARY KEY NOT NULL,
+                                                      run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP);
+             INSERT INTO __diesel_schema_migrations (version) VALUES ('20240115093000');
+             CREATE TABLE one (id int);",
+        )
+        .await
+        .unwrap();
+    // dbmate's, with both run.
+    dbmate
+        .client()
+        .await
+        .batch_execute(
+            "CREATE TABLE schema_migrations (version character varying(128) NOT NULL PRIMARY KEY);
+             INSERT INTO schema_migrations VALUES ('20240115093000'), ('20240116093000');
+             CREATE TABLE one (id int); CREATE TABLE two (id int);",
+        )
+        .await
+        .unwrap();
+    ctx.run(&["migrate", "adopt", "di", "--from", "diesel"])
+        .success();
+    ctx.run(&["migrate", "adopt", "db", "--from", "dbmate"])
+        .success();
+    assert_eq!(versions(&history(&diesel, "di").await), [20240115093000]);
+    assert_eq!(
+        versions(&history(&dbmate, "db").await),
+        [20240115093000, 20240116093000]
+    );
+    ctx.run(&["migrate", "up", "di"]).success();
+    ctx.run(&["migrate", "up", "db"]).success();
+    assert_eq!(
+        versions(&history(&diesel, "di").await),
+        [20240115093000, 20240116093000]
+    );
+}
+
+#[tokio::test]
+async fn history_changes_ask_in_a_protected_environment() {
+    let db = pgfleet_testkit::fresh_database().await;
+    let ctx = fleet(&[("prot", &db)]);
+    three_steps(&ctx, "prot");
+    golang_migrate_state(&db, 1, false).await;
+    for args in [
+        &["migrate", "adopt", "prot", "--from", "golang-migrate"][..],
+        &["migrate", "baseline", "prot", "--version", "2"],
+        &["migrate", "repair", "prot"],
+    ] {
+        let mut args = args.to_vec();
+        args.extend(["--env", "production"]);
+        let run = ctx.run(&args).failure(1);
+        assert!(
+            run.stderr.contains("pass --yes"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+    assert!(history(&db, "prot").await.is_empty());
+    ctx.run(&[
+        "migrate",
+        "adopt",
+        "prot",
+        "--from",
+        "golang-migrate",
+        "--env",
+        "production",
+        "--yes",
+    ])
+    .success();
+    assert_eq!(versions(&history(&db, "prot").await), [1]);
+}
