@@ -621,6 +621,21 @@ pub async fn run(
     let lock = target.lock(options, progress).await.map_err(refused)?;
     let admin = lock.client();
     let mut outcome = run_locked(target, admin, &migrations, direction, options, progress).await;
+    // A first step that finds its objects already there: the database was made by something
+    // else, and says what to do about it.
+    if let Err((done, MigrateError::Sql { message, hint, .. })) = &mut outcome
+        && done.before.is_none()
+        && done.steps.is_empty()
+        && ["(42P07)", "(42710)", "(42723)", "(42P06)"]
+            .iter()
+            .any(|code| message.contains(code))
+        && let Ok(Some(adopt)) = adopt::existing_objects_hint(admin, target).await
+    {
+        *hint = Some(match hint.take() {
+            Some(server) => format!("{server}\n  {adopt}"),
+            None => adopt,
+        });
+    }
     // Also after a failed or interrupted run, and on a run with nothing to do: what an earlier,
     // killed run created is granted now.
     if let Err(error) = grant_created(target, admin).await {

@@ -13,6 +13,9 @@ pub struct State {
     pub pending: Vec<i64>,
     pub dirty: Option<i64>,
     pub problems: Vec<String>,
+    /// What is worth knowing but not wrong: a schema with tables and no history.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     #[serde(skip)]
     pub history: Vec<Applied>,
 }
@@ -26,7 +29,15 @@ pub async fn inspect(target: &Target, options: &Options) -> Result<State, Migrat
     let history = history::read(&client, &target.service)
         .await
         .map_err(|e| target.pg("reading history", &e))?;
-    Ok(compare_folder(&target.service, &folder, history))
+    let mut state = compare_folder(&target.service, &folder, history);
+    if state.history.is_empty() {
+        state.notes.extend(
+            super::adopt::existing_objects_hint(&client, target)
+                .await
+                .map_err(|e| target.pg("looking for existing tables", &e))?,
+        );
+    }
+    Ok(state)
 }
 
 /// A service's files against its history.
@@ -117,6 +128,7 @@ fn compare_with(
         pending,
         dirty: history.iter().find(|a| a.dirty).map(|a| a.version),
         problems,
+        notes: Vec::new(),
         history,
     }
 }

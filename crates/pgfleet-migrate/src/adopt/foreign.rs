@@ -198,3 +198,23 @@ fn readable_ident(name: &str) -> String {
         pgfleet_core::ident::quote_ident(name)
     }
 }
+
+/// Whether the table found for `tool` is that tool's: golang-migrate's and dbmate's are both
+/// `schema_migrations`, told apart by golang-migrate's `dirty` column.
+pub async fn looks_like(
+    client: &Client,
+    tool: Tool,
+    found: &History,
+) -> Result<bool, tokio_postgres::Error> {
+    if !matches!(tool, Tool::GolangMigrate | Tool::Dbmate) {
+        return Ok(true);
+    }
+    let dirty: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'dirty' AND NOT attisdropped)",
+            &[&found.table],
+        )
+        .await?
+        .get(0);
+    Ok(dirty == (tool == Tool::GolangMigrate))
+}

@@ -7,6 +7,8 @@ pub mod foreign;
 
 pub use foreign::Tool;
 
+use tokio_postgres::Client;
+
 use super::maintenance::locked_session;
 use super::{MigrateError, Options, Target};
 use foreign::Applied;
@@ -70,6 +72,17 @@ pub async fn adopt(
             tool.name()
         )));
     };
+    let theirs = foreign::looks_like(&client, tool, &found)
+        .await
+        .map_err(|e| target.pg("reading the history table's columns", &e))?;
+    if !theirs {
+        let _ = lock.release().await;
+        return Err(target.other(format!(
+            "{} is not {}'s (golang-migrate's has a `dirty` column, dbmate's has not)",
+            found.table,
+            tool.name()
+        )));
+    }
     if let Some(reason) = &found.unfinished {
         return Err(target.other(format!("{}: {reason}", found.table)));
     }
@@ -193,4 +206,53 @@ pub async fn adopt(
     }
     let _ = lock.release().await;
     Ok(adoption)
+}
+
+/// For a service with no pgfleet history: when its schema already holds tables, what to do
+/// about them (adopt the tool whose history table is there, or baseline), else `None`.
+pub async fn existing_objects_hint(
+    client: &Client,
+    target: &Target,
+) -> Result<Option<String>, tokio_postgres::Error> {
+    let schema = target
+        .connection
+        .schema
+        .clone()
+        .unwrap_or_else(|| "public".to_owned());
+    let tables: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm')",
+            &[&schema],
+        )
+        .await?
+        .get(0);
+    if tables == 0 {
+        return Ok(None);
+    }
+    let mut schemas = vec![schema.clone()];
+    if schema != "public" {
+        schemas.push("public".to_owned());
+    }
+    let mut tools = Vec::new();
+    for tool in [Tool::GolangMigrate, Tool::Dbmate, Tool::Sqlx, Tool::Diesel] {
+        if let Some(found) = foreign::read(client, tool, &schemas).await.ok().flatten()
+            && foreign::looks_like(client, tool, &found).await?
+        {
+            tools.push((tool, found.table));
+        }
+    }
+    let service = &target.service;
+    Ok(Some(match tools.first() {
+        Some((tool, table)) => format!(
+            "{schema} already holds {tables} table(s) or view(s) and no pgfleet history; {table} is {}'s: \
+             take its history over with `pgfleet migrate adopt {service} --from {}`",
+            tool.name(),
+            tool.name()
+        ),
+        None => format!(
+            "{schema} already holds {tables} table(s) or view(s) and no pgfleet history: \
+             if the files describe them, mark them applied with `pgfleet migrate baseline {service} --version N`"
+        ),
+    }))
 }

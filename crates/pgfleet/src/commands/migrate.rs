@@ -453,6 +453,9 @@ pub struct ServiceStatus {
     pub pending: Option<usize>,
     pub dirty: Option<i64>,
     pub problems: Vec<String>,
+    /// Worth knowing, not wrong (a schema with tables and no history: adopt or baseline).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Report for StatusReport {
@@ -473,7 +476,12 @@ impl Report for StatusReport {
                 } else {
                     unknown()
                 },
-                s.problems.join("\n"),
+                s.problems
+                    .iter()
+                    .cloned()
+                    .chain(s.notes.iter().map(|n| format!("note: {n}")))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
             ]);
         }
         table.to_string()
@@ -506,6 +514,7 @@ async fn states(ctx: &Context, selection: &Selection) -> Result<Vec<ServiceStatu
                 pending: Some(state.pending.len()),
                 dirty: state.dirty,
                 problems: state.problems,
+                notes: state.notes,
             },
             Err(e) => ServiceStatus {
                 service,
@@ -514,6 +523,7 @@ async fn states(ctx: &Context, selection: &Selection) -> Result<Vec<ServiceStatu
                 current: None,
                 pending: None,
                 dirty: None,
+                notes: Vec::new(),
                 problems: vec![match e {
                     MigrateError::Connect { message, .. } => format!("unreachable: {message}"),
                     other => format!("cannot read its state: {other}"),

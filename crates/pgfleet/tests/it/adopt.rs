@@ -354,3 +354,59 @@ async fn history_changes_ask_in_a_protected_environment() {
     .success();
     assert_eq!(versions(&history(&db, "prot").await), [1]);
 }
+
+#[tokio::test]
+async fn status_and_up_on_existing_tables_without_history_point_to_adopt_or_baseline() {
+    let db = pgfleet_testkit::fresh_database().await;
+    let bare = pgfleet_testkit::fresh_database().await;
+    let ctx = fleet(&[("gm", &db), ("bare", &bare)]);
+    three_steps(&ctx, "gm");
+    three_steps(&ctx, "bare");
+    for database in [&db, &bare] {
+        database
+            .client()
+            .await
+            .batch_execute("CREATE TABLE alpha (id int)")
+            .await
+            .unwrap();
+    }
+    golang_migrate_state(&db, 1, false).await;
+
+    let status = ctx
+        .run(&["migrate", "status", "gm", "--format", "json"])
+        .success()
+        .json();
+    let notes = status[0]["notes"].to_string();
+    assert!(
+        notes.contains("pgfleet migrate adopt gm --from golang-migrate"),
+        "{status}"
+    );
+    let status = ctx
+        .run(&["migrate", "status", "bare", "--format", "json"])
+        .success()
+        .json();
+    assert!(
+        status[0]["notes"]
+            .to_string()
+            .contains("pgfleet migrate baseline bare --version N"),
+        "{status}"
+    );
+
+    let run = ctx.run(&["migrate", "up", "gm"]).failure(1);
+    assert!(run.stderr.contains("already exists"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "hint: take its history over with `pgfleet migrate adopt gm --from golang-migrate`"
+        ) || run
+            .stderr
+            .contains("pgfleet migrate adopt gm --from golang-migrate"),
+        "{}",
+        run.stderr
+    );
+    let run = ctx.run(&["migrate", "up", "bare"]).failure(1);
+    assert!(
+        run.stderr.contains("pgfleet migrate baseline bare"),
+        "{}",
+        run.stderr
+    );
+}
