@@ -51,6 +51,11 @@ pub enum ClusterError {
         source: std::io::Error,
     },
 
+    /// A connection setting a PostgreSQL tool cannot be given faithfully (refused, not
+    /// dropped).
+    #[error("{0}")]
+    Unsupported(String),
+
     /// A PostgreSQL tool exited unsuccessfully.
     #[error("`{command}` failed ({status}):\n{output}")]
     CommandFailed {

@@ -9,6 +9,8 @@
 mod binaries;
 mod cluster;
 mod conf;
+#[cfg(feature = "fleet")]
+pub mod dump;
 mod error;
 #[cfg(feature = "fleet")]
 pub mod fleet;

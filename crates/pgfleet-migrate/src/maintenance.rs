@@ -3,6 +3,7 @@
 use super::{MigrateError, Options, Target, source};
 use pgfleet_pg::history::{self, Applied, AuditEntry, AuditResult, Correction, os_user};
 use serde::Serialize;
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// Files and history of one service, side by side.
@@ -377,4 +378,145 @@ pub async fn baseline(
     }
     let _ = lock.release().await;
     Ok(covered.iter().map(|m| m.version).collect())
+}
+
+/// What `migrate baseline --from-live` wrote and recorded.
+#[derive(Debug, Serialize)]
+pub struct LiveBaseline {
+    pub service: String,
+    pub version: i64,
+    pub file: PathBuf,
+    pub bytes: usize,
+}
+
+/// Writes the service's live schema, as `dump` gives it (pg_dump's plain output), as its first
+/// migration file `<version>_baseline.up.sql`, and records that file as applied: adopting a
+/// database whose schema no file describes. Only on a service with neither files nor history;
+/// under the service's lock, so the schema cannot change between the dump and the record.
+pub async fn baseline_from_live(
+    target: &Target,
+    version: i64,
+    dump: impl FnOnce() -> Result<String, String>,
+    options: &Options,
+) -> Result<LiveBaseline, MigrateError> {
+    let started = Instant::now();
+    let migrations = target.load()?;
+    if let Some(first) = migrations.first() {
+        return Err(target.other(format!(
+            "{} already holds migration files ({} first); --from-live writes the first one. \
+             To mark existing files applied, use `pgfleet migrate baseline {} --version N`",
+            target.migrations_dir.display(),
+            first.up.path.display(),
+            target.service
+        )));
+    }
+    let (lock, client, applied) = locked_session(target, "baseline", options).await?;
+    if let Some(last) = applied.last() {
+        return Err(target.other(format!(
+            "already has a history (current version {}); baseline adopts a database with none",
+            last.version
+        )));
+    }
+    let dumped = dump().map_err(|e| target.other(format!("dumping the live schema: {e}")))?;
+    let sql = baseline_text(target, &dumped);
+    std::fs::create_dir_all(&target.migrations_dir).map_err(|source| {
+        MigrateError::Source(source::SourceError::Read {
+            path: target.migrations_dir.clone(),
+            source,
+        })
+    })?;
+    let file = target
+        .migrations_dir
+        .join(format!("{version}_baseline.up.sql"));
+    std::fs::write(&file, &sql).map_err(|source| {
+        MigrateError::Source(source::SourceError::Read {
+            path: file.clone(),
+            source,
+        })
+    })?;
+    let script = source::read_script(&file)?;
+    let user = os_user();
+    let recorded = async {
+        client.batch_execute("BEGIN").await?;
+        history::record_baseline(
+            &client,
+            &target.service,
+            &[history::Recorded {
+                version,
+                name: "baseline",
+                checksum: &script.checksum,
+                down_checksum: Some(""),
+            }],
+            user,
+        )
+        .await?;
+        history::audit(
+            &client,
+            &AuditEntry {
+                service: &target.service,
+                command: "migrate baseline",
+                environment: &target.environment,
+                os_user: user,
+                version_before: None,
+                version_after: Some(version),
+                result: AuditResult::Success,
+                duration_ms: started.elapsed().as_millis() as i64,
+                detail: serde_json::json!({ "from_live": true, "file": file.display().to_string() }),
+            },
+        )
+        .await?;
+        client.batch_execute("COMMIT").await
+    }
+    .await;
+    if let Err(e) = recorded {
+        let _ = client.batch_execute("ROLLBACK").await;
+        // Nothing is half-done: the file goes with the record it was written for.
+        let _ = std::fs::remove_file(&file);
+        return Err(target.pg("baseline", &e));
+    }
+    let _ = lock.release().await;
+    Ok(LiveBaseline {
+        service: target.service.clone(),
+        version,
+        file,
+        bytes: sql.len(),
+    })
+}
+
+/// pg_dump's text as a migration: without its psql meta-commands (`\restrict`), without the
+/// settings that would lift pgfleet's deadlines for the rest of the file, and without the
+/// `CREATE SCHEMA` of the service's own schema (pgfleet creates it, owned by the owner role).
+fn baseline_text(target: &Target, dumped: &str) -> String {
+    let own_schema = target
+        .connection
+        .schema
+        .as_deref()
+        .map(|s| format!("CREATE SCHEMA {};", pgfleet_core::ident::quote_ident(s)));
+    let bare_schema = target
+        .connection
+        .schema
+        .as_deref()
+        .map(|s| format!("CREATE SCHEMA {s};"));
+    let mut out = format!(
+        "-- The schema of {} as it was when pgfleet adopted it (`pgfleet migrate baseline {} --from-live`,\n\
+         -- pg_dump --schema-only --no-owner --no-privileges): owners and grants are access-as-code's.\n",
+        target.connection.database, target.service
+    );
+    for line in dumped.lines() {
+        let dropped = line.starts_with("\\restrict ")
+            || line.starts_with("\\unrestrict ")
+            || matches!(
+                line,
+                "SET statement_timeout = 0;"
+                    | "SET lock_timeout = 0;"
+                    | "SET idle_in_transaction_session_timeout = 0;"
+            )
+            || own_schema.as_deref() == Some(line)
+            || bare_schema.as_deref() == Some(line);
+        if !dropped {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
 }

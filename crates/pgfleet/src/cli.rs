@@ -301,8 +301,14 @@ pub enum MigrateCommand {
     /// Mark every migration up to VERSION as applied without running it (adopt a database).
     Baseline {
         service: String,
-        #[arg(long, value_name = "VERSION")]
-        version: i64,
+        /// Mark the files up to VERSION applied; with --from-live, the version of the file
+        /// it writes (default: now, as a UTC timestamp).
+        #[arg(long, value_name = "VERSION", required_unless_present = "from_live")]
+        version: Option<i64>,
+        /// Write the service's live schema (pg_dump --schema-only) as its first migration
+        /// file and mark it applied.
+        #[arg(long)]
+        from_live: bool,
         #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
         lock_wait: std::time::Duration,
         /// Do not ask for confirmation in a protected environment (production).

@@ -217,10 +217,19 @@ async fn migrate_command(ctx: &Context, command: &MigrateCommand) -> Result<(), 
         MigrateCommand::Baseline {
             service,
             version,
+            from_live,
             lock_wait,
             yes,
             report,
-        } => m::baseline(ctx, service, *version, *lock_wait, *yes, report.format).await,
+        } => match (version, from_live) {
+            (version, true) => {
+                m::baseline_from_live(ctx, service, *version, *lock_wait, *yes, report.format).await
+            }
+            (Some(version), false) => {
+                m::baseline(ctx, service, *version, *lock_wait, *yes, report.format).await
+            }
+            (None, false) => unreachable!("clap requires --version without --from-live"),
+        },
         MigrateCommand::Adopt {
             service,
             from,

@@ -785,6 +785,79 @@ pub async fn baseline(
     Ok(())
 }
 
+/// What `migrate baseline --from-live` wrote.
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct LiveBaselineReport(pub maintenance::LiveBaseline);
+
+impl Report for LiveBaselineReport {
+    fn table(&self) -> String {
+        let b = &self.0;
+        format!(
+            "{}: wrote the live schema to {} ({} bytes) and marked it applied as version {}",
+            b.service,
+            b.file.display(),
+            b.bytes,
+            b.version
+        )
+    }
+}
+
+/// Other tools' history tables: bookkeeping, not the service's schema.
+const FOREIGN_HISTORY_TABLES: [&str; 5] = [
+    "schema_migrations",
+    "_sqlx_migrations",
+    "__diesel_schema_migrations",
+    "flyway_schema_history",
+    "alembic_version",
+];
+
+pub async fn baseline_from_live(
+    ctx: &Context,
+    service: &str,
+    version: Option<i64>,
+    lock_wait: Duration,
+    yes: bool,
+    format: ReportFormat,
+) -> Result<()> {
+    let target = target(ctx, service)?;
+    let version = version
+        .unwrap_or_else(|| migrate::source::next_version(&[], false, std::time::SystemTime::now()));
+    confirm_history_change(
+        ctx,
+        service,
+        &format!("write the live schema as version {version} and mark it applied"),
+        yes,
+    )?;
+    let options = Options {
+        lock_wait,
+        ..base_options(ctx)
+    };
+    let bins =
+        pgfleet_cluster::PgBinaries::discover().map_err(|e| CliError::Failed(e.to_string()))?;
+    let connection = target.connection.clone();
+    let schema = connection.schema.as_deref().unwrap_or("public");
+    let excluded: Vec<(&str, &str)> = FOREIGN_HISTORY_TABLES
+        .iter()
+        .map(|t| (schema, *t))
+        .collect();
+    let dump = || {
+        pgfleet_cluster::dump::schema_only(
+            &bins,
+            &connection,
+            &pgfleet_cluster::dump::DumpScope {
+                schema: connection.schema.as_deref(),
+                exclude_schemas: &["pgfleet"],
+                exclude_tables: &excluded,
+            },
+        )
+        .map_err(|e| e.to_string())
+    };
+    let written = maintenance::baseline_from_live(&target, version, dump, &options).await?;
+    output::print_outcome(&LiveBaselineReport(written), format);
+    Ok(())
+}
+
 /// What `migrate adopt` recorded (or, with `--dry-run`, would record).
 #[derive(Debug, Serialize)]
 #[serde(transparent)]

@@ -410,3 +410,82 @@ async fn status_and_up_on_existing_tables_without_history_point_to_adopt_or_base
         run.stderr
     );
 }
+
+#[tokio::test]
+async fn baseline_from_live_writes_a_first_file_that_rebuilds_the_schema() {
+    let live = pgfleet_testkit::fresh_database().await;
+    let rebuilt = pgfleet_testkit::fresh_database().await;
+    let mut services = String::from("[servers.main]\n");
+    for (service, db) in [("live", &live), ("rebuilt", &rebuilt)] {
+        services.push_str(&format!(
+            "\n[services.{service}]\ndatabase = \"{}\"\nmigrations = \"migrations/live\"\n",
+            db.name
+        ));
+    }
+    let ctx = TestContext::on_test_cluster("name = \"it\"", &services);
+    live.client()
+        .await
+        .batch_execute(
+            "CREATE TYPE mood AS ENUM ('ok', 'happy');
+             CREATE DOMAIN email AS text CHECK (VALUE LIKE '%@%');
+             CREATE TABLE account (id bigserial PRIMARY KEY, address email NOT NULL UNIQUE, mood mood);
+             CREATE TABLE entry (id bigserial PRIMARY KEY, account bigint REFERENCES account ON DELETE CASCADE);
+             CREATE INDEX entry_account ON entry (account);
+             CREATE FUNCTION entries(bigint) RETURNS bigint LANGUAGE sql AS 'SELECT count(*) FROM entry WHERE account = $1';
+             CREATE VIEW busy AS SELECT a.id, entries(a.id) AS n FROM account a;
+             CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL);",
+        )
+        .await
+        .unwrap();
+    let run = ctx
+        .run(&[
+            "migrate",
+            "baseline",
+            "live",
+            "--from-live",
+            "--version",
+            "1",
+            "--format",
+            "json",
+        ])
+        .success()
+        .json();
+    let file = std::path::PathBuf::from(run["file"].as_str().unwrap());
+    assert!(file.ends_with("migrations/live/1_baseline.up.sql"), "{run}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    for absent in [
+        "\\restrict",
+        "schema_migrations",
+        "OWNER TO",
+        "GRANT ",
+        "pgfleet.",
+    ] {
+        assert!(!text.contains(absent), "{absent} in:\n{text}");
+    }
+    assert_eq!(history(&live, "live").await, [(1, "applied".to_owned())]);
+    // The file rebuilds the same schema on an empty database, through pgfleet.
+    ctx.run(&["migrate", "up", "rebuilt"]).success();
+    live.client()
+        .await
+        .batch_execute("DROP TABLE schema_migrations")
+        .await
+        .unwrap();
+    // Blank lines aside (the dump of each leaves different gaps where its filters cut).
+    let lines = |db: &TestDatabase| -> Vec<String> {
+        crate::migrate::schema_dump(db)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(lines(&live), lines(&rebuilt));
+    // The files are there now: --from-live writes only the first.
+    let again = ctx
+        .run(&["migrate", "baseline", "live", "--from-live"])
+        .failure(1);
+    assert!(
+        again.stderr.contains("already holds migration files"),
+        "{}",
+        again.stderr
+    );
+}

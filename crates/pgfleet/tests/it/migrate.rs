@@ -34,7 +34,7 @@ pub(crate) fn write(ctx: &TestContext, service: &str, file: &str, sql: &str) -> 
 
 /// The schema as pg_dump sees it, without pgfleet's own tables (and without the noise that
 /// differs between two equal schemas).
-fn schema_dump(db: &TestDatabase) -> String {
+pub(crate) fn schema_dump(db: &TestDatabase) -> String {
     let cluster = TestCluster::shared();
     let out = std::process::Command::new(cluster.bins().tool("pg_dump"))
         .args([
