@@ -22,6 +22,7 @@ mod hardening_run;
 mod manifest;
 mod manifest_fixtures;
 mod migrate;
+mod ownership;
 mod serve;
 mod snapshots_cli;
 mod tls;
