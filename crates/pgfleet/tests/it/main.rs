@@ -8,6 +8,7 @@
 )]
 
 mod access;
+mod analyzer_matches_server;
 mod cli_conventions;
 mod context;
 mod corpus;
