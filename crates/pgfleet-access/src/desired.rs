@@ -146,12 +146,12 @@ pub fn database(database: &str, services: &[&Service], live: &Live) -> BTreeSet<
                 role: access.owner_role.clone(),
             });
             match object.kind {
-                ObjectKind::Table
-                    if access.append_only.contains(&object.name)
+                kind if kind.is_relation()
+                    && (access.append_only.contains(&object.name)
                         || live
                             .partition_roots
                             .get(object)
-                            .is_some_and(|root| access.append_only.contains(root)) =>
+                            .is_some_and(|root| access.append_only.contains(root))) =>
                 {
                     grant(
                         &mut facts,
@@ -161,7 +161,7 @@ pub fn database(database: &str, services: &[&Service], live: &Live) -> BTreeSet<
                     );
                     grant(&mut facts, object, &access.readonly_role, &["SELECT"]);
                 }
-                ObjectKind::Table => {
+                kind if kind.is_relation() => {
                     grant(&mut facts, object, &access.runtime_role, &table_privileges);
                     grant(&mut facts, object, &access.readonly_role, &["SELECT"]);
                 }
@@ -170,11 +170,13 @@ pub fn database(database: &str, services: &[&Service], live: &Live) -> BTreeSet<
                     grant(&mut facts, object, &access.readonly_role, &["SELECT"]);
                 }
                 // A service's functions are its API: readers may call them.
-                ObjectKind::Function => {
+                kind if kind.is_routine() => {
                     grant(&mut facts, object, &access.runtime_role, &["EXECUTE"]);
                     grant(&mut facts, object, &access.readonly_role, &["EXECUTE"]);
                 }
-                ObjectKind::Database | ObjectKind::Schema => {}
+                // Types, operators and the like are only owned: the service's roles use them
+                // through PUBLIC's default USAGE.
+                _ => {}
             }
         }
 

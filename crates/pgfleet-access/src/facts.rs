@@ -5,27 +5,138 @@ use pgfleet_core::ident::quote_ident;
 use serde::Serialize;
 use std::fmt;
 
-/// A database object grants can be made on.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+/// A database object that has an owner (and, for some kinds, grants).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ObjectKind {
     Database,
     Schema,
+    // Tables before sequences: a serial's sequence follows its table's owner, and may not be
+    // handed over alone.
     Table,
+    View,
+    MaterializedView,
+    ForeignTable,
     Sequence,
     Function,
+    Procedure,
+    Aggregate,
+    Type,
+    Domain,
+    TextSearchConfiguration,
+    TextSearchDictionary,
+    Collation,
+    Conversion,
+    Operator,
+    OperatorClass,
+    OperatorFamily,
+    Statistics,
 }
 
 impl ObjectKind {
-    /// The keyword in GRANT/REVOKE/ALTER … OWNER.
-    pub fn keyword(&self) -> &'static str {
+    /// The kind of a row of `catalog` (`pg_class`, `pg_proc`, `pg_type`, …) whose kind column
+    /// there (relkind, prokind, typtype) is `kind`. `None` for what pgfleet does not manage.
+    pub fn of_catalog(catalog: &str, kind: Option<&str>) -> Option<ObjectKind> {
+        use ObjectKind::*;
+        Some(match (catalog, kind.unwrap_or("")) {
+            ("pg_database", _) => Database,
+            ("pg_namespace", _) => Schema,
+            ("pg_class", "r" | "p") => Table,
+            ("pg_class", "v") => View,
+            ("pg_class", "m") => MaterializedView,
+            ("pg_class", "f") => ForeignTable,
+            ("pg_class", "S") => Sequence,
+            // Window functions are functions to ALTER FUNCTION.
+            ("pg_proc", "f" | "w") => Function,
+            ("pg_proc", "p") => Procedure,
+            ("pg_proc", "a") => Aggregate,
+            ("pg_type", "d") => Domain,
+            ("pg_type", _) => Type,
+            ("pg_ts_config", _) => TextSearchConfiguration,
+            ("pg_ts_dict", _) => TextSearchDictionary,
+            ("pg_collation", _) => Collation,
+            ("pg_conversion", _) => Conversion,
+            ("pg_operator", _) => Operator,
+            ("pg_opclass", _) => OperatorClass,
+            ("pg_opfamily", _) => OperatorFamily,
+            ("pg_statistic_ext", _) => Statistics,
+            _ => return None,
+        })
+    }
+
+    /// A table, view, materialized view or foreign table: what GRANT … ON TABLE covers.
+    pub fn is_relation(self) -> bool {
+        use ObjectKind::*;
+        matches!(self, Table | View | MaterializedView | ForeignTable)
+    }
+
+    /// A function, procedure or aggregate: what GRANT … ON ROUTINE covers.
+    pub fn is_routine(self) -> bool {
+        use ObjectKind::*;
+        matches!(self, Function | Procedure | Aggregate)
+    }
+
+    /// The keyword in GRANT/REVOKE.
+    pub fn keyword(self) -> &'static str {
         match self {
-            ObjectKind::Database => "DATABASE",
-            ObjectKind::Schema => "SCHEMA",
-            ObjectKind::Table => "TABLE",
-            ObjectKind::Sequence => "SEQUENCE",
+            kind if kind.is_relation() => "TABLE",
             // ROUTINE covers functions, procedures and aggregates alike.
-            ObjectKind::Function => "ROUTINE",
+            kind if kind.is_routine() => "ROUTINE",
+            kind => kind.alter_keyword(),
+        }
+    }
+
+    /// The keyword in ALTER … OWNER TO.
+    pub fn alter_keyword(self) -> &'static str {
+        use ObjectKind::*;
+        match self {
+            Database => "DATABASE",
+            Schema => "SCHEMA",
+            Table => "TABLE",
+            View => "VIEW",
+            MaterializedView => "MATERIALIZED VIEW",
+            ForeignTable => "FOREIGN TABLE",
+            Sequence => "SEQUENCE",
+            Function => "FUNCTION",
+            Procedure => "PROCEDURE",
+            Aggregate => "AGGREGATE",
+            Type => "TYPE",
+            Domain => "DOMAIN",
+            TextSearchConfiguration => "TEXT SEARCH CONFIGURATION",
+            TextSearchDictionary => "TEXT SEARCH DICTIONARY",
+            Collation => "COLLATION",
+            Conversion => "CONVERSION",
+            Operator => "OPERATOR",
+            OperatorClass => "OPERATOR CLASS",
+            OperatorFamily => "OPERATOR FAMILY",
+            Statistics => "STATISTICS",
+        }
+    }
+
+    /// The word reports use, as the server's own messages do ("must be owner of type …").
+    pub fn word(self) -> &'static str {
+        use ObjectKind::*;
+        match self {
+            Database => "database",
+            Schema => "schema",
+            Table => "table",
+            View => "view",
+            MaterializedView => "materialized view",
+            ForeignTable => "foreign table",
+            Sequence => "sequence",
+            Function => "function",
+            Procedure => "procedure",
+            Aggregate => "aggregate",
+            Type => "type",
+            Domain => "domain",
+            TextSearchConfiguration => "text search configuration",
+            TextSearchDictionary => "text search dictionary",
+            Collation => "collation",
+            Conversion => "conversion",
+            Operator => "operator",
+            OperatorClass => "operator class",
+            OperatorFamily => "operator family",
+            Statistics => "statistics object",
         }
     }
 }
@@ -34,10 +145,11 @@ impl ObjectKind {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Object {
     pub kind: ObjectKind,
-    /// The schema of relations, sequences and functions.
+    /// The schema of everything but databases and schemas.
     pub schema: Option<String>,
     pub name: String,
-    /// A function's identity arguments, as the server prints them.
+    /// A routine's or an operator's identity arguments, as the server prints them; the index
+    /// method of an operator class or family.
     pub args: Option<String>,
 }
 
@@ -62,28 +174,39 @@ impl Object {
 
     /// The name as it goes into SQL.
     pub fn sql_name(&self) -> String {
-        let mut sql = match &self.schema {
-            Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(&self.name)),
-            None => quote_ident(&self.name),
+        // An operator's name is its symbol, never quoted.
+        let name = match self.kind {
+            ObjectKind::Operator => self.name.clone(),
+            _ => quote_ident(&self.name),
         };
-        if let Some(args) = &self.args {
-            sql.push_str(&format!("({args})"));
+        let name = match &self.schema {
+            Some(schema) => format!("{}.{name}", quote_ident(schema)),
+            None => name,
+        };
+        format!("{name}{}", self.suffix())
+    }
+
+    /// What follows the name: `(arguments)` or ` USING method`.
+    fn suffix(&self) -> String {
+        match (&self.args, self.kind) {
+            (Some(method), ObjectKind::OperatorClass | ObjectKind::OperatorFamily) => {
+                format!(" USING {method}")
+            }
+            // ALTER AGGREGATE spells "no arguments" `(*)`.
+            (Some(args), ObjectKind::Aggregate) if args.is_empty() => "(*)".to_owned(),
+            (Some(args), _) => format!("({args})"),
+            (None, _) => String::new(),
         }
-        sql
     }
 }
 
 impl fmt::Display for Object {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match self.kind {
-            ObjectKind::Function => "function",
-            ref other => &other.keyword().to_lowercase(),
-        };
-        match (&self.schema, &self.args) {
-            (Some(schema), Some(args)) => write!(f, "{kind} {schema}.{}({args})", self.name),
-            (Some(schema), None) => write!(f, "{kind} {schema}.{}", self.name),
-            _ => write!(f, "{kind} {}", self.name),
+        write!(f, "{} ", self.kind.word())?;
+        if let Some(schema) = &self.schema {
+            write!(f, "{schema}.")?;
         }
+        write!(f, "{}{}", self.name, self.suffix())
     }
 }
 

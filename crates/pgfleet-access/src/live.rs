@@ -1,6 +1,7 @@
 //! The live access state, read from the catalogs: pg_roles, pg_auth_members, and the ACLs of
 //! pg_database, pg_namespace, pg_class and pg_proc expanded with `aclexplode` (a NULL ACL
-//! through `acldefault`), pg_default_acl and pg_policies.
+//! through `acldefault`), pg_default_acl and pg_policies; owners of everything in a schema
+//! from one listing (`owned_objects_sql`).
 
 use super::facts::{DefaultKind, Fact, Object, ObjectKind};
 use pgfleet_core::ident::quote_literal;
@@ -11,7 +12,7 @@ use tokio_postgres::Client;
 #[derive(Debug, Default)]
 pub struct Live {
     pub facts: BTreeSet<Fact>,
-    /// Relations, sequences and functions in the managed schemas (not members of extensions).
+    /// Everything with an owner in the managed schemas (`owned_objects_sql`), with its schema.
     pub objects: Vec<(Object, String)>,
     /// Partitions → the name of their root table (an append-only root covers its partitions).
     pub partition_roots: BTreeMap<Object, String>,
@@ -190,11 +191,31 @@ pub async fn read_database(
             });
         }
     }
-    // Relations and sequences.
+    // Everything in the managed schemas that has an owner: the owner role should own it.
     for row in client
         .query(
-            "SELECT c.relname::text, c.relkind::text, n.nspname::text, NULL::text,
-                    pg_get_userbyid(c.relowner)::text,
+            &owned_objects_sql(
+                "SELECT oid, nspname FROM pg_namespace WHERE nspname = ANY($1)",
+                "",
+            ),
+            &[&schemas],
+        )
+        .await?
+    {
+        let Some(object) = object_at(&row) else {
+            continue;
+        };
+        live.facts.insert(Fact::Owner {
+            object: object.clone(),
+            role: row.get(5),
+        });
+        let schema = object.schema.clone().unwrap_or_default();
+        live.objects.push((object, schema));
+    }
+    // Grants on relations and sequences, and which root each partition has.
+    for row in client
+        .query(
+            "SELECT 'pg_class', c.relkind::text, c.relname::text, n.nspname::text, NULL::text,
                     coalesce(g.rolname::text, 'PUBLIC'), a.privilege_type, a.grantee = c.relowner,
                     CASE WHEN c.relispartition THEN (SELECT relname::text FROM pg_class WHERE oid = pg_partition_root(c.oid)) END
                FROM pg_class c
@@ -209,28 +230,20 @@ pub async fn read_database(
         )
         .await?
     {
-        let kind = if row.get::<_, String>(1) == "S" {
-            ObjectKind::Sequence
-        } else {
-            ObjectKind::Table
+        let Some(object) = object_at(&row) else {
+            continue;
         };
-        add_object(&mut live, kind, &row);
         if let Some(root) = row.get::<_, Option<String>>(8) {
-            let partition = Object {
-                kind: ObjectKind::Table,
-                schema: Some(row.get(2)),
-                name: row.get(0),
-                args: None,
-            };
-            live.partition_roots.insert(partition, root);
+            live.partition_roots.insert(object.clone(), root);
         }
+        add_grant(&mut live, object, &row);
     }
-    // Functions and procedures. PUBLIC's default EXECUTE is left alone: without USAGE on the
-    // schema nobody else can reach them.
+    // Grants on routines. PUBLIC's default EXECUTE is left alone: without USAGE on the schema
+    // nobody else can reach them.
     for row in client
         .query(
-            "SELECT p.proname::text, p.prokind::text, n.nspname::text,
-                    pg_get_function_identity_arguments(p.oid), pg_get_userbyid(p.proowner)::text,
+            "SELECT 'pg_proc', p.prokind::text, p.proname::text, n.nspname::text,
+                    pg_get_function_identity_arguments(p.oid),
                     coalesce(g.rolname::text, 'PUBLIC'), a.privilege_type, a.grantee = p.proowner OR a.grantee = 0
                FROM pg_proc p
                JOIN pg_namespace n ON n.oid = p.pronamespace
@@ -243,7 +256,9 @@ pub async fn read_database(
         )
         .await?
     {
-        add_object(&mut live, ObjectKind::Function, &row);
+        if let Some(object) = object_at(&row) {
+            add_grant(&mut live, object, &row);
+        }
     }
     // Default privileges in the managed schemas, and any that the services' roles set
     // anywhere, the schema-less form included (minus what that form holds by default).
@@ -345,13 +360,14 @@ async fn read_pgfleet_grants(
     public.push("PUBLIC".to_owned());
     for row in client
         .query(
-            "SELECT n.nspname::text, NULL::text, 'n', NULL::text, coalesce(g.rolname::text, 'PUBLIC'), a.privilege_type
+            "SELECT 'pg_namespace', NULL::text, n.nspname::text, NULL::text, NULL::text,
+                    coalesce(g.rolname::text, 'PUBLIC'), a.privilege_type
                FROM pg_namespace n
                CROSS JOIN LATERAL aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a
                LEFT JOIN pg_roles g ON g.oid = a.grantee
               WHERE n.nspname = $1 AND a.grantee <> n.nspowner
              UNION ALL
-             SELECT c.relname::text, n.nspname::text, c.relkind::text, NULL::text,
+             SELECT 'pg_class', c.relkind::text, c.relname::text, n.nspname::text, NULL::text,
                     coalesce(g.rolname::text, 'PUBLIC'), a.privilege_type
                FROM pg_class c
                JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -362,7 +378,7 @@ async fn read_pgfleet_grants(
                 AND NOT EXISTS (SELECT 1 FROM pg_depend d
                                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
              UNION ALL
-             SELECT p.proname::text, n.nspname::text, 'F', pg_get_function_identity_arguments(p.oid),
+             SELECT 'pg_proc', p.prokind::text, p.proname::text, n.nspname::text, pg_get_function_identity_arguments(p.oid),
                     coalesce(g.rolname::text, 'PUBLIC'), a.privilege_type
                FROM pg_proc p
                JOIN pg_namespace n ON n.oid = p.pronamespace
@@ -375,96 +391,143 @@ async fn read_pgfleet_grants(
         )
         .await?
     {
-        let grantee: String = row.get(4);
+        let grantee: String = row.get(5);
         if !public.contains(&grantee) {
             continue;
         }
-        let privilege: String = row.get(5);
-        let kind: String = row.get(2);
-        let name: String = row.get(0);
-        let writes_history = (kind == "n" && privilege == "USAGE")
-            || (kind == "F" && name == "record_step" && privilege == "EXECUTE");
+        let Some(object) = object_at(&row) else {
+            continue;
+        };
+        let privilege: String = row.get(6);
+        let writes_history = (object.kind == ObjectKind::Schema && privilege == "USAGE")
+            || (object.kind == ObjectKind::Function
+                && object.name == "record_step"
+                && privilege == "EXECUTE");
         if writes_history && scope.history_writers.contains(&grantee) {
             continue;
         }
         live.facts.insert(Fact::Grant {
-            object: object_of(&row),
+            object,
             grantee,
-            privilege: row.get(5),
+            privilege,
         });
     }
     Ok(())
 }
 
-/// Schemas, relations and functions outside the managed schemas that a role which must own
-/// nothing owns (`CREATE SCHEMA rogue AUTHORIZATION app`): `Owner` facts the manifest never
-/// wants.
+/// Schemas, and whatever has an owner in the other schemas, that a role which must own
+/// nothing owns outside the managed schemas (`CREATE SCHEMA rogue AUTHORIZATION app`): `Owner`
+/// facts the manifest never wants.
 async fn read_owned_elsewhere(
     client: &Client,
     scope: &DatabaseScope,
     live: &mut Live,
 ) -> Result<(), tokio_postgres::Error> {
-    for row in client
-        .query(
-            "WITH n AS (SELECT oid, nspname, nspowner FROM pg_namespace
-                         WHERE nspname <> ALL($1) AND nspname NOT LIKE 'pg\\_%'
-                           AND nspname <> 'information_schema')
-             SELECT n.nspname::text, NULL::text, 'n', NULL::text, pg_get_userbyid(n.nspowner)::text
-               FROM n WHERE pg_get_userbyid(n.nspowner) = ANY($2)
-             UNION ALL
-             SELECT c.relname::text, n.nspname::text, c.relkind::text, NULL::text, pg_get_userbyid(c.relowner)::text
-               FROM pg_class c JOIN n ON n.oid = c.relnamespace
-              WHERE pg_get_userbyid(c.relowner) = ANY($2) AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
-             UNION ALL
-             SELECT p.proname::text, n.nspname::text, 'F', pg_get_function_identity_arguments(p.oid),
-                    pg_get_userbyid(p.proowner)::text
-               FROM pg_proc p JOIN n ON n.oid = p.pronamespace
-              WHERE pg_get_userbyid(p.proowner) = ANY($2)",
-            &[&scope.schemas, &scope.owning_nothing],
-        )
-        .await?
-    {
-        live.facts.insert(Fact::Owner {
-            object: object_of(&row),
-            role: row.get(4),
-        });
+    const ELSEWHERE: &str = "SELECT oid, nspname FROM pg_namespace
+                              WHERE nspname <> ALL($1) AND nspname NOT LIKE 'pg\\_%'
+                                AND nspname <> 'information_schema'";
+    let schemas = format!(
+        "SELECT 'pg_namespace', NULL::text, n.nspname::text, NULL::text, NULL::text,
+                pg_get_userbyid(n.nspowner)::text
+           FROM ({ELSEWHERE}) e JOIN pg_namespace n ON n.oid = e.oid
+          WHERE pg_get_userbyid(n.nspowner) = ANY($2)"
+    );
+    let objects = owned_objects_sql(ELSEWHERE, "AND pg_get_userbyid(o.owner) = ANY($2)");
+    for sql in [schemas, objects] {
+        for row in client
+            .query(&sql, &[&scope.schemas, &scope.owning_nothing])
+            .await?
+        {
+            if let Some(object) = object_at(&row) {
+                live.facts.insert(Fact::Owner {
+                    object,
+                    role: row.get(5),
+                });
+            }
+        }
     }
     Ok(())
 }
 
-/// Columns: name, schema (NULL for a schema), kind (`n` schema, `F` function, else relkind),
-/// function arguments.
-fn object_of(row: &tokio_postgres::Row) -> Object {
-    let kind = match row.get::<_, String>(2).as_str() {
-        "n" => ObjectKind::Schema,
-        "F" => ObjectKind::Function,
-        "S" => ObjectKind::Sequence,
-        _ => ObjectKind::Table,
-    };
-    Object {
-        kind,
-        schema: row.get(1),
-        name: row.get(0),
-        args: row.get(3),
-    }
+/// The query of every object that has an owner in the schemas `namespaces` selects (`oid,
+/// nspname` rows), with `and` added to its condition: rows of catalog, kind, name, schema,
+/// arguments and owner. Left out are members of extensions (the extension's to manage) and
+/// the types the server makes with another object and hands over with it: a relation's row
+/// type, array types, a range's multirange.
+fn owned_objects_sql(namespaces: &str, and: &str) -> String {
+    format!(
+        "WITH n AS ({namespaces})
+         SELECT o.classid::regclass::text, o.kind, o.name, n.nspname::text, o.args,
+                pg_get_userbyid(o.owner)::text
+           FROM (SELECT 'pg_class'::regclass AS classid, c.oid, c.relkind::text AS kind,
+                        c.relname::text AS name, c.relnamespace AS namespace, NULL::text AS args,
+                        c.relowner AS owner
+                   FROM pg_class c WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+                 UNION ALL
+                 SELECT 'pg_proc', p.oid, p.prokind::text, p.proname::text, p.pronamespace,
+                        pg_get_function_identity_arguments(p.oid), p.proowner
+                   FROM pg_proc p
+                 UNION ALL
+                 SELECT 'pg_type', t.oid, t.typtype::text, t.typname::text, t.typnamespace, NULL,
+                        t.typowner
+                   FROM pg_type t
+                  WHERE t.typtype IN ('b', 'c', 'd', 'e', 'r')
+                    AND (t.typrelid = 0 OR EXISTS (SELECT FROM pg_class r
+                                                    WHERE r.oid = t.typrelid AND r.relkind = 'c'))
+                    AND NOT EXISTS (SELECT FROM pg_type e WHERE e.typarray = t.oid)
+                 UNION ALL
+                 SELECT 'pg_ts_config', oid, NULL, cfgname::text, cfgnamespace, NULL, cfgowner
+                   FROM pg_ts_config
+                 UNION ALL
+                 SELECT 'pg_ts_dict', oid, NULL, dictname::text, dictnamespace, NULL, dictowner
+                   FROM pg_ts_dict
+                 UNION ALL
+                 SELECT 'pg_collation', oid, NULL, collname::text, collnamespace, NULL, collowner
+                   FROM pg_collation
+                 UNION ALL
+                 SELECT 'pg_conversion', oid, NULL, conname::text, connamespace, NULL, conowner
+                   FROM pg_conversion
+                 UNION ALL
+                 SELECT 'pg_operator', oid, NULL, oprname::text, oprnamespace,
+                        format('%s, %s',
+                               CASE WHEN oprleft = 0 THEN 'NONE' ELSE format_type(oprleft, NULL) END,
+                               format_type(oprright, NULL)),
+                        oprowner
+                   FROM pg_operator
+                 UNION ALL
+                 SELECT 'pg_opclass', c.oid, NULL, c.opcname::text, c.opcnamespace, am.amname::text,
+                        c.opcowner
+                   FROM pg_opclass c JOIN pg_am am ON am.oid = c.opcmethod
+                 UNION ALL
+                 SELECT 'pg_opfamily', f.oid, NULL, f.opfname::text, f.opfnamespace, am.amname::text,
+                        f.opfowner
+                   FROM pg_opfamily f JOIN pg_am am ON am.oid = f.opfmethod
+                 UNION ALL
+                 SELECT 'pg_statistic_ext', oid, NULL, stxname::text, stxnamespace, NULL, stxowner
+                   FROM pg_statistic_ext) o
+           JOIN n ON n.oid = o.namespace
+          WHERE NOT EXISTS (SELECT FROM pg_depend d
+                             WHERE d.classid = o.classid AND d.objid = o.oid AND d.deptype = 'e')
+                {and}"
+    )
 }
 
-/// Columns: name, kind, schema, function arguments, owner, grantee, privilege, grantee is owner.
-fn add_object(live: &mut Live, kind: ObjectKind, row: &tokio_postgres::Row) {
-    let schema: String = row.get(2);
-    let object = Object {
+/// The object of a row whose first columns are catalog (`pg_class`, `pg_proc`, …), kind there
+/// (relkind, prokind, typtype), name, schema and arguments; `None` for a kind pgfleet does
+/// not manage.
+fn object_at(row: &tokio_postgres::Row) -> Option<Object> {
+    let kind = ObjectKind::of_catalog(row.get::<_, &str>(0), row.get::<_, Option<&str>>(1))?;
+    Some(Object {
         kind,
-        schema: Some(schema.clone()),
-        name: row.get(0),
-        args: row.get(3),
-    };
-    if !live.objects.iter().any(|(o, _)| *o == object) {
-        live.objects.push((object.clone(), schema));
-    }
-    live.facts.insert(Fact::Owner {
-        object: object.clone(),
-        role: row.get(4),
-    });
+        name: row.get(2),
+        schema: row.get(3),
+        args: row.get(4),
+    })
+}
+
+/// Columns 5 to 7 of a grant row: grantee, privilege, whether the grantee is the owner (whose
+/// own rights are implicit).
+fn add_grant(live: &mut Live, object: Object, row: &tokio_postgres::Row) {
     if !row.get::<_, bool>(7) {
         live.facts.insert(Fact::Grant {
             object,

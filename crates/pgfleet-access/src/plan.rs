@@ -69,6 +69,13 @@ pub fn differences(desired: &BTreeSet<Fact>, live: &BTreeSet<Fact>) -> Vec<Diffe
                 (Fact::Password { role }, _) => {
                     format!("the password of {role} is not the one its variable gives")
                 }
+                // Who owns it now says where it came from (an adopted database's superuser).
+                (Fact::Owner { object, role }, _) => match owner_in(live, object) {
+                    Some(current) => {
+                        format!("{object} is owned by {current}, but the manifest says {role}")
+                    }
+                    None => format!("missing: {fact}"),
+                },
                 _ => format!("missing: {fact}"),
             },
             fact: fact.clone(),
@@ -94,6 +101,13 @@ pub fn differences(desired: &BTreeSet<Fact>, live: &BTreeSet<Fact>) -> Vec<Diffe
         });
     }
     out
+}
+
+fn owner_in<'a>(facts: &'a BTreeSet<Fact>, object: &Object) -> Option<&'a str> {
+    facts.iter().find_map(|f| match f {
+        Fact::Owner { object: o, role } if o == object => Some(role.as_str()),
+        _ => None,
+    })
 }
 
 fn role_in<'a>(facts: &'a BTreeSet<Fact>, wanted: &Fact) -> Option<&'a Fact> {
@@ -229,7 +243,7 @@ pub fn statements(
                 } else {
                     3
                 };
-                let keyword = owner_keyword(object);
+                let keyword = object.kind.alter_keyword();
                 push(
                     &mut out,
                     rank,
@@ -241,10 +255,7 @@ pub fn statements(
                     reason,
                 );
                 // Taking it from a role that must own nothing needs that role's privileges.
-                if let Some(current) = live.iter().find_map(|f| match f {
-                    Fact::Owner { object: o, role } if o == object => Some(role),
-                    _ => None,
-                }) {
+                if let Some(current) = owner_in(live, object) {
                     as_member(&mut out, extras, current);
                 }
             }
@@ -263,7 +274,7 @@ pub fn statements(
                     rank,
                     format!(
                         "ALTER {} {} OWNER TO {}",
-                        owner_keyword(object),
+                        object.kind.alter_keyword(),
                         object.sql_name(),
                         quote_ident(owner)
                     ),
@@ -528,16 +539,5 @@ fn qualified(table: &str) -> String {
     match table.split_once('.') {
         Some((schema, name)) => format!("{}.{}", quote_ident(schema), quote_ident(name)),
         None => quote_ident(table),
-    }
-}
-
-fn owner_keyword(object: &Object) -> &'static str {
-    use super::facts::ObjectKind::*;
-    match object.kind {
-        // ALTER TABLE works for views and sequences too.
-        Table | Sequence => "TABLE",
-        Database => "DATABASE",
-        Schema => "SCHEMA",
-        Function => "ROUTINE",
     }
 }

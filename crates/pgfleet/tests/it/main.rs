@@ -9,6 +9,7 @@
 
 mod access;
 mod adopt;
+mod analyzer_matches_server;
 mod cli_conventions;
 mod context;
 mod corpus;
@@ -23,6 +24,7 @@ mod hardening_run;
 mod manifest;
 mod manifest_fixtures;
 mod migrate;
+mod ownership;
 mod serve;
 mod snapshots_cli;
 mod tls;
