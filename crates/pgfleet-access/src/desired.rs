@@ -145,6 +145,12 @@ pub fn database(database: &str, services: &[&Service], live: &Live) -> BTreeSet<
                 object: object.clone(),
                 role: access.owner_role.clone(),
             });
+            // Another tool's history table (an adopted database): the owner's, nobody else's.
+            if object.kind == ObjectKind::Table
+                && pgfleet_core::foreign_history::is_history_table(&object.name)
+            {
+                continue;
+            }
             match object.kind {
                 kind if kind.is_relation()
                     && (access.append_only.contains(&object.name)

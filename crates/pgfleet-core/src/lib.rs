@@ -2,6 +2,7 @@
 //! the [`Secret`] type and SQL identifier helpers. No async runtime, no I/O beyond reading the
 //! manifest, `.env` and secret files.
 
+pub mod foreign_history;
 pub mod health;
 pub mod ident;
 pub mod manifest;

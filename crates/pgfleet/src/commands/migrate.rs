@@ -803,15 +803,6 @@ impl Report for LiveBaselineReport {
     }
 }
 
-/// Other tools' history tables: bookkeeping, not the service's schema.
-const FOREIGN_HISTORY_TABLES: [&str; 5] = [
-    "schema_migrations",
-    "_sqlx_migrations",
-    "__diesel_schema_migrations",
-    "flyway_schema_history",
-    "alembic_version",
-];
-
 pub async fn baseline_from_live(
     ctx: &Context,
     service: &str,
@@ -837,7 +828,7 @@ pub async fn baseline_from_live(
         pgfleet_cluster::PgBinaries::discover().map_err(|e| CliError::Failed(e.to_string()))?;
     let connection = target.connection.clone();
     let schema = connection.schema.as_deref().unwrap_or("public");
-    let excluded: Vec<(&str, &str)> = FOREIGN_HISTORY_TABLES
+    let excluded: Vec<(&str, &str)> = pgfleet_core::foreign_history::TABLES
         .iter()
         .map(|t| (schema, *t))
         .collect();

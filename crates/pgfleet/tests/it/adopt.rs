@@ -47,7 +47,8 @@ async fn tables(db: &TestDatabase) -> Vec<String> {
 #[tokio::test]
 async fn golang_migrate_history_is_adopted_then_only_later_files_run() {
     let db = pgfleet_testkit::fresh_database().await;
-    let ctx = fleet(&[("gm", &db)]);
+    let mut ctx = fleet(&[("gm", &db)]);
+    ctx.var("GM_DB_PASSWORD", "a-runtime-password");
     three_steps(&ctx, "gm");
     // What golang-migrate left: the first two files applied, its table at version 2.
     db.client()
@@ -112,6 +113,23 @@ async fn golang_migrate_history_is_adopted_then_only_later_files_run() {
         tables(&db).await,
         ["alpha", "beta", "gamma", "schema_migrations"]
     );
+    // Neither the run's grants on what it found new nor `access apply` give it to a service
+    // role: it stays the owner's alone.
+    ctx.run(&["access", "apply"]).success();
+    let granted: Vec<i64> = column(
+        &db.client().await,
+        "SELECT count(*) FROM pg_class c, aclexplode(c.relacl) a
+          WHERE c.relname = 'schema_migrations' AND a.grantee <> c.relowner",
+    )
+    .await;
+    assert_eq!(granted, [0]);
+    let granted_beta: Vec<i64> = column(
+        &db.client().await,
+        "SELECT count(*) FROM pg_class c, aclexplode(c.relacl) a
+          WHERE c.relname = 'beta' AND a.grantee <> c.relowner",
+    )
+    .await;
+    assert!(granted_beta[0] > 0, "the service's own tables are granted");
     // The other tool's table is left as it was.
     let left: Vec<String> = column(
         &db.client().await,
