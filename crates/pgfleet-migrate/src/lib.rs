@@ -9,6 +9,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod adopt;
+pub mod alembic;
 pub mod analyze;
 pub mod interrupt;
 pub mod lock;

@@ -16,6 +16,9 @@ pub enum Tool {
     Diesel,
     /// `schema_migrations (version varchar)`: a row per applied version.
     Dbmate,
+    /// `alembic_version (version_num)`: one row, the current revision (of files made by
+    /// `migrate import alembic`, whose names start with their revision).
+    Alembic,
 }
 
 impl Tool {
@@ -25,6 +28,7 @@ impl Tool {
             Tool::Sqlx => "sqlx",
             Tool::Diesel => "diesel",
             Tool::Dbmate => "dbmate",
+            Tool::Alembic => "alembic",
         }
     }
 
@@ -33,6 +37,7 @@ impl Tool {
             Tool::GolangMigrate | Tool::Dbmate => "schema_migrations",
             Tool::Sqlx => "_sqlx_migrations",
             Tool::Diesel => "__diesel_schema_migrations",
+            Tool::Alembic => "alembic_version",
         }
     }
 }
@@ -44,6 +49,8 @@ pub enum Applied {
     UpTo(i64),
     /// Exactly these versions.
     Each(Vec<ForeignStep>),
+    /// Every file up to the one made from this Alembic revision.
+    UpToRevision(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,6 +157,31 @@ pub async fn read(
                         .collect(),
                 ),
                 table,
+            }
+        }
+        Tool::Alembic => {
+            let rows = client
+                .query(&format!("SELECT version_num::text FROM {table}"), &[])
+                .await?;
+            match rows.as_slice() {
+                [] => History {
+                    table,
+                    applied: Applied::Each(Vec::new()),
+                    unfinished: None,
+                },
+                [row] => History {
+                    table,
+                    applied: Applied::UpToRevision(row.get(0)),
+                    unfinished: None,
+                },
+                _ => History {
+                    unfinished: Some(format!(
+                        "{table} holds {} revisions: the database is on several Alembic branches",
+                        rows.len()
+                    )),
+                    table,
+                    applied: Applied::Each(Vec::new()),
+                },
             }
         }
         Tool::Diesel | Tool::Dbmate => {

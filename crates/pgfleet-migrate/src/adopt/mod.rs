@@ -100,6 +100,21 @@ pub async fn adopt(
             }
             adopted.extend(migrations.iter().filter(|m| m.version <= *version));
         }
+        Applied::UpToRevision(revision) => {
+            match migrations
+                .iter()
+                .find(|m| super::alembic::revision_of(&m.name) == revision)
+            {
+                Some(last) => {
+                    adopted.extend(migrations.iter().filter(|m| m.version <= last.version));
+                }
+                None => problems.push(format!(
+                    "the database is at Alembic revision {revision}, which no file in {} comes from \
+                     (files named <version>_<revision>_<name>, as `pgfleet migrate import alembic` writes them)",
+                    target.migrations_dir.display()
+                )),
+            }
+        }
         Applied::Each(steps) => {
             for step in steps {
                 let Some(m) = by_version(step.version) else {
@@ -235,7 +250,13 @@ pub async fn existing_objects_hint(
         schemas.push("public".to_owned());
     }
     let mut tools = Vec::new();
-    for tool in [Tool::GolangMigrate, Tool::Dbmate, Tool::Sqlx, Tool::Diesel] {
+    for tool in [
+        Tool::GolangMigrate,
+        Tool::Dbmate,
+        Tool::Sqlx,
+        Tool::Diesel,
+        Tool::Alembic,
+    ] {
         if let Some(found) = foreign::read(client, tool, &schemas).await.ok().flatten()
             && foreign::looks_like(client, tool, &found).await?
         {
