@@ -12,6 +12,7 @@ pub mod adopt;
 pub mod alembic;
 pub mod analyze;
 pub mod interrupt;
+pub mod layout;
 pub mod lock;
 pub mod login;
 pub mod maintenance;
@@ -116,6 +117,8 @@ pub struct Target {
     pub service: String,
     pub connection: Connection,
     pub migrations_dir: PathBuf,
+    /// The folder's layout as the manifest sets it (`None`: detected).
+    pub layout: Option<layout::Layout>,
     /// The service's owner role and migration login when the fleet manages roles: project SQL
     /// then runs as the migration login, as the owner (see `login`). `None`: as the login.
     pub roles: Option<login::Roles>,
@@ -348,8 +351,26 @@ impl Target {
         setup
     }
 
-    pub(crate) fn load(&self) -> Result<Vec<Migration>, MigrateError> {
-        Ok(source::load(&self.migrations_dir)?)
+    /// The folder's migrations. Going up, Flyway's repeatable files are refused rather than
+    /// skipped: they would not run, and nothing would say so.
+    pub(crate) fn load(&self, direction: Direction) -> Result<Vec<Migration>, MigrateError> {
+        let folder = layout::load(&self.migrations_dir, self.layout)?;
+        if matches!(direction, Direction::Up { .. }) && !folder.repeatables.is_empty() {
+            let names: Vec<String> = folder
+                .repeatables
+                .iter()
+                .map(|r| layout::file_name(&r.script.path).to_owned())
+                .collect();
+            return Err(SourceError::Layout {
+                dir: self.migrations_dir.clone(),
+                message: format!(
+                    "repeatable migrations are not supported yet: {}\n  hint: make each a versioned migration (V…__…sql), or move it out of the folder",
+                    names.join(", ")
+                ),
+            }
+            .into());
+        }
+        Ok(folder.migrations)
     }
 
     fn key(&self) -> i64 {
@@ -547,7 +568,7 @@ pub async fn dry_run(
     options: &Options,
 ) -> Result<RunReport, MigrateError> {
     let started = Instant::now();
-    let migrations = target.load()?;
+    let migrations = target.load(direction)?;
     let client = target.connect("dry-run", options).await?;
     let history = history::read(&client, &target.service)
         .await
@@ -618,7 +639,7 @@ pub async fn run(
         report: report(Done::default(), None),
         error,
     };
-    let migrations = target.load().map_err(refused)?;
+    let migrations = target.load(direction).map_err(refused)?;
     let lock = target.lock(options, progress).await.map_err(refused)?;
     let admin = lock.client();
     let mut outcome = run_locked(target, admin, &migrations, direction, options, progress).await;

@@ -1,6 +1,6 @@
 //! Reading and settling a service's migration state: status, validate, repair, baseline.
 
-use super::{MigrateError, Options, Target, source};
+use super::{MigrateError, Options, Target, layout, source};
 use pgfleet_pg::history::{self, Applied, AuditEntry, AuditResult, Correction, os_user};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -17,6 +17,13 @@ pub struct State {
     /// What is worth knowing but not wrong: a schema with tables and no history.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The layout the folder was read in (`None`: it could not be told).
+    pub layout: Option<layout::Chosen>,
+    /// The folder cannot be read as its layout (a mismatch, or no layout to tell): `status`
+    /// fails, `--check` or not.
+    pub layout_error: bool,
+    pub ignored: Vec<layout::Ignored>,
+    pub repeatables: Vec<layout::Repeatable>,
     #[serde(skip)]
     pub history: Vec<Applied>,
 }
@@ -25,7 +32,7 @@ pub struct State {
 /// of the state, beside what the history says; only a database that cannot be read is an
 /// error.
 pub async fn inspect(target: &Target, options: &Options) -> Result<State, MigrateError> {
-    let folder = source::scan(&target.migrations_dir);
+    let folder = layout::scan(&target.migrations_dir, target.layout);
     let client = target.connect("status", options).await?;
     let history = history::read(&client, &target.service)
         .await
@@ -47,15 +54,23 @@ pub fn compare(service: &str, migrations: &[source::Migration], history: Vec<App
 }
 
 /// A service's folder, as read with its problems, against its history.
-pub fn compare_folder(service: &str, folder: &source::Folder, history: Vec<Applied>) -> State {
-    compare_with(
+pub fn compare_folder(service: &str, folder: &layout::Folder, history: Vec<Applied>) -> State {
+    let mut state = compare_with(
         service,
         &folder.migrations,
         &folder.problems,
         &folder.unreadable,
         folder.complete,
         history,
-    )
+    );
+    state.layout = folder.layout.clone();
+    state.layout_error = folder
+        .problems
+        .iter()
+        .any(|p| matches!(p, source::SourceError::Layout { .. }));
+    state.ignored = folder.ignored.clone();
+    state.repeatables = folder.repeatables.clone();
+    state
 }
 
 fn compare_with(
@@ -130,6 +145,10 @@ fn compare_with(
         dirty: history.iter().find(|a| a.dirty).map(|a| a.version),
         problems,
         notes: Vec::new(),
+        layout: None,
+        layout_error: false,
+        ignored: Vec::new(),
+        repeatables: Vec::new(),
         history,
     }
 }
@@ -186,7 +205,7 @@ pub async fn repair(
     options: &Options,
 ) -> Result<Repaired, MigrateError> {
     let started = Instant::now();
-    let migrations = source::load(&target.migrations_dir)?;
+    let migrations = layout::load(&target.migrations_dir, target.layout)?.migrations;
     let (lock, client, applied) = locked_session(target, "repair", options).await?;
     let before = applied.iter().filter(|a| !a.dirty).map(|a| a.version).max();
     let mut changes = Vec::new();
@@ -317,7 +336,7 @@ pub async fn baseline(
     options: &Options,
 ) -> Result<Vec<i64>, MigrateError> {
     let started = Instant::now();
-    let migrations = source::load(&target.migrations_dir)?;
+    let migrations = layout::load(&target.migrations_dir, target.layout)?.migrations;
     let (lock, client, applied) = locked_session(target, "baseline", options).await?;
     if let Some(last) = applied.last() {
         return Err(target.other(format!(
@@ -400,7 +419,7 @@ pub async fn baseline_from_live(
     options: &Options,
 ) -> Result<LiveBaseline, MigrateError> {
     let started = Instant::now();
-    let migrations = target.load()?;
+    let migrations = super::layout::load(&target.migrations_dir, target.layout)?.migrations;
     if let Some(first) = migrations.first() {
         return Err(target.other(format!(
             "{} already holds migration files ({} first); --from-live writes the first one. \

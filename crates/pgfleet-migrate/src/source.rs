@@ -1,10 +1,9 @@
-//! Migration files on disk: `<version>_<name>.up.sql` and its optional `.down.sql`, the
-//! directives in their leading comments, and their checksums.
+//! What a migration is whatever the folder's layout (`layout/`): its scripts, their text,
+//! directives and checksums, and statement splitting.
 
 use pg_query::NodeEnum;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
 use std::ops::{ControlFlow, Range};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -89,6 +88,9 @@ pub enum SourceError {
         column: usize,
         what: String,
     },
+    /// A folder that its layout does not explain (or whose layout cannot be told).
+    #[error("{}: {message}", dir.display())]
+    Layout { dir: PathBuf, message: String },
     /// Every problem of a migrations folder, one per line.
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Several(Vec<SourceError>),
@@ -144,143 +146,20 @@ fn hex(hasher: Sha256) -> String {
         .collect()
 }
 
-/// A migrations folder as read: the migrations that could be read, and every problem.
-#[derive(Debug, Default)]
-pub struct Folder {
-    pub migrations: Vec<Migration>,
-    pub problems: Vec<SourceError>,
-    /// Versions whose up file is there but could not be read: not missing, not comparable.
-    pub unreadable: Vec<i64>,
-    /// False when the folder itself could not be listed (nothing is known of its files).
-    pub complete: bool,
-}
-
-/// Reads the migrations folder, collecting every problem instead of stopping at the first
-/// (`status` shows them all, beside what the history says). A missing folder is an empty list
-/// (a service may have none yet). Files that do not follow the naming scheme are problems,
-/// not silently skipped: a misnamed file is a migration that would never run.
-pub fn scan(dir: &Path) -> Folder {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Folder {
-                complete: true,
-                ..Folder::default()
-            };
-        }
-        Err(source) => {
-            return Folder {
-                problems: vec![SourceError::Read {
-                    path: dir.to_path_buf(),
-                    source,
-                }],
-                ..Folder::default()
-            };
-        }
-    };
-    let mut folder = Folder {
-        complete: true,
-        ..Folder::default()
-    };
-    let mut ups: BTreeMap<i64, (String, PathBuf)> = BTreeMap::new();
-    let mut downs: BTreeMap<i64, (String, PathBuf)> = BTreeMap::new();
-    let mut names: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
-        .collect();
-    names.sort();
-    for path in names {
-        let file_name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        if !file_name.ends_with(".sql") {
-            continue;
-        }
-        let invalid = |message: String| SourceError::Invalid {
-            path: path.clone(),
-            message,
-        };
-        let (stem, direction) = if let Some(stem) = file_name.strip_suffix(".up.sql") {
-            (stem, &mut ups)
-        } else if let Some(stem) = file_name.strip_suffix(".down.sql") {
-            (stem, &mut downs)
-        } else {
-            folder.problems.push(invalid(
-                "migration files are named <version>_<name>.up.sql or <version>_<name>.down.sql"
-                    .to_owned(),
-            ));
-            continue;
-        };
-        let (version, name) = stem.split_once('_').unwrap_or((stem, ""));
-        let Some(version) = version.parse::<i64>().ok().filter(|v| *v >= 0) else {
-            folder
-                .problems
-                .push(invalid(format!("`{version}` is not a version number")));
-            continue;
-        };
-        if let Some((_, other)) = direction.get(&version) {
-            folder.problems.push(invalid(format!(
-                "version {version} is also used by {}",
-                other.display()
-            )));
-            continue;
-        }
-        direction.insert(version, (name.to_owned(), path.clone()));
-    }
-    for (version, (name, up_path)) in ups {
-        let down = match downs.remove(&version) {
-            Some((down_name, down_path)) if down_name != name => {
-                folder.problems.push(SourceError::Invalid {
-                    path: down_path,
-                    message: format!("its name differs from its up file `{name}`"),
-                });
-                None
-            }
-            Some((_, down_path)) => match read_script(&down_path) {
-                Ok(down) => Some(down),
-                Err(e) => {
-                    folder.problems.push(e);
-                    None
-                }
-            },
-            None => None,
-        };
-        match read_script(&up_path) {
-            Ok(up) => folder.migrations.push(Migration {
-                version,
-                name,
-                up,
-                down,
-            }),
-            Err(e) => {
-                folder.problems.push(e);
-                folder.unreadable.push(version);
-            }
-        }
-    }
-    for (_, (_, path)) in downs {
-        folder.problems.push(SourceError::Invalid {
-            path,
-            message: "a down file without its up file".to_owned(),
-        });
-    }
-    folder
-}
-
-/// Reads the migrations folder; any problem is an error that lists them all.
-pub fn load(dir: &Path) -> Result<Vec<Migration>, SourceError> {
-    let mut folder = scan(dir);
-    match folder.problems.len() {
-        0 => Ok(folder.migrations),
-        1 => Err(folder.problems.remove(0)),
-        _ => Err(SourceError::Several(folder.problems)),
-    }
-}
-
-/// One SQL file with its checksum and directives. The text must be UTF-8 without NUL bytes
-/// (what PostgreSQL accepts); a leading byte order mark is dropped: it is not SQL.
+/// One SQL file with its checksum and `-- pgfleet:` directives. The text must be UTF-8
+/// without NUL bytes (what PostgreSQL accepts); a leading byte order mark is dropped: it is not
+/// SQL.
 pub fn read_script(path: &Path) -> Result<Script, SourceError> {
+    let sql = read_text(path)?;
+    let directives = directives(&sql).map_err(|message| SourceError::Invalid {
+        path: path.to_path_buf(),
+        message,
+    })?;
+    Ok(Script::new(path, sql, directives))
+}
+
+/// A file's text as PostgreSQL can take it (UTF-8, no NUL byte), without a leading BOM.
+pub fn read_text(path: &Path) -> Result<String, SourceError> {
     let bytes = std::fs::read(path).map_err(|source| SourceError::Read {
         path: path.to_path_buf(),
         source,
@@ -295,16 +174,19 @@ pub fn read_script(path: &Path) -> Result<Script, SourceError> {
         // In place: a large file is not copied.
         sql.drain(..BOM.len_utf8());
     }
-    let directives = directives(&sql).map_err(|message| SourceError::Invalid {
-        path: path.to_path_buf(),
-        message,
-    })?;
-    Ok(Script {
-        path: path.to_path_buf(),
-        checksum: checksum(&sql),
-        sql,
-        directives,
-    })
+    Ok(sql)
+}
+
+impl Script {
+    /// A script of `sql` (already without a BOM), its checksum that of `sql`.
+    pub fn new(path: &Path, sql: String, directives: Directives) -> Script {
+        Script {
+            path: path.to_path_buf(),
+            checksum: checksum(&sql),
+            sql,
+            directives,
+        }
+    }
 }
 
 /// The file's bytes as text, or the 1-based line and column (in characters) of the first byte
@@ -755,44 +637,5 @@ mod tests {
         let at = std::time::UNIX_EPOCH + Duration::from_secs(1_763_159_109); // 2025-11-14 22:25:09
         assert_eq!(next_version(&[], false, at), 20_251_114_222_509);
         assert_eq!(next_version(&[], true, at), 1);
-    }
-
-    #[test]
-    fn files_pair_up_and_bad_names_are_errors() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let write =
-            |name: &str, sql: &str| std::fs::write(dir.path().join(name), sql).expect("write");
-        write(
-            "002_add_index.up.sql",
-            "-- pgfleet:no-transaction\nCREATE INDEX CONCURRENTLY i ON t(x);",
-        );
-        write("001_init.up.sql", "CREATE TABLE t(x int);");
-        write("001_init.down.sql", "DROP TABLE t;");
-        write("README.md", "not sql");
-        let found = load(dir.path()).expect("loads");
-        assert_eq!(
-            found
-                .iter()
-                .map(|m| (m.version, m.name.as_str(), m.down.is_some()))
-                .collect::<Vec<_>>(),
-            [(1, "init", true), (2, "add_index", false)]
-        );
-        assert!(found[1].up.directives.no_transaction);
-        write("3_oops.sql", "");
-        assert!(load(dir.path()).is_err());
-        assert!(load(&dir.path().join("missing")).expect("empty").is_empty());
-        // Every problem at once, and what could be read is still there.
-        std::fs::write(dir.path().join("004_bad.up.sql"), b"\xff").expect("write");
-        write("005_lonely.down.sql", "");
-        let folder = scan(dir.path());
-        assert_eq!(folder.migrations.len(), 2);
-        assert_eq!(folder.unreadable, [4]);
-        assert_eq!(folder.problems.len(), 3, "{:?}", folder.problems);
-        let all = load(dir.path()).expect_err("problems").to_string();
-        assert_eq!(
-            all.lines().filter(|l| !l.starts_with("  hint")).count(),
-            3,
-            "{all}"
-        );
     }
 }

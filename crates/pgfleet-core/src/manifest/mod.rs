@@ -8,8 +8,8 @@ mod setting;
 
 pub use error::{LineColumn, ManifestError, Problem, line_column};
 pub use model::{
-    ConnectionSettings, Fleet, Manifest, Placement, PoolSettings, RlsPolicy, Server, Service,
-    ServiceAccess, SslMode,
+    ConnectionSettings, Fleet, Layout, Manifest, Placement, PoolSettings, RlsPolicy, Server,
+    Service, ServiceAccess, SslMode,
 };
 pub use setting::Setting;
 
@@ -539,6 +539,7 @@ impl Validator {
                     .clone()
                     .unwrap_or_else(|| service_dir.join("migrations")),
             ),
+            layout: raw.layout,
             seeds: project_dir.join(
                 raw.seeds
                     .clone()

@@ -51,6 +51,8 @@ pub(super) struct RawService {
     pub database: Option<Spanned<String>>,
     pub schema: Option<Spanned<String>>,
     pub migrations: Option<PathBuf>,
+    /// Whose naming the migrations folder follows; detected from the folder when absent.
+    pub layout: Option<Layout>,
     pub seeds: Option<PathBuf>,
     #[serde(default)]
     pub reads: Vec<Spanned<String>>,
@@ -174,6 +176,47 @@ impl SslMode {
     }
 }
 
+/// The migration tool whose folder layout a service's migrations follow (`layout = "…"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Layout {
+    Pgfleet,
+    GolangMigrate,
+    Sqlx,
+    Diesel,
+    Dbmate,
+    Flyway,
+}
+
+impl Layout {
+    pub const ALL: [Layout; 6] = [
+        Layout::Pgfleet,
+        Layout::GolangMigrate,
+        Layout::Sqlx,
+        Layout::Diesel,
+        Layout::Dbmate,
+        Layout::Flyway,
+    ];
+
+    /// The manifest's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layout::Pgfleet => "pgfleet",
+            Layout::GolangMigrate => "golang-migrate",
+            Layout::Sqlx => "sqlx",
+            Layout::Diesel => "diesel",
+            Layout::Dbmate => "dbmate",
+            Layout::Flyway => "flyway",
+        }
+    }
+}
+
+impl std::fmt::Display for Layout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Connection pool settings for a service (the defaults follow the production pool of seed 003,
 /// scaled to one service).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -263,6 +306,8 @@ pub struct Service {
     pub placement: Placement,
     /// Absolute path of the migrations folder.
     pub migrations: PathBuf,
+    /// The layout of the migrations folder as the manifest sets it (`None`: detected).
+    pub layout: Option<Layout>,
     /// Absolute path of the seed-data folder.
     pub seeds: PathBuf,
     pub reads: Vec<String>,

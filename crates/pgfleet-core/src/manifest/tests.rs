@@ -376,7 +376,7 @@ max_connections = 3
             "3:1: unknown field `colour`, expected one of `name`, `environment_var`, `default_environment`, `dotenv`, `manage_roles`",
             "6:1: unknown field `size`, expected one of `dev_port`, `database`, `environments`",
             "8:12: dev_port 5501 of server `other` is already the dev_port of server `main`",
-            "11:1: unknown field `databse`, expected one of `server`, `database`, `schema`, `migrations`, `seeds`, `reads`, `labels`, `pool`, `url_env`, `access`",
+            "11:1: unknown field `databse`, expected one of `server`, `database`, `schema`, `migrations`, `layout`, `seeds`, `reads`, `labels`, `pool`, `url_env`, `access`",
             "13:1: unknown field `max_connections`, expected one of `max_size`, `min_idle`, `max_lifetime`, `idle_timeout`, `connect_timeout`, `acquire_timeout`, `statement_timeout`",
         ]
     );
@@ -428,4 +428,30 @@ fn a_flood_of_bad_keys_stops_at_a_bound() {
         found[50].ends_with("stopped after 50 problems"),
         "{found:?}"
     );
+}
+
+#[test]
+fn a_layout_is_one_of_the_known_tools_or_absent() {
+    let text = GOOD.replace(
+        "database = \"billing_db\"",
+        "database = \"billing_db\"\nlayout = \"golang-migrate\"",
+    );
+    let m = parse(&text).unwrap();
+    assert_eq!(
+        m.services["billing"].layout,
+        Some(crate::manifest::Layout::GolangMigrate)
+    );
+    assert_eq!(m.services["auth"].layout, None);
+    let text = GOOD.replace(
+        "database = \"billing_db\"",
+        "database = \"billing_db\"\nlayout = \"goose\"",
+    );
+    let found = problems(&text);
+    let line = text.lines().position(|l| l.starts_with("layout")).unwrap() + 1;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with(&format!("{line}:10: unknown variant `goose`")),
+        "{found:?}"
+    );
+    assert!(found[0].contains("`golang-migrate`"), "{found:?}");
 }

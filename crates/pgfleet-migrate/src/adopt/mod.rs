@@ -50,7 +50,7 @@ pub async fn adopt(
     options: &Options,
 ) -> Result<Adoption, MigrateError> {
     let started = Instant::now();
-    let migrations = target.load()?;
+    let migrations = super::layout::load(&target.migrations_dir, target.layout)?.migrations;
     let (lock, client, applied) = locked_session(target, "adopt", options).await?;
     if let Some(last) = applied.last() {
         return Err(target.other(format!(

@@ -5,7 +5,7 @@ use super::{Collector, Freshness, Got, Job, Per};
 use crate::exposition::{Families, Kind, service_labels};
 use crate::targets::{Settings, Targets};
 use pgfleet_core::metric_names::serve as names;
-use pgfleet_migrate::{maintenance, source};
+use pgfleet_migrate::{layout, maintenance};
 use pgfleet_pg::history;
 
 #[derive(Debug, Clone)]
@@ -25,7 +25,9 @@ impl Collector for Migrations {
     async fn refresh(job: Job) -> Result<Self, String> {
         let target = &job.targets.services[job.index];
         let db = &job.targets.databases[target.db];
-        let files = source::load(&target.migrations_dir).map_err(|e| e.to_string())?;
+        let files = layout::load(&target.migrations_dir, target.config.layout)
+            .map_err(|e| e.to_string())?
+            .migrations;
         let session = db.session(job.cap).await?;
         let pg = |e: tokio_postgres::Error| db.error(&e);
         let applied = history::read(&session, &target.name).await.map_err(pg)?;

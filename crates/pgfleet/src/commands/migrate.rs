@@ -25,6 +25,7 @@ pub fn target(ctx: &Context, service: &str) -> Result<Target> {
         environment: ctx.environment.clone(),
         service: service.to_owned(),
         migrations_dir: config.migrations.clone(),
+        layout: config.layout,
         roles: ctx
             .manifest
             .fleet
@@ -456,15 +457,65 @@ pub struct ServiceStatus {
     /// Worth knowing, not wrong (a schema with tables and no history: adopt or baseline).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The layout the folder was read in, and whether it was set or detected (and why);
+    /// null when it could not be told.
+    pub layout: Option<migrate::layout::Chosen>,
+    /// Files and folders the layout's tool would not run; `warning` on those that look like
+    /// migrations.
+    pub ignored: Vec<migrate::layout::Ignored>,
+    /// Flyway's repeatable files (`migrate up` refuses them for now).
+    pub repeatables: Vec<Repeatable>,
+    #[serde(skip)]
+    layout_error: bool,
+}
+
+/// A repeatable file as status shows it.
+#[derive(Debug, Serialize)]
+pub struct Repeatable {
+    pub name: String,
+    pub path: PathBuf,
+    pub checksum: String,
 }
 
 impl Report for StatusReport {
     fn table(&self) -> String {
-        let mut table = output::table(&["service", "current", "pending", "dirty", "problems"]);
+        let mut table = output::table(&[
+            "service", "layout", "current", "pending", "dirty", "problems",
+        ]);
+        let mut notes = Vec::new();
         for s in &self.0 {
             let unknown = || "?".to_owned();
+            if let Some(chosen) = &s.layout
+                && !chosen.set
+            {
+                notes.push(format!(
+                    "{}: {} layout detected: {}",
+                    s.service, chosen.layout, chosen.why
+                ));
+            }
+            for ignored in &s.ignored {
+                notes.push(format!(
+                    "{}: {}ignored {}: {}",
+                    s.service,
+                    if ignored.warning { "warning: " } else { "" },
+                    ignored.path.display(),
+                    ignored.why
+                ));
+            }
+            for repeatable in &s.repeatables {
+                notes.push(format!(
+                    "{}: repeatable {} (not applied: repeatable migrations are not supported yet)",
+                    s.service,
+                    repeatable.path.display()
+                ));
+            }
             table.add_row(vec![
                 s.service.clone(),
+                match &s.layout {
+                    Some(chosen) if chosen.set => format!("{} (set)", chosen.layout),
+                    Some(chosen) => format!("{} (detected)", chosen.layout),
+                    None => unknown(),
+                },
                 if s.reachable {
                     version(s.current)
                 } else {
@@ -484,7 +535,12 @@ impl Report for StatusReport {
                     .join("\n"),
             ]);
         }
-        table.to_string()
+        let mut text = table.to_string();
+        for note in notes {
+            text.push('\n');
+            text.push_str(&note);
+        }
+        text
     }
 }
 
@@ -515,6 +571,18 @@ async fn states(ctx: &Context, selection: &Selection) -> Result<Vec<ServiceStatu
                 dirty: state.dirty,
                 problems: state.problems,
                 notes: state.notes,
+                layout: state.layout,
+                ignored: state.ignored,
+                repeatables: state
+                    .repeatables
+                    .into_iter()
+                    .map(|r| Repeatable {
+                        name: r.name,
+                        path: r.script.path,
+                        checksum: r.script.checksum,
+                    })
+                    .collect(),
+                layout_error: state.layout_error,
             },
             Err(e) => ServiceStatus {
                 service,
@@ -528,6 +596,10 @@ async fn states(ctx: &Context, selection: &Selection) -> Result<Vec<ServiceStatu
                     MigrateError::Connect { message, .. } => format!("unreachable: {message}"),
                     other => format!("cannot read its state: {other}"),
                 }],
+                layout: None,
+                ignored: Vec::new(),
+                repeatables: Vec::new(),
+                layout_error: false,
             },
         });
     }
@@ -558,9 +630,21 @@ pub async fn status(
         .filter(|s| !s.ok || s.pending.unwrap_or(0) > 0 || s.dirty.is_some())
         .count();
     let unreachable = unreachable(&statuses);
+    let misread: Vec<String> = statuses
+        .iter()
+        .filter(|s| s.layout_error)
+        .map(|s| s.service.clone())
+        .collect();
     output::print_report(&StatusReport(statuses), format);
     if let Some(error) = unreachable {
         return Err(error);
+    }
+    // "Nothing pending" is not known of a folder its layout does not explain.
+    if !misread.is_empty() {
+        return Err(CliError::Failed(format!(
+            "the migrations folder of {} cannot be read in its layout (see problems)",
+            misread.join(", ")
+        )));
     }
     if check && behind > 0 {
         return Err(CliError::Failed(format!(
@@ -934,7 +1018,12 @@ impl Numbering {
             .path
             .file_name()
             .and_then(|n| n.to_str())
-            .map_or(0, |n| n.chars().take_while(char::is_ascii_digit).count());
+            .map_or(0, |n| {
+                n.trim_start_matches('V')
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .count()
+            });
         Some(if digits >= 10 {
             Numbering::Timestamp
         } else {
@@ -973,7 +1062,37 @@ pub fn new(
 ) -> Result<()> {
     let service_config = ctx.resolver().service(service)?;
     let dir = &service_config.migrations;
-    let existing = migrate::source::load(dir).map_err(MigrateError::from)?;
+    let folder = migrate::layout::load(dir, service_config.layout).map_err(MigrateError::from)?;
+    let layout = folder
+        .layout
+        .as_ref()
+        .map_or(migrate::layout::Layout::Pgfleet, |c| c.layout);
+    // pgfleet, golang-migrate and sqlx all read `<version>_<name>.up.sql` / `.down.sql`; the
+    // other layouts name a migration otherwise, and their own tools write it.
+    let tool = match layout {
+        migrate::layout::Layout::Diesel => Some("diesel migration generate NAME"),
+        migrate::layout::Layout::Dbmate => Some("dbmate new NAME"),
+        migrate::layout::Layout::Flyway => Some("a V<version>__<description>.sql file"),
+        _ => None,
+    };
+    if let Some(tool) = tool {
+        return Err(CliError::Config(format!(
+            "{} is in the {layout} layout, and `migrate new` writes only <version>_<name>.up.sql \
+             and .down.sql pairs\n  hint: create it as the {layout} layout names it ({tool})",
+            dir.display()
+        )));
+    }
+    // golang-migrate's `V001_…` keeps its prefix.
+    let prefix = folder
+        .migrations
+        .iter()
+        .max_by_key(|m| m.version)
+        .filter(|m| {
+            layout == migrate::layout::Layout::GolangMigrate
+                && migrate::layout::file_name(&m.up.path).starts_with('V')
+        })
+        .map_or("", |_| "V");
+    let existing = folder.migrations;
     let slug: String = name
         .trim()
         .to_lowercase()
@@ -1007,8 +1126,8 @@ pub fn new(
         std::time::SystemTime::now(),
     );
     let stem = match numbering {
-        Numbering::Sequential { width } => format!("{version:0width$}_{slug}"),
-        Numbering::Timestamp => format!("{version}_{slug}"),
+        Numbering::Sequential { width } => format!("{prefix}{version:0width$}_{slug}"),
+        Numbering::Timestamp => format!("{prefix}{version}_{slug}"),
     };
     std::fs::create_dir_all(dir)
         .map_err(|e| CliError::Failed(format!("cannot create {}: {e}", dir.display())))?;
@@ -1024,7 +1143,15 @@ pub fn new(
     };
     let up = create(
         "up",
-        "-- Directives (optional): -- pgfleet:no-transaction, -- pgfleet:lock-timeout 2s, -- pgfleet:statement-timeout 5min\n\n",
+        match layout {
+            migrate::layout::Layout::Sqlx => {
+                "-- Optional: `-- no-transaction` as the first line runs it outside a transaction.\n\n"
+            }
+            migrate::layout::Layout::GolangMigrate => "",
+            _ => {
+                "-- Directives (optional): -- pgfleet:no-transaction, -- pgfleet:lock-timeout 2s, -- pgfleet:statement-timeout 5min\n\n"
+            }
+        },
     )?;
     let down = create(
         "down",

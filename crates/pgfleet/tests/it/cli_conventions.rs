@@ -132,7 +132,9 @@ async fn tables_in_a_pipe_are_plain_columns() {
     let header = status.stdout.lines().next().unwrap_or_default();
     assert_eq!(
         header.split_whitespace().collect::<Vec<_>>(),
-        ["service", "current", "pending", "dirty", "problems"],
+        [
+            "service", "layout", "current", "pending", "dirty", "problems"
+        ],
         "{}",
         status.stdout
     );
@@ -149,10 +151,13 @@ async fn tables_in_a_pipe_are_plain_columns() {
         .find(|l| l.starts_with("orders"))
         .expect("orders");
     assert_eq!(at(header, "pending"), at(orders, "1"), "{}", status.stdout);
-    assert_eq!(table_row(&status.stdout, "orders")[1..3], ["-", "1"]);
     assert_eq!(
-        table_row(&status.stdout, "billing_service")[1..3],
-        ["-", "0"]
+        table_row(&status.stdout, "orders")[1..4],
+        ["pgfleet (detected)", "-", "1"]
+    );
+    assert_eq!(
+        table_row(&status.stdout, "billing_service")[1..4],
+        ["pgfleet (detected)", "-", "0"]
     );
 }
 
