@@ -317,6 +317,26 @@ pub enum MigrateCommand {
         #[command(flatten)]
         report: ReportArgs,
     },
+    /// Convert another tool's project into migration files, then adopt its history (today:
+    /// `alembic`, through the project's own `alembic upgrade A:B --sql`).
+    Import {
+        #[arg(value_enum)]
+        tool: ImportFrom,
+        service: String,
+        /// The project folder (where its alembic.ini is).
+        #[arg(long, value_name = "DIR")]
+        project: std::path::PathBuf,
+        /// The alembic program to run (default: `alembic` on PATH).
+        #[arg(long, value_name = "PATH", default_value = "alembic")]
+        alembic: std::path::PathBuf,
+        #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+        lock_wait: std::time::Duration,
+        /// Do not ask for confirmation in a protected environment (production).
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
     /// Take over another tool's history: record what it applied as applied (its table stays).
     Adopt {
         service: String,
@@ -353,6 +373,12 @@ pub enum AdoptFrom {
     Sqlx,
     Diesel,
     Dbmate,
+    Alembic,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ImportFrom {
+    Alembic,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -230,6 +230,26 @@ async fn migrate_command(ctx: &Context, command: &MigrateCommand) -> Result<(), 
             }
             (None, false) => unreachable!("clap requires --version without --from-live"),
         },
+        MigrateCommand::Import {
+            tool: crate::cli::ImportFrom::Alembic,
+            service,
+            project,
+            alembic,
+            lock_wait,
+            yes,
+            report,
+        } => {
+            m::import_alembic(
+                ctx,
+                service,
+                project,
+                alembic,
+                *lock_wait,
+                *yes,
+                report.format,
+            )
+            .await
+        }
         MigrateCommand::Adopt {
             service,
             from,

@@ -49,6 +49,28 @@ pub async fn adopt(
     dry_run: bool,
     options: &Options,
 ) -> Result<Adoption, MigrateError> {
+    adopt_found(target, tool, dry_run, options, false)
+        .await?
+        .ok_or_else(|| target.other(format!("no {} table", tool.table())))
+}
+
+/// [`adopt`], but a database without the tool's table (a fresh one) is `Ok(None)`: nothing
+/// to take over (`migrate import alembic` on a database Alembic never ran on).
+pub async fn adopt_if_there(
+    target: &Target,
+    tool: Tool,
+    options: &Options,
+) -> Result<Option<Adoption>, MigrateError> {
+    adopt_found(target, tool, false, options, true).await
+}
+
+async fn adopt_found(
+    target: &Target,
+    tool: Tool,
+    dry_run: bool,
+    options: &Options,
+    missing_ok: bool,
+) -> Result<Option<Adoption>, MigrateError> {
     let started = Instant::now();
     let migrations = super::layout::load(&target.migrations_dir, target.layout)?.migrations;
     let (lock, client, applied) = locked_session(target, "adopt", options).await?;
@@ -64,6 +86,10 @@ pub async fn adopt(
         .await
         .map_err(|e| target.other(format!("reading {}'s history: {e}", tool.name())))?;
     let Some(found) = found else {
+        if missing_ok {
+            let _ = lock.release().await;
+            return Ok(None);
+        }
         return Err(target.other(format!(
             "no {} table in {} (looked in {}): nothing of {}'s to adopt",
             tool.table(),
@@ -173,7 +199,7 @@ pub async fn adopt(
     };
     if dry_run {
         let _ = lock.release().await;
-        return Ok(adoption);
+        return Ok(Some(adoption));
     }
     let down_checksums: Vec<String> = adopted.iter().map(|m| m.down_checksum()).collect();
     let steps: Vec<history::Recorded> = adopted
@@ -220,7 +246,7 @@ pub async fn adopt(
         return Err(target.pg("adopt", &e));
     }
     let _ = lock.release().await;
-    Ok(adoption)
+    Ok(Some(adoption))
 }
 
 /// For a service with no pgfleet history: when its schema already holds tables, what to do

@@ -12,7 +12,7 @@ use pgfleet_pg::history::HistoryState;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::io::IsTerminal as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -869,6 +869,196 @@ pub async fn baseline(
     Ok(())
 }
 
+/// What `migrate import alembic` wrote, and what it adopted.
+#[derive(Debug, Serialize)]
+pub struct ImportReport {
+    pub service: String,
+    pub project: PathBuf,
+    /// The files, one pair per revision, oldest first.
+    pub files: Vec<ImportedRevision>,
+    /// `false`: the files were there already, as this import writes them.
+    pub written: bool,
+    /// What was adopted from `alembic_version`; null when the database has none.
+    pub adopted: Option<migrate::adopt::Adoption>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ImportedRevision {
+    pub version: i64,
+    pub revision: String,
+    pub up: PathBuf,
+    pub down: PathBuf,
+}
+
+impl Report for ImportReport {
+    fn table(&self) -> String {
+        let mut out = format!(
+            "{}: {} {} revision(s) of {} as migration files",
+            self.service,
+            if self.written { "wrote" } else { "found" },
+            self.files.len(),
+            self.project.display()
+        );
+        for f in &self.files {
+            out.push_str(&format!(
+                "\n  {} {} {}",
+                f.version,
+                f.revision,
+                f.up.display()
+            ));
+        }
+        match &self.adopted {
+            Some(a) => out.push_str(&format!(
+                "\n{}: adopted {} version(s) from {}; {} file(s) pending",
+                self.service,
+                a.adopted.len(),
+                a.table,
+                a.pending.len()
+            )),
+            None => out.push_str(&format!(
+                "\n{}: no alembic_version in the database: nothing adopted, `migrate up` runs them all",
+                self.service
+            )),
+        }
+        out
+    }
+}
+
+/// Runs the project's own alembic (`alembic -c <project>/alembic.ini …`, in the project) and
+/// returns what it printed; its environment is pgfleet's (the project's env.py reads it).
+fn alembic(program: &Path, project: &Path, args: &[&str]) -> Result<String> {
+    let output = std::process::Command::new(program)
+        .arg("-c")
+        .arg(project.join("alembic.ini"))
+        .args(args)
+        .current_dir(project)
+        .output()
+        .map_err(|e| CliError::Failed(format!("running {}: {e}", program.display())))?;
+    if !output.status.success() {
+        return Err(CliError::Failed(format!(
+            "`{} {}` failed ({}):\n{}",
+            program.display(),
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim_end()
+        )));
+    }
+    String::from_utf8(output.stdout).map_err(|_| {
+        CliError::Failed(format!(
+            "{} printed text that is not UTF-8",
+            program.display()
+        ))
+    })
+}
+
+pub async fn import_alembic(
+    ctx: &Context,
+    service: &str,
+    project: &Path,
+    program: &Path,
+    lock_wait: Duration,
+    yes: bool,
+    format: ReportFormat,
+) -> Result<()> {
+    use migrate::alembic;
+    let target = target(ctx, service)?;
+    let history = alembic(program, project, &["history"])?;
+    let heads = alembic(program, project, &["heads"])?;
+    let chain = alembic::chain(&history, &heads)
+        .map_err(|e| CliError::Failed(format!("{service}: {}: {e}", project.display())))?;
+    let width = chain.len().to_string().len().max(3);
+    let mut files = Vec::new();
+    let mut texts = Vec::new();
+    for (index, revision) in chain.iter().enumerate() {
+        let before = revision.down.as_deref().unwrap_or("base");
+        let up = alembic(
+            program,
+            project,
+            &["upgrade", &format!("{before}:{}", revision.id), "--sql"],
+        )?;
+        let down = alembic(
+            program,
+            project,
+            &["downgrade", &format!("{}:{before}", revision.id), "--sql"],
+        )?;
+        let header = |command: &str| {
+            format!(
+                "-- Alembic revision {} ({}), converted by `pgfleet migrate import alembic`\n-- from `alembic {command} --sql`.\n\n",
+                revision.id, revision.message
+            )
+        };
+        let clean = |sql: &str| {
+            alembic::without_bookkeeping(sql)
+                .map_err(|e| CliError::Failed(format!("{service}: revision {}: {e}", revision.id)))
+        };
+        let up = header(&format!("upgrade {before}:{}", revision.id)) + &clean(&up)?;
+        let down = header(&format!("downgrade {}:{before}", revision.id)) + &clean(&down)?;
+        let version = index as i64 + 1;
+        let stem = format!("{version:0width$}_{}", alembic::file_name(revision));
+        let dir = &target.migrations_dir;
+        files.push(ImportedRevision {
+            version,
+            revision: revision.id.clone(),
+            up: dir.join(format!("{stem}.up.sql")),
+            down: dir.join(format!("{stem}.down.sql")),
+        });
+        texts.push((up, down));
+    }
+    // Written once: a second import (to adopt after Alembic ran again) finds the same files.
+    let existing = migrate::layout::load(&target.migrations_dir, target.layout)
+        .map(|f| f.migrations)
+        .unwrap_or_default();
+    let same = |path: &Path, text: &str| std::fs::read_to_string(path).is_ok_and(|t| t == text);
+    let written = if existing.is_empty() {
+        std::fs::create_dir_all(&target.migrations_dir).map_err(|e| {
+            CliError::Failed(format!("creating {}: {e}", target.migrations_dir.display()))
+        })?;
+        for (file, (up, down)) in files.iter().zip(&texts) {
+            for (path, text) in [(&file.up, up), (&file.down, down)] {
+                std::fs::write(path, text)
+                    .map_err(|e| CliError::Failed(format!("writing {}: {e}", path.display())))?;
+            }
+        }
+        true
+    } else if existing.len() == files.len()
+        && files
+            .iter()
+            .zip(&texts)
+            .all(|(f, (up, down))| same(&f.up, up) && same(&f.down, down))
+    {
+        false
+    } else {
+        return Err(CliError::Failed(format!(
+            "{service}: {} already holds other migration files; import alembic writes the first ones\n  \
+             hint: import into an empty folder",
+            target.migrations_dir.display()
+        )));
+    };
+    confirm_history_change(
+        ctx,
+        service,
+        "adopt what alembic_version says is applied",
+        yes,
+    )?;
+    let options = Options {
+        lock_wait,
+        ..base_options(ctx)
+    };
+    let adopted =
+        migrate::adopt::adopt_if_there(&target, migrate::adopt::Tool::Alembic, &options).await?;
+    output::print_outcome(
+        &ImportReport {
+            service: service.to_owned(),
+            project: project.to_path_buf(),
+            files,
+            written,
+            adopted,
+        },
+        format,
+    );
+    Ok(())
+}
+
 /// What `migrate baseline --from-live` wrote.
 #[derive(Debug, Serialize)]
 #[serde(transparent)]
@@ -980,6 +1170,7 @@ pub async fn adopt(
         AdoptFrom::Sqlx => Tool::Sqlx,
         AdoptFrom::Diesel => Tool::Diesel,
         AdoptFrom::Dbmate => Tool::Dbmate,
+        AdoptFrom::Alembic => Tool::Alembic,
     };
     let options = Options {
         lock_wait,

@@ -21,6 +21,7 @@ mod hardening_config;
 mod hardening_deadlines;
 mod hardening_migrate;
 mod hardening_run;
+mod import_alembic;
 mod layouts;
 mod manifest;
 mod manifest_fixtures;
