@@ -2,7 +2,7 @@
 //! type and a data migration among them), run by the real alembic: the converted files rebuild
 //! the schema Alembic builds, and a database Alembic migrated half-way is adopted and finished.
 
-use crate::context::{TestContext, column};
+use crate::context::column;
 use crate::migrate::{fleet, history, schema_dump, versions};
 use pgfleet_testkit::{TestCluster, TestDatabase};
 use std::path::{Path, PathBuf};
