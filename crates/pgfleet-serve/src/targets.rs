@@ -95,6 +95,9 @@ pub struct DatabaseTarget {
     pub pool: Pool,
     pub services: Vec<usize>,
     backoff: Mutex<Backoff>,
+    /// Sessions the background refreshes (sizes, history, drift…) may hold at once: one less
+    /// than the pool, so a probe never queues behind them.
+    pub background: tokio::sync::Semaphore,
 }
 
 #[derive(Debug, Default)]
@@ -123,6 +126,7 @@ impl DatabaseTarget {
             pool: pool(connection, settings, size)?,
             services: Vec::new(),
             backoff: Mutex::new(Backoff::default()),
+            background: tokio::sync::Semaphore::new(size.saturating_sub(1).max(1)),
         })
     }
 

@@ -64,6 +64,15 @@ impl Per {
         }
     }
 
+    /// The database whose pool cache `index` draws on; `None` for a server's own session.
+    fn database(self, targets: &Targets, index: usize) -> Option<usize> {
+        match self {
+            Per::Server => None,
+            Per::Database => Some(index),
+            Per::Service => Some(targets.services[index].db),
+        }
+    }
+
     /// The `target` label of cache `index`.
     pub fn target(self, targets: &Targets, index: usize) -> String {
         match self {
@@ -303,10 +312,20 @@ impl<C: Collector> Slot<C> {
             cap: owner.settings.interval,
         };
         let (errors, refreshes) = (self.errors.clone(), self.refreshes.clone());
+        // A background refresh waits for a spare session of its database's pool.
+        let gated = C::FRESHNESS
+            .serves_stale()
+            .then(|| C::PER.database(&owner.targets, index))
+            .flatten()
+            .map(|db| (owner.targets.clone(), db));
         // The refresh is built only when the cell needs one: a cached read costs no more than
         // a lock and a clone of the value.
         let read = self.cells[index]
             .get(deadline, move || async move {
+                let _permit = match &gated {
+                    Some((targets, db)) => targets.databases[*db].background.acquire().await.ok(),
+                    None => None,
+                };
                 refreshes.fetch_add(1, Ordering::Relaxed);
                 let started = Instant::now();
                 let outcome = C::refresh(job).await;

@@ -507,3 +507,46 @@ async fn baseline_from_live_writes_a_first_file_that_rebuilds_the_schema() {
         again.stderr
     );
 }
+
+#[tokio::test]
+async fn a_database_the_real_dbmate_migrated_is_adopted_then_only_newer_files_run() {
+    let Some(dbmate) = crate::layouts::dbmate_binary() else {
+        eprintln!("SKIPPED: set PGFLEET_TEST_DBMATE to dbmate's binary");
+        return;
+    };
+    let db = pgfleet_testkit::fresh_database().await;
+    let ctx = crate::layouts::fleet(&db, None);
+    let root = crate::layouts::dir(&ctx);
+    crate::layouts::dbmate_corpus(&root, 8);
+    let cluster = TestCluster::shared();
+    let url = format!(
+        "postgres://{}@{}:{}/{}?sslmode=disable",
+        cluster.superuser(),
+        cluster.host(),
+        cluster.port(),
+        db.name
+    );
+    let out = std::process::Command::new(dbmate)
+        .args(["--url", &url, "--migrations-dir"])
+        .arg(&root)
+        .args(["--no-dump-schema", "up"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Four more files, written after dbmate ran.
+    crate::layouts::dbmate_corpus(&root, 12);
+    let report = ctx
+        .run(&[
+            "migrate", "adopt", "orders", "--from", "dbmate", "--format", "json",
+        ])
+        .success()
+        .json();
+    assert_eq!(report["adopted"].as_array().unwrap().len(), 8, "{report}");
+    assert_eq!(report["pending"].as_array().unwrap().len(), 4, "{report}");
+    ctx.run(&["migrate", "up", "orders"]).success();
+    assert_eq!(history(&db, "orders").await.len(), 12);
+}

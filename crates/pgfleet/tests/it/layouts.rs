@@ -9,7 +9,7 @@ use pgfleet_testkit::{TestCluster, TestDatabase};
 use std::path::{Path, PathBuf};
 
 /// One service `orders` on `db`, its folder `migrations/orders`, with `layout` when given.
-fn fleet(db: &TestDatabase, layout: Option<&str>) -> TestContext {
+pub(crate) fn fleet(db: &TestDatabase, layout: Option<&str>) -> TestContext {
     let layout = layout.map_or_else(String::new, |l| format!("layout = \"{l}\"\n"));
     TestContext::on_test_cluster(
         "name = \"it\"",
@@ -20,7 +20,7 @@ fn fleet(db: &TestDatabase, layout: Option<&str>) -> TestContext {
     )
 }
 
-fn dir(ctx: &TestContext) -> PathBuf {
+pub(crate) fn dir(ctx: &TestContext) -> PathBuf {
     let dir = ctx.dir.path().join("migrations/orders");
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -242,7 +242,7 @@ async fn a_golang_migrate_corpus_applies_up_and_reverts() {
 /// A dbmate folder: tables, functions with semicolons in their bodies, views, data, and
 /// `transaction:false` sections (one CONCURRENTLY statement each: dbmate sends a section in
 /// one Exec).
-fn dbmate_corpus(root: &Path, count: usize) {
+pub(crate) fn dbmate_corpus(root: &Path, count: usize) {
     for i in 1..=count {
         let table = (i - 1) / 4 * 4 + 1;
         let (up_marker, up, down) = match i % 4 {
@@ -287,7 +287,7 @@ fn dbmate_corpus(root: &Path, count: usize) {
 
 /// The dbmate binary: `PGFLEET_TEST_DBMATE` (`.ci/run` installs it from npm). In CI its
 /// absence is a failure, not a skip.
-fn dbmate_binary() -> Option<PathBuf> {
+pub(crate) fn dbmate_binary() -> Option<PathBuf> {
     match std::env::var_os("PGFLEET_TEST_DBMATE").map(PathBuf::from) {
         Some(path) if path.is_file() => Some(path),
         other => {
