@@ -373,6 +373,7 @@ pub enum AdoptFrom {
     Sqlx,
     Diesel,
     Dbmate,
+    Flyway,
     Alembic,
 }
 

@@ -16,6 +16,8 @@ pub enum Tool {
     Diesel,
     /// `schema_migrations (version varchar)`: a row per applied version.
     Dbmate,
+    /// `flyway_schema_history`: a row per run, with its type, `success` and a CRC32 checksum.
+    Flyway,
     /// `alembic_version (version_num)`: one row, the current revision (of files made by
     /// `migrate import alembic`, whose names start with their revision).
     Alembic,
@@ -28,6 +30,7 @@ impl Tool {
             Tool::Sqlx => "sqlx",
             Tool::Diesel => "diesel",
             Tool::Dbmate => "dbmate",
+            Tool::Flyway => "flyway",
             Tool::Alembic => "alembic",
         }
     }
@@ -37,6 +40,7 @@ impl Tool {
             Tool::GolangMigrate | Tool::Dbmate => "schema_migrations",
             Tool::Sqlx => "_sqlx_migrations",
             Tool::Diesel => "__diesel_schema_migrations",
+            Tool::Flyway => "flyway_schema_history",
             Tool::Alembic => "alembic_version",
         }
     }
@@ -49,6 +53,11 @@ pub enum Applied {
     UpTo(i64),
     /// Exactly these versions.
     Each(Vec<ForeignStep>),
+    /// Flyway: every file up to a baseline (if any), and these versions.
+    Flyway {
+        baseline: Option<i64>,
+        steps: Vec<ForeignStep>,
+    },
     /// Every file up to the one made from this Alembic revision.
     UpToRevision(String),
 }
@@ -58,6 +67,8 @@ pub struct ForeignStep {
     pub version: i64,
     /// SHA-384 of the file as the tool ran it (sqlx).
     pub sha384: Option<Vec<u8>>,
+    /// Flyway's CRC32 of the file's lines.
+    pub crc32: Option<i32>,
 }
 
 /// What the tool's table says.
@@ -153,9 +164,63 @@ pub async fn read(
                         .map(|r| ForeignStep {
                             version: r.get(0),
                             sha384: Some(r.get(2)),
+                            crc32: None,
                         })
                         .collect(),
                 ),
+                table,
+            }
+        }
+        Tool::Flyway => {
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT version::text, type::text, checksum, success FROM {table} ORDER BY installed_rank"
+                    ),
+                    &[],
+                )
+                .await?;
+            let mut steps: std::collections::BTreeMap<i64, Option<i32>> = Default::default();
+            let (mut baseline, mut failed) = (None, Vec::new());
+            for row in &rows {
+                let text: Option<String> = row.get(0);
+                let kind: String = row.get(1);
+                if !row.get::<_, bool>(3) {
+                    failed.push(text.clone().unwrap_or_else(|| "a repeatable".to_owned()));
+                }
+                // Repeatable runs have no version; pgfleet refuses those files for now.
+                let Some(text) = text else { continue };
+                let version = crate::layout::flyway::version(&text)
+                    .map_err(|e| ForeignError::Shape(format!("{table}: {e}")))?;
+                match kind.as_str() {
+                    "SQL" | "JDBC" | "SPRING_JDBC" => {
+                        steps.insert(version, row.get(2));
+                    }
+                    "UNDO_SQL" | "UNDO_JDBC" | "UNDO_SPRING_JDBC" => {
+                        steps.remove(&version);
+                    }
+                    "BASELINE" | "SQL_BASELINE" | "JDBC_BASELINE" => baseline = Some(version),
+                    _ => {}
+                }
+            }
+            History {
+                unfinished: (!failed.is_empty()).then(|| {
+                    format!(
+                        "Flyway recorded version(s) {failed:?} as failed (success = false): run `flyway repair` \
+                         once the database is fixed"
+                    )
+                }),
+                applied: Applied::Flyway {
+                    baseline,
+                    steps: steps
+                        .into_iter()
+                        .map(|(version, crc32)| ForeignStep {
+                            version,
+                            sha384: None,
+                            crc32,
+                        })
+                        .collect(),
+                },
                 table,
             }
         }
@@ -203,6 +268,7 @@ pub async fn read(
                 steps.push(ForeignStep {
                     version,
                     sha384: None,
+                    crc32: None,
                 });
             }
             History {
@@ -249,4 +315,15 @@ pub async fn looks_like(
         .await?
         .get(0);
     Ok(dirty == (tool == Tool::GolangMigrate))
+}
+
+/// Flyway's checksum of a file: CRC32 over its lines as Java's `readLine` gives them (without
+/// their line ends, the first without a byte order mark), as a signed 32-bit integer.
+pub fn flyway_checksum(text: &str) -> i32 {
+    let mut crc = crc32fast::Hasher::new();
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    for line in text.split('\n') {
+        crc.update(line.strip_suffix('\r').unwrap_or(line).as_bytes());
+    }
+    crc.finalize() as i32
 }

@@ -141,7 +141,14 @@ async fn adopt_found(
                 )),
             }
         }
-        Applied::Each(steps) => {
+        Applied::Each(steps) | Applied::Flyway { steps, .. } => {
+            if let Applied::Flyway {
+                baseline: Some(baseline),
+                ..
+            } = &found.applied
+            {
+                adopted.extend(migrations.iter().filter(|m| m.version <= *baseline));
+            }
             for step in steps {
                 let Some(m) = by_version(step.version) else {
                     problems.push(format!(
@@ -165,7 +172,21 @@ async fn adopt_found(
                         continue;
                     }
                 }
-                adopted.push(m);
+                if let Some(recorded) = step.crc32
+                    && foreign::flyway_checksum(&m.up.sql) != recorded
+                {
+                    problems.push(format!(
+                        "{} differs from what Flyway applied as version {} (checksum {recorded} in {}, {} now)",
+                        m.up.path.display(),
+                        m.version,
+                        found.table,
+                        foreign::flyway_checksum(&m.up.sql)
+                    ));
+                    continue;
+                }
+                if !adopted.iter().any(|a| a.version == m.version) {
+                    adopted.push(m);
+                }
             }
         }
     }
@@ -281,6 +302,7 @@ pub async fn existing_objects_hint(
         Tool::Dbmate,
         Tool::Sqlx,
         Tool::Diesel,
+        Tool::Flyway,
         Tool::Alembic,
     ] {
         if let Some(found) = foreign::read(client, tool, &schemas).await.ok().flatten()

@@ -5,7 +5,7 @@
 
 mod dbmate;
 mod diesel;
-mod flyway;
+pub(crate) mod flyway;
 mod golang_migrate;
 mod pgfleet;
 mod sqlx;

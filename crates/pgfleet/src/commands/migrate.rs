@@ -1170,6 +1170,7 @@ pub async fn adopt(
         AdoptFrom::Sqlx => Tool::Sqlx,
         AdoptFrom::Diesel => Tool::Diesel,
         AdoptFrom::Dbmate => Tool::Dbmate,
+        AdoptFrom::Flyway => Tool::Flyway,
         AdoptFrom::Alembic => Tool::Alembic,
     };
     let options = Options {

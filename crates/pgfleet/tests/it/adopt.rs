@@ -550,3 +550,112 @@ async fn a_database_the_real_dbmate_migrated_is_adopted_then_only_newer_files_ru
     ctx.run(&["migrate", "up", "orders"]).success();
     assert_eq!(history(&db, "orders").await.len(), 12);
 }
+
+/// Flyway's table as Flyway 10 creates it on PostgreSQL, with a row per run.
+async fn flyway_state(db: &TestDatabase, rows: &[(i32, &str, &str, &str, bool)]) {
+    let client = db.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE flyway_schema_history (
+                 installed_rank integer NOT NULL PRIMARY KEY, version varchar(50),
+                 description varchar(200) NOT NULL, type varchar(20) NOT NULL,
+                 script varchar(1000) NOT NULL, checksum integer, installed_by varchar(100) NOT NULL,
+                 installed_on timestamp NOT NULL DEFAULT now(), execution_time integer NOT NULL,
+                 success boolean NOT NULL)",
+        )
+        .await
+        .unwrap();
+    for (rank, version, kind, text, success) in rows {
+        client
+            .execute(
+                "INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, checksum, installed_by, execution_time, success)
+                 VALUES ($1, $2::text, 'step', $3, 'V' || $2::text || '__step.sql', $4, 'flyway', 1, $5)",
+                &[
+                    rank,
+                    version,
+                    kind,
+                    &pgfleet_migrate::adopt::foreign::flyway_checksum(text),
+                    success,
+                ],
+            )
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn flyway_history_is_adopted_with_its_checksums_and_a_failed_run_refused() {
+    let db = pgfleet_testkit::fresh_database().await;
+    let failed = pgfleet_testkit::fresh_database().await;
+    let mut services = String::from("[servers.main]\n");
+    for (service, database) in [("fw", &db), ("fwfail", &failed)] {
+        services.push_str(&format!(
+            "\n[services.{service}]\ndatabase = \"{}\"\nmigrations = \"migrations/{service}\"\nlayout = \"flyway\"\n",
+            database.name
+        ));
+    }
+    let ctx = TestContext::on_test_cluster("name = \"it\"", &services);
+    let steps = [
+        ("1", "CREATE TABLE one (id int);\r\n"),
+        ("1.1", "CREATE TABLE two (id int);\n-- second line\n"),
+        ("2", "CREATE TABLE three (id int);\n"),
+    ];
+    for service in ["fw", "fwfail"] {
+        for (version, text) in steps {
+            write(&ctx, service, &format!("V{version}__step.sql"), text);
+        }
+    }
+    db.client()
+        .await
+        .batch_execute("CREATE TABLE one (id int); CREATE TABLE two (id int);")
+        .await
+        .unwrap();
+    flyway_state(
+        &db,
+        &[
+            (1, "1", "SQL", steps[0].1, true),
+            (2, "1.1", "SQL", steps[1].1, true),
+        ],
+    )
+    .await;
+    let report = ctx
+        .run(&[
+            "migrate", "adopt", "fw", "--from", "flyway", "--format", "json",
+        ])
+        .success()
+        .json();
+    assert_eq!(report["adopted"].as_array().unwrap().len(), 2, "{report}");
+    ctx.run(&["migrate", "up", "fw"]).success();
+    assert_eq!(history(&db, "fw").await.len(), 3);
+
+    // A failed run, and (on its own) a file edited since Flyway ran it, are refused.
+    flyway_state(
+        &failed,
+        &[
+            (1, "1", "SQL", steps[0].1, true),
+            (2, "1.1", "SQL", "CREATE TABLE two (id bigint);\n", true),
+            (3, "2", "SQL", steps[2].1, false),
+        ],
+    )
+    .await;
+    let run = ctx
+        .run(&["migrate", "adopt", "fwfail", "--from", "flyway"])
+        .failure(1);
+    assert!(run.stderr.contains("as failed"), "{}", run.stderr);
+    failed
+        .client()
+        .await
+        .batch_execute("DELETE FROM flyway_schema_history WHERE installed_rank = 3")
+        .await
+        .unwrap();
+    let run = ctx
+        .run(&["migrate", "adopt", "fwfail", "--from", "flyway"])
+        .failure(1);
+    assert!(
+        run.stderr
+            .contains("V1.1__step.sql differs from what Flyway applied"),
+        "{}",
+        run.stderr
+    );
+    assert!(history(&failed, "fwfail").await.is_empty());
+}
