@@ -367,34 +367,24 @@ pub async fn baseline(
             down_checksum: None,
         });
     }
-    client
-        .batch_execute("BEGIN")
-        .await
-        .map_err(|e| target.pg("baseline", &e))?;
-    let result = async {
-        history::record_baseline(&client, &target.service, &steps, user).await?;
-        history::audit(
-            &client,
-            &AuditEntry {
-                service: &target.service,
-                command: "migrate baseline",
-                environment: &target.environment,
-                os_user: user,
-                version_before: None,
-                version_after: Some(version),
-                result: AuditResult::Success,
-                duration_ms: started.elapsed().as_millis() as i64,
-                detail: serde_json::json!({ "versions": covered.iter().map(|m| m.version).collect::<Vec<_>>() }),
-            },
-        )
-        .await?;
-        client.batch_execute("COMMIT").await
-    }
-    .await;
-    if let Err(e) = result {
-        let _ = client.batch_execute("ROLLBACK").await;
-        return Err(target.pg("baseline", &e));
-    }
+    history::record_baseline_audited(
+        &client,
+        &target.service,
+        &steps,
+        &AuditEntry {
+            service: &target.service,
+            command: "migrate baseline",
+            environment: &target.environment,
+            os_user: user,
+            version_before: None,
+            version_after: Some(version),
+            result: AuditResult::Success,
+            duration_ms: started.elapsed().as_millis() as i64,
+            detail: serde_json::json!({ "versions": covered.iter().map(|m| m.version).collect::<Vec<_>>() }),
+        },
+    )
+    .await
+    .map_err(|e| target.pg("baseline", &e))?;
     let _ = lock.release().await;
     Ok(covered.iter().map(|m| m.version).collect())
 }
@@ -455,40 +445,29 @@ pub async fn baseline_from_live(
     })?;
     let script = source::read_script(&file)?;
     let user = os_user();
-    let recorded = async {
-        client.batch_execute("BEGIN").await?;
-        history::record_baseline(
-            &client,
-            &target.service,
-            &[history::Recorded {
-                version,
-                name: "baseline",
-                checksum: &script.checksum,
-                down_checksum: Some(""),
-            }],
-            user,
-        )
-        .await?;
-        history::audit(
-            &client,
-            &AuditEntry {
-                service: &target.service,
-                command: "migrate baseline",
-                environment: &target.environment,
-                os_user: user,
-                version_before: None,
-                version_after: Some(version),
-                result: AuditResult::Success,
-                duration_ms: started.elapsed().as_millis() as i64,
-                detail: serde_json::json!({ "from_live": true, "file": file.display().to_string() }),
-            },
-        )
-        .await?;
-        client.batch_execute("COMMIT").await
-    }
+    let recorded = history::record_baseline_audited(
+        &client,
+        &target.service,
+        &[history::Recorded {
+            version,
+            name: "baseline",
+            checksum: &script.checksum,
+            down_checksum: Some(""),
+        }],
+        &AuditEntry {
+            service: &target.service,
+            command: "migrate baseline",
+            environment: &target.environment,
+            os_user: user,
+            version_before: None,
+            version_after: Some(version),
+            result: AuditResult::Success,
+            duration_ms: started.elapsed().as_millis() as i64,
+            detail: serde_json::json!({ "from_live": true, "file": file.display().to_string() }),
+        },
+    )
     .await;
     if let Err(e) = recorded {
-        let _ = client.batch_execute("ROLLBACK").await;
         // Nothing is half-done: the file goes with the record it was written for.
         let _ = std::fs::remove_file(&file);
         return Err(target.pg("baseline", &e));

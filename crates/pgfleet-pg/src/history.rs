@@ -428,6 +428,27 @@ pub async fn record_baseline(
     Ok(())
 }
 
+/// [`record_baseline`] and its audit row in one transaction: both or neither (`baseline`,
+/// `adopt`).
+pub async fn record_baseline_audited(
+    client: &Client,
+    service: &str,
+    steps: &[Recorded<'_>],
+    audit_entry: &AuditEntry<'_>,
+) -> Result<(), tokio_postgres::Error> {
+    client.batch_execute("BEGIN").await?;
+    let done = async {
+        record_baseline(client, service, steps, audit_entry.os_user).await?;
+        audit(client, audit_entry).await?;
+        client.batch_execute("COMMIT").await
+    }
+    .await;
+    if done.is_err() {
+        let _ = client.batch_execute("ROLLBACK").await;
+    }
+    done
+}
+
 /// The OS user and host, as recorded in history and audit rows.
 pub fn os_user() -> &'static str {
     static OS_USER: std::sync::OnceLock<String> = std::sync::OnceLock::new();

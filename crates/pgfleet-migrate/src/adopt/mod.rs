@@ -234,38 +234,28 @@ async fn adopt_found(
         })
         .collect();
     let user = os_user();
-    client
-        .batch_execute("BEGIN")
-        .await
-        .map_err(|e| target.pg("adopt", &e))?;
-    let result = async {
-        history::record_baseline(&client, &target.service, &steps, user).await?;
-        history::audit(
-            &client,
-            &AuditEntry {
-                service: &target.service,
-                command: "migrate adopt",
-                environment: &target.environment,
-                os_user: user,
-                version_before: None,
-                version_after: adopted.last().map(|m| m.version),
-                result: AuditResult::Success,
-                duration_ms: started.elapsed().as_millis() as i64,
-                detail: serde_json::json!({
-                    "from": tool.name(),
-                    "table": found.table,
-                    "versions": adopted.iter().map(|m| m.version).collect::<Vec<_>>(),
-                }),
-            },
-        )
-        .await?;
-        client.batch_execute("COMMIT").await
-    }
-    .await;
-    if let Err(e) = result {
-        let _ = client.batch_execute("ROLLBACK").await;
-        return Err(target.pg("adopt", &e));
-    }
+    history::record_baseline_audited(
+        &client,
+        &target.service,
+        &steps,
+        &AuditEntry {
+            service: &target.service,
+            command: "migrate adopt",
+            environment: &target.environment,
+            os_user: user,
+            version_before: None,
+            version_after: adopted.last().map(|m| m.version),
+            result: AuditResult::Success,
+            duration_ms: started.elapsed().as_millis() as i64,
+            detail: serde_json::json!({
+                "from": tool.name(),
+                "table": found.table,
+                "versions": adopted.iter().map(|m| m.version).collect::<Vec<_>>(),
+            }),
+        },
+    )
+    .await
+    .map_err(|e| target.pg("adopt", &e))?;
     let _ = lock.release().await;
     Ok(Some(adoption))
 }
