@@ -281,6 +281,10 @@ pub struct RunReport {
     /// The step a failed run stopped at (not taken, or dirty if it had no transaction).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed: Option<Step>,
+    /// Repeatable migrations applied (again) after the versioned ones because they changed; of
+    /// a dry run, the ones it would apply.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub repeatables: Vec<String>,
     pub duration_ms: u64,
     pub dry_run: bool,
 }
@@ -351,26 +355,22 @@ impl Target {
         setup
     }
 
-    /// The folder's migrations. Going up, Flyway's repeatable files are refused rather than
-    /// skipped: they would not run, and nothing would say so.
-    pub(crate) fn load(&self, direction: Direction) -> Result<Vec<Migration>, MigrateError> {
+    /// The folder's migrations, and its repeatable ones (Flyway's `R__` files).
+    pub(crate) fn load(&self) -> Result<(Vec<Migration>, Vec<layout::Repeatable>), MigrateError> {
         let folder = layout::load(&self.migrations_dir, self.layout)?;
-        if matches!(direction, Direction::Up { .. }) && !folder.repeatables.is_empty() {
-            let names: Vec<String> = folder
-                .repeatables
-                .iter()
-                .map(|r| layout::file_name(&r.script.path).to_owned())
-                .collect();
-            return Err(SourceError::Layout {
-                dir: self.migrations_dir.clone(),
-                message: format!(
-                    "repeatable migrations are not supported yet: {}\n  hint: make each a versioned migration (V…__…sql), or move it out of the folder",
-                    names.join(", ")
-                ),
+        for repeatable in &folder.repeatables {
+            if repeatable.script.directives.no_transaction {
+                return Err(SourceError::Layout {
+                    dir: self.migrations_dir.clone(),
+                    message: format!(
+                        "{}: a repeatable migration runs in a transaction (it is applied again whenever it changes)",
+                        repeatable.script.path.display()
+                    ),
+                }
+                .into());
             }
-            .into());
         }
-        Ok(folder.migrations)
+        Ok((folder.migrations, folder.repeatables))
     }
 
     fn key(&self) -> i64 {
@@ -568,11 +568,18 @@ pub async fn dry_run(
     options: &Options,
 ) -> Result<RunReport, MigrateError> {
     let started = Instant::now();
-    let migrations = target.load(direction)?;
+    let (migrations, repeatables) = target.load()?;
     let client = target.connect("dry-run", options).await?;
     let history = history::read(&client, &target.service)
         .await
         .map_err(|e| target.pg("reading history", &e))?;
+    let recorded = history::read_repeatables(&client, &target.service)
+        .await
+        .map_err(|e| target.pg("reading history", &e))?;
+    let due: Vec<String> = due_repeatables(direction, &repeatables, &recorded)
+        .iter()
+        .map(|r| r.name.clone())
+        .collect();
     let before = history.iter().map(|a| a.version).max();
     let mut steps = plan(target, &migrations, &history, direction, options)?;
     for step in &mut steps {
@@ -604,6 +611,7 @@ pub async fn dry_run(
         after: reached.last().copied(),
         steps,
         failed: None,
+        repeatables: due,
         duration_ms: started.elapsed().as_millis() as u64,
         dry_run: true,
     })
@@ -614,6 +622,8 @@ pub async fn dry_run(
 struct Done {
     before: Option<i64>,
     steps: Vec<Step>,
+    /// Repeatable migrations applied.
+    repeatables: Vec<String>,
     /// The step that failed or was interrupted.
     failed: Option<Step>,
 }
@@ -632,6 +642,7 @@ pub async fn run(
         after,
         steps: done.steps,
         failed: done.failed,
+        repeatables: done.repeatables,
         duration_ms: started.elapsed().as_millis() as u64,
         dry_run: false,
     };
@@ -639,10 +650,18 @@ pub async fn run(
         report: report(Done::default(), None),
         error,
     };
-    let migrations = target.load(direction).map_err(refused)?;
+    let (migrations, repeatables) = target.load().map_err(refused)?;
     let lock = target.lock(options, progress).await.map_err(refused)?;
     let admin = lock.client();
-    let mut outcome = run_locked(target, admin, &migrations, direction, options, progress).await;
+    let mut outcome = run_locked(
+        target,
+        admin,
+        (&migrations, &repeatables),
+        direction,
+        options,
+        progress,
+    )
+    .await;
     // A first step that finds its objects already there: the database was made by something
     // else, and says what to do about it.
     if let Err((done, MigrateError::Sql { message, hint, .. })) = &mut outcome
@@ -783,7 +802,7 @@ async fn grant_created(target: &Target, admin: &Client) -> Result<(), MigrateErr
 async fn run_locked(
     target: &Target,
     admin: &Client,
-    migrations: &[Migration],
+    (migrations, repeatables): (&[Migration], &[layout::Repeatable]),
     direction: Direction,
     options: &Options,
     progress: &(dyn Fn(Event) + Sync),
@@ -794,13 +813,20 @@ async fn run_locked(
         Ok(history) => history,
         Err(e) => return Err((done, target.pg("reading history", &e))),
     };
+    let recorded = match history::read_repeatables(admin, &target.service).await {
+        Ok(recorded) => recorded,
+        Err(e) => return Err((done, target.pg("reading history", &e))),
+    };
+    let due = due_repeatables(direction, repeatables, &recorded);
     done.before = history.iter().map(|a| a.version).max();
     let steps = match plan(target, migrations, &history, direction, options) {
         Ok(steps) => steps,
         Err(e) => return Err((done, e)),
     };
-    progress(Event::Planned { total: steps.len() });
-    if steps.is_empty() {
+    progress(Event::Planned {
+        total: steps.len() + due.len(),
+    });
+    if steps.is_empty() && due.is_empty() {
         return Ok(done);
     }
     let session = match open_session(target, admin, "migrate", options).await {
@@ -884,7 +910,86 @@ async fn run_locked(
             }
         }
     }
+    // Repeatables after every versioned step, in name order, as Flyway runs them.
+    let version = applied.last().copied();
+    for (index, repeatable) in due.iter().enumerate() {
+        if options.interrupt.is_raised() {
+            let outcome = format!("stopped before {}", repeatable.script.path.display());
+            return Err((done, target.interrupted(outcome)));
+        }
+        progress(Event::Step {
+            index: steps.len() + index,
+            version: version.unwrap_or_default(),
+            name: repeatable.name.clone(),
+        });
+        let record = |duration_ms: &str| {
+            repeatable_sql(
+                target,
+                &session,
+                repeatable,
+                direction,
+                version,
+                duration_ms,
+            )
+        };
+        if let Err(e) =
+            apply_transaction(target, &session, &repeatable.script, options, Some(&record)).await
+        {
+            return Err((done, e));
+        }
+        done.repeatables.push(repeatable.name.clone());
+    }
     Ok(done)
+}
+
+/// The repeatable migrations a run applies: going up to the latest version, those never
+/// applied or changed since, in name order. `--to` and `down` leave them.
+fn due_repeatables<'a>(
+    direction: Direction,
+    repeatables: &'a [layout::Repeatable],
+    recorded: &std::collections::BTreeMap<String, String>,
+) -> Vec<&'a layout::Repeatable> {
+    if !matches!(direction, Direction::Up { to: None }) {
+        return Vec::new();
+    }
+    let mut due: Vec<&layout::Repeatable> = repeatables
+        .iter()
+        .filter(|r| recorded.get(&r.name) != Some(&r.script.checksum))
+        .collect();
+    due.sort_by(|a, b| a.name.cmp(&b.name));
+    due
+}
+
+/// [`record_sql`] for a repeatable migration: its checksum, with its audit row.
+fn repeatable_sql(
+    target: &Target,
+    session: &Session,
+    repeatable: &layout::Repeatable,
+    direction: Direction,
+    version: Option<i64>,
+    duration_ms: &str,
+) -> String {
+    let step = serde_json::json!({
+        "name": repeatable.name,
+        "checksum": repeatable.script.checksum,
+        "applied_by": os_user(),
+        "db_role": session.db_role(),
+        "audit": {
+            "command": direction.command(),
+            "environment": target.environment,
+            "os_user": os_user(),
+            "version_before": version,
+            "version_after": version,
+            "result": AuditResult::Success,
+            "detail": { "repeatable": repeatable.name },
+        },
+    });
+    format!(
+        "SELECT pgfleet.record_step({}, {}, jsonb_set({}::jsonb, '{{audit,duration_ms}}', to_jsonb({duration_ms})))",
+        quote_literal(&target.service),
+        quote_literal(HistoryAction::Repeatable.as_str()),
+        quote_literal(&step.to_string())
+    )
 }
 
 /// The session project SQL runs in: the migration login's (see `login`), and the role it

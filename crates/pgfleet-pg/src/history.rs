@@ -51,6 +51,16 @@ CREATE TABLE IF NOT EXISTS pgfleet.audit_log (
 );
 -- Tables created before the column existed are upgraded in place.
 ALTER TABLE pgfleet.migrations ADD COLUMN IF NOT EXISTS down_checksum text;
+-- Repeatable migrations (Flyway's `R__` files): the checksum each was last applied with; one
+-- whose file changed runs again.
+CREATE TABLE IF NOT EXISTS pgfleet.repeatables (
+    service    text        NOT NULL,
+    name       text        NOT NULL,
+    checksum   text        NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now(),
+    applied_by text        NOT NULL,
+    PRIMARY KEY (service, name)
+);
 CREATE TABLE IF NOT EXISTS pgfleet.logins (
     login   name NOT NULL,
     service text NOT NULL,
@@ -82,6 +92,11 @@ BEGIN
          WHERE service = p_service AND version = v_version;
     ELSIF p_action = 'delete' THEN
         DELETE FROM pgfleet.migrations WHERE service = p_service AND version = v_version;
+    ELSIF p_action = 'repeatable' THEN
+        INSERT INTO pgfleet.repeatables (service, name, checksum, applied_by)
+        VALUES (p_service, p_step->>'name', p_step->>'checksum', p_step->>'applied_by')
+        ON CONFLICT (service, name) DO UPDATE
+           SET checksum = EXCLUDED.checksum, applied_at = now(), applied_by = EXCLUDED.applied_by;
     ELSIF p_action <> 'audit' THEN
         RAISE EXCEPTION 'unknown history action %', p_action;
     END IF;
@@ -210,6 +225,8 @@ pub enum HistoryAction {
     /// An applied row turns dirty: the `down` of a no-transaction file starts.
     Dirty,
     Delete,
+    /// A repeatable migration ran with this checksum.
+    Repeatable,
 }
 
 impl HistoryAction {
@@ -221,6 +238,7 @@ impl HistoryAction {
             HistoryAction::Applied => "applied",
             HistoryAction::Dirty => "dirty",
             HistoryAction::Delete => "delete",
+            HistoryAction::Repeatable => "repeatable",
         }
     }
 }
@@ -321,17 +339,46 @@ pub async fn last_applied_unix(
 /// Forgets the history of `service` (`dev reset` of a service in a shared database, whose
 /// schema it dropped). Nothing to forget when the tables do not exist.
 pub async fn forget(client: &Client, service: &str) -> Result<(), tokio_postgres::Error> {
-    client
-        .execute(
-            "DELETE FROM pgfleet.migrations WHERE service = $1 AND to_regclass('pgfleet.migrations') IS NOT NULL",
+    for table in ["pgfleet.migrations", "pgfleet.repeatables"] {
+        let forgotten = client
+            .execute(
+                &format!(
+                    "DELETE FROM {table} WHERE service = $1 AND to_regclass('{table}') IS NOT NULL"
+                ),
+                &[&service],
+            )
+            .await;
+        match forgotten {
+            Ok(_) => {}
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// The repeatable migrations of `service` and the checksum each last ran with; empty before
+/// the table exists (reading creates nothing).
+pub async fn read_repeatables(
+    client: &Client,
+    service: &str,
+) -> Result<std::collections::BTreeMap<String, String>, tokio_postgres::Error> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('pgfleet.repeatables') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    if !exists {
+        return Ok(Default::default());
+    }
+    Ok(client
+        .query(
+            "SELECT name, checksum FROM pgfleet.repeatables WHERE service = $1",
             &[&service],
         )
-        .await
-        .map(|_| ())
-        .or_else(|e| match e.code() {
-            Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => Ok(()),
-            _ => Err(e),
-        })
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect())
 }
 
 /// A hand correction of one history row (`migrate repair`).

@@ -354,6 +354,7 @@ async fn run_fleet(
                             after: None,
                             steps: Vec::new(),
                             failed: None,
+                            repeatables: Vec::new(),
                             duration_ms: 0,
                             dry_run: true,
                         },

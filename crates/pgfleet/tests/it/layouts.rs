@@ -432,7 +432,7 @@ async fn sqlx_names_versions_descriptions_and_no_transaction_read_right() {
 }
 
 #[tokio::test]
-async fn flyway_versions_undo_and_repeatables_read_right_and_up_refuses_repeatables() {
+async fn flyway_versions_undo_and_repeatables_read_right_and_repeatables_rerun_when_changed() {
     let db = TestCluster::shared().fresh_database().await;
     let ctx = fleet(&db, None);
     let root = dir(&ctx);
@@ -502,14 +502,41 @@ async fn flyway_versions_undo_and_repeatables_read_right_and_up_refuses_repeatab
         "{status}"
     );
     assert_eq!(status[0]["pending"], 0);
-    let refused = ctx.run(&["migrate", "up", "orders"]).failure(1);
-    assert!(
-        refused
-            .stderr
-            .contains("repeatable migrations are not supported yet: R__users_view.sql"),
-        "{}",
-        refused.stderr
+    // Applied after the versioned steps, then again only when it changes.
+    let applied_repeatables = |run: serde_json::Value| run[0]["report"]["repeatables"].clone();
+    let run = ctx
+        .run(&["migrate", "up", "orders", "--format", "json"])
+        .success()
+        .json();
+    assert_eq!(applied_repeatables(run), serde_json::json!(["users_view"]));
+    let run = ctx
+        .run(&["migrate", "up", "orders", "--format", "json"])
+        .success()
+        .json();
+    assert!(applied_repeatables(run).is_null(), "unchanged: not run");
+    write(
+        &root.join("R__users_view.sql"),
+        "CREATE OR REPLACE VIEW users_view AS SELECT id, email FROM users;\n",
     );
+    let plan = ctx
+        .run(&["migrate", "up", "orders", "--dry-run", "--format", "json"])
+        .success()
+        .json();
+    assert_eq!(applied_repeatables(plan), serde_json::json!(["users_view"]));
+    ctx.run(&["migrate", "up", "orders"]).success();
+    let columns: Vec<String> = crate::context::column(
+        &db.client().await,
+        "SELECT column_name::text FROM information_schema.columns WHERE table_name = 'users_view' ORDER BY 1",
+    )
+    .await;
+    assert_eq!(columns, ["email", "id"]);
+    let recorded: Vec<String> = crate::context::column(
+        &db.client().await,
+        "SELECT name || ':' || (SELECT count(*) FROM pgfleet.audit_log WHERE detail->>'repeatable' = name)
+           FROM pgfleet.repeatables WHERE service = 'orders'",
+    )
+    .await;
+    assert_eq!(recorded, ["users_view:2"], "one row, two audited runs");
     // A version the mapping cannot carry is refused, naming the file.
     std::fs::remove_file(root.join("R__users_view.sql")).unwrap();
     write(&root.join("V20240115093000__stamp.sql"), "SELECT 1;\n");
