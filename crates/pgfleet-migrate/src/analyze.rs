@@ -254,7 +254,8 @@ fn is_on(option: &DefElem) -> bool {
     !matches!(word.as_str(), "false" | "off" | "no" | "0")
 }
 
-fn needs_no_transaction(node: &NodeEnum) -> Option<&'static str> {
+/// The name of what `node` is when PostgreSQL refuses it in a transaction block.
+pub(crate) fn needs_no_transaction(node: &NodeEnum) -> Option<&'static str> {
     NO_TRANSACTION
         .iter()
         .find(|kind| (kind.matches)(node))
@@ -300,7 +301,7 @@ pub fn check_transactional(sql: &str) -> Result<(), (Option<usize>, String)> {
 
 /// The line where the code of the statement starting at byte `offset` begins (after its
 /// leading comments).
-fn statement_line(sql: &str, offset: usize) -> usize {
+pub(crate) fn statement_line(sql: &str, offset: usize) -> usize {
     sql[..offset].matches('\n').count() + 1 + leading_comment_lines(&sql[offset..])
 }
 

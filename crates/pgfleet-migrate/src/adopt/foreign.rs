@@ -107,6 +107,12 @@ pub async fn read(
         return Ok(None);
     };
     let table = format!("{}.{}", readable_ident(&schema), tool.table());
+    if !is_theirs(client, tool, &table).await? {
+        return Err(ForeignError::Shape(format!(
+            "{table} is not {}'s (golang-migrate's has a `dirty` column, dbmate's has not)",
+            tool.name()
+        )));
+    }
     let history = match tool {
         Tool::GolangMigrate => {
             let rows = client
@@ -297,12 +303,12 @@ fn readable_ident(name: &str) -> String {
     }
 }
 
-/// Whether the table found for `tool` is that tool's: golang-migrate's and dbmate's are both
-/// `schema_migrations`, told apart by golang-migrate's `dirty` column.
-pub async fn looks_like(
+/// Whether `table` is `tool`'s: golang-migrate's and dbmate's are both `schema_migrations`,
+/// told apart by golang-migrate's `dirty` column.
+async fn is_theirs(
     client: &Client,
     tool: Tool,
-    found: &History,
+    table: &str,
 ) -> Result<bool, tokio_postgres::Error> {
     if !matches!(tool, Tool::GolangMigrate | Tool::Dbmate) {
         return Ok(true);
@@ -310,7 +316,7 @@ pub async fn looks_like(
     let dirty: bool = client
         .query_one(
             "SELECT EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'dirty' AND NOT attisdropped)",
-            &[&found.table],
+            &[&table],
         )
         .await?
         .get(0);

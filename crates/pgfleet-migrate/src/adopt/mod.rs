@@ -98,17 +98,6 @@ async fn adopt_found(
             tool.name()
         )));
     };
-    let theirs = foreign::looks_like(&client, tool, &found)
-        .await
-        .map_err(|e| target.pg("reading the history table's columns", &e))?;
-    if !theirs {
-        let _ = lock.release().await;
-        return Err(target.other(format!(
-            "{} is not {}'s (golang-migrate's has a `dirty` column, dbmate's has not)",
-            found.table,
-            tool.name()
-        )));
-    }
     if let Some(reason) = &found.unfinished {
         return Err(target.other(format!("{}: {reason}", found.table)));
     }
@@ -295,9 +284,8 @@ pub async fn existing_objects_hint(
         Tool::Flyway,
         Tool::Alembic,
     ] {
-        if let Some(found) = foreign::read(client, tool, &schemas).await.ok().flatten()
-            && foreign::looks_like(client, tool, &found).await?
-        {
+        // A table that is not the tool's (or cannot be read as it) names no tool.
+        if let Some(found) = foreign::read(client, tool, &schemas).await.ok().flatten() {
             tools.push((tool, found.table));
         }
     }

@@ -11,7 +11,6 @@ mod pgfleet;
 mod sqlx;
 
 use crate::source::{Migration, Script, SourceError};
-use pg_query::NodeEnum;
 pub use pgfleet_core::manifest::Layout;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -429,27 +428,6 @@ impl Pairs {
     }
 }
 
-/// What cannot run inside a transaction block. The same statements as `analyze.rs`'s check
-/// (its list is private to the pre-run check).
-fn outside_transaction(node: &NodeEnum) -> Option<&'static str> {
-    match node {
-        NodeEnum::IndexStmt(s) if s.concurrent => Some("CREATE INDEX CONCURRENTLY"),
-        NodeEnum::DropStmt(s) if s.concurrent => Some("DROP INDEX CONCURRENTLY"),
-        NodeEnum::ReindexStmt(s)
-            if s.params.iter().any(
-                |p| matches!(&p.node, Some(NodeEnum::DefElem(d)) if d.defname == "concurrently"),
-            ) =>
-        {
-            Some("REINDEX CONCURRENTLY")
-        }
-        NodeEnum::VacuumStmt(_) => Some("VACUUM"),
-        NodeEnum::CreatedbStmt(_) => Some("CREATE DATABASE"),
-        NodeEnum::DropdbStmt(_) => Some("DROP DATABASE"),
-        NodeEnum::AlterSystemStmt(_) => Some("ALTER SYSTEM"),
-        _ => None,
-    }
-}
-
 /// For tools that send a file without a BEGIN of their own (golang-migrate, Flyway's
 /// detection): a file of only statements that cannot run in a transaction runs statement by
 /// statement (`true`); one mixing them with others is refused, as PostgreSQL refuses such a
@@ -459,7 +437,7 @@ pub(crate) fn implicit_no_transaction(sql: &str) -> Result<bool, String> {
     let mut outside: Option<(&'static str, usize)> = None;
     let mut inside = 0usize;
     let _ = crate::source::for_each_statement(sql, |range, node| {
-        match node.and_then(outside_transaction) {
+        match node.and_then(crate::analyze::needs_no_transaction) {
             Some(what) if outside.is_none() => outside = Some((what, range.start)),
             Some(_) => {}
             None => inside += 1,
@@ -473,9 +451,7 @@ pub(crate) fn implicit_no_transaction(sql: &str) -> Result<bool, String> {
             "line {}: {what} cannot run in a transaction, and the file also holds statements that \
              run in one: PostgreSQL refuses the two in one file sent at once\n  \
              hint: move the {what} into a file of its own",
-            sql[..offset].matches('\n').count()
-                + 1
-                + crate::source::leading_comment_lines(&sql[offset..])
+            crate::analyze::statement_line(sql, offset)
         )),
     }
 }
@@ -584,6 +560,11 @@ mod tests {
     #[test]
     fn only_outside_statements_run_outside_and_a_mix_is_refused() {
         assert_eq!(implicit_no_transaction("CREATE TABLE t(x int);"), Ok(false));
+        // ANALYZE runs in a transaction (only VACUUM does not): the file stays transactional.
+        assert_eq!(
+            implicit_no_transaction("CREATE TABLE t(x int);\nANALYZE t (x);"),
+            Ok(false)
+        );
         assert_eq!(
             implicit_no_transaction(
                 "CREATE INDEX CONCURRENTLY i ON t(x);\nDROP INDEX CONCURRENTLY j;"

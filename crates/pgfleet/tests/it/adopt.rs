@@ -171,6 +171,16 @@ async fn a_dirty_or_unknown_golang_migrate_version_is_refused_and_nothing_record
         "{}",
         run.stderr
     );
+    // golang-migrate's table is not dbmate's, though both are `schema_migrations`.
+    let run = ctx
+        .run(&["migrate", "adopt", "unknown", "--from", "dbmate"])
+        .failure(1);
+    assert!(
+        run.stderr
+            .contains("public.schema_migrations is not dbmate's"),
+        "{}",
+        run.stderr
+    );
     assert!(history(&dirty, "dirty").await.is_empty());
     assert!(history(&unknown, "unknown").await.is_empty());
     // Nothing to adopt at all is said as such.
