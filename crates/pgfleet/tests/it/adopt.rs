@@ -598,7 +598,8 @@ async fn flyway_history_is_adopted_with_its_checksums_and_a_failed_run_refused()
     let db = pgfleet_testkit::fresh_database().await;
     let failed = pgfleet_testkit::fresh_database().await;
     let mut services = String::from("[servers.main]\n");
-    for (service, database) in [("fw", &db), ("fwfail", &failed)] {
+    let based = pgfleet_testkit::fresh_database().await;
+    for (service, database) in [("fw", &db), ("fwfail", &failed), ("fwbase", &based)] {
         services.push_str(&format!(
             "\n[services.{service}]\ndatabase = \"{}\"\nmigrations = \"migrations/{service}\"\nlayout = \"flyway\"\n",
             database.name
@@ -610,7 +611,7 @@ async fn flyway_history_is_adopted_with_its_checksums_and_a_failed_run_refused()
         ("1.1", "CREATE TABLE two (id int);\n-- second line\n"),
         ("2", "CREATE TABLE three (id int);\n"),
     ];
-    for service in ["fw", "fwfail"] {
+    for service in ["fw", "fwfail", "fwbase"] {
         for (version, text) in steps {
             write(&ctx, service, &format!("V{version}__step.sql"), text);
         }
@@ -668,4 +669,36 @@ async fn flyway_history_is_adopted_with_its_checksums_and_a_failed_run_refused()
         run.stderr
     );
     assert!(history(&failed, "fwfail").await.is_empty());
+
+    // A baseline row covers the files below it; an undo run takes its version back.
+    based
+        .client()
+        .await
+        .batch_execute("CREATE TABLE one (id int); CREATE TABLE two (id int);")
+        .await
+        .unwrap();
+    flyway_state(
+        &based,
+        &[
+            (1, "1", "BASELINE", "", true),
+            (2, "1.1", "SQL", steps[1].1, true),
+            (3, "2", "SQL", steps[2].1, true),
+            (4, "2", "UNDO_SQL", "DROP TABLE three;\n", true),
+        ],
+    )
+    .await;
+    let report = ctx
+        .run(&[
+            "migrate", "adopt", "fwbase", "--from", "flyway", "--format", "json",
+        ])
+        .success()
+        .json();
+    let adopted: Vec<i64> = report["adopted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(adopted, [1_0000_0000_0000, 1_0001_0000_0000], "{report}");
+    assert_eq!(report["pending"], serde_json::json!([2_0000_0000_0000_i64]));
 }
