@@ -215,6 +215,6 @@ pub async fn finish(target: &Target, admin: &Client) {
             ))
             .await
     {
-        tracing::warn!(service = %target.service, error = %e, "could not remove the migration login's password");
+        tracing::warn!(service = %target.service, error = %pgfleet_pg::pg_error_text(&e), "could not remove the migration login's password");
     }
 }
