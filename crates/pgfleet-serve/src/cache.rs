@@ -34,6 +34,14 @@ struct State<T> {
     inflight: Option<watch::Receiver<bool>>,
 }
 
+/// Whether the caller that started a refresh waits for it: a background refresh (a stale value
+/// was served) may queue for its turn, an awaited one should not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refresh {
+    Background,
+    Awaited,
+}
+
 /// What a caller got back.
 #[derive(Debug, Clone)]
 pub enum Read<T> {
@@ -59,7 +67,7 @@ impl<T: Send + Sync + 'static> Cell<T> {
     /// now, or joined), waited for until `deadline`.
     pub async fn get<F, Fut>(self: &Arc<Self>, deadline: Instant, refresh: F) -> Read<T>
     where
-        F: FnOnce() -> Fut,
+        F: FnOnce(Refresh) -> Fut,
         Fut: Future<Output = Result<T, String>> + Send + 'static,
     {
         let mut receiver = {
@@ -86,7 +94,11 @@ impl<T: Send + Sync + 'static> Cell<T> {
                     let (sender, receiver) = watch::channel(false);
                     state.inflight = Some(receiver.clone());
                     let cell = Arc::clone(self);
-                    let work = refresh();
+                    let work = refresh(if stale.is_some() {
+                        Refresh::Background
+                    } else {
+                        Refresh::Awaited
+                    });
                     let started = Instant::now();
                     tokio::spawn(async move {
                         let outcome = work.await.map(Arc::new);
@@ -137,7 +149,7 @@ mod tests {
             let runs = runs.clone();
             callers.push(tokio::spawn(async move {
                 let deadline = Instant::now() + Duration::from_secs(5);
-                cell.get(deadline, move || async move {
+                cell.get(deadline, move |_| async move {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     Ok(runs.fetch_add(1, Ordering::SeqCst) + 1)
                 })
@@ -158,7 +170,7 @@ mod tests {
         let cell = Cell::<u8>::new(Duration::from_secs(60), Duration::from_secs(60), false);
         let deadline = Instant::now() + Duration::from_millis(20);
         let read = cell
-            .get(deadline, || async {
+            .get(deadline, |_| async {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 Ok(7)
             })
@@ -167,7 +179,7 @@ mod tests {
         // A second caller joins the refresh in flight instead of starting another.
         let deadline = Instant::now() + Duration::from_secs(5);
         let read = cell
-            .get(deadline, || async { Err("must not run".to_owned()) })
+            .get(deadline, |_| async { Err("must not run".to_owned()) })
             .await;
         assert!(matches!(read, Read::Ready(Ok(v)) if *v == 7));
     }
@@ -176,11 +188,11 @@ mod tests {
     async fn a_stale_value_is_refreshed() {
         let cell = Cell::<u8>::new(Duration::from_millis(10), Duration::from_millis(10), false);
         let deadline = || Instant::now() + Duration::from_secs(5);
-        let first = cell.get(deadline(), || async { Ok(1) }).await;
+        let first = cell.get(deadline(), |_| async { Ok(1) }).await;
         assert!(matches!(first, Read::Ready(Ok(v)) if *v == 1));
         tokio::time::sleep(Duration::from_millis(20)).await;
         let second = cell
-            .get(deadline(), || async { Err("down".to_owned()) })
+            .get(deadline(), |_| async { Err("down".to_owned()) })
             .await;
         assert!(matches!(second, Read::Ready(Err(e)) if e == "down"));
     }
@@ -190,13 +202,13 @@ mod tests {
         let cell = Cell::<u8>::new(Duration::from_secs(60), Duration::from_millis(10), false);
         let deadline = || Instant::now() + Duration::from_secs(5);
         let first = cell
-            .get(deadline(), || async { Err("down".to_owned()) })
+            .get(deadline(), |_| async { Err("down".to_owned()) })
             .await;
         assert!(matches!(first, Read::Ready(Err(_))));
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let second = cell.get(deadline(), || async { Ok(2) }).await;
+        let second = cell.get(deadline(), |_| async { Ok(2) }).await;
         assert!(matches!(second, Read::Ready(Ok(v)) if *v == 2));
-        let third = cell.get(deadline(), || async { Ok(3) }).await;
+        let third = cell.get(deadline(), |_| async { Ok(3) }).await;
         assert!(
             matches!(third, Read::Ready(Ok(v)) if *v == 2),
             "a value is kept for its TTL"
@@ -208,12 +220,12 @@ mod tests {
         let ttl = Duration::from_millis(300);
         let cell = Cell::<u8>::new(ttl, ttl, true);
         let deadline = || Instant::now() + Duration::from_secs(5);
-        let first = cell.get(deadline(), || async { Ok(1) }).await;
+        let first = cell.get(deadline(), |_| async { Ok(1) }).await;
         assert!(matches!(first, Read::Ready(Ok(v)) if *v == 1));
         tokio::time::sleep(Duration::from_millis(320)).await;
         let started = Instant::now();
         let stale = cell
-            .get(deadline(), || async {
+            .get(deadline(), |_| async {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 Ok(2)
             })
@@ -227,14 +239,40 @@ mod tests {
             "without waiting"
         );
         tokio::time::sleep(Duration::from_millis(150)).await;
-        let fresh = cell.get(deadline(), || async { Ok(3) }).await;
+        let fresh = cell.get(deadline(), |_| async { Ok(3) }).await;
         assert!(
             matches!(fresh, Read::Ready(Ok(v)) if *v == 2),
             "the refreshed value"
         );
         // Older than twice the TTL: too old to serve, the caller waits for the refresh.
         tokio::time::sleep(Duration::from_millis(700)).await;
-        let waited = cell.get(deadline(), || async { Ok(4) }).await;
+        let waited = cell.get(deadline(), |_| async { Ok(4) }).await;
         assert!(matches!(waited, Read::Ready(Ok(v)) if *v == 4));
+    }
+
+    #[tokio::test]
+    async fn a_refresh_knows_whether_its_caller_waits() {
+        let ttl = Duration::from_millis(100);
+        let cell = Cell::<Refresh>::new(ttl, ttl, true);
+        let deadline = || Instant::now() + Duration::from_secs(5);
+        let first = cell.get(deadline(), |kind| async move { Ok(kind) }).await;
+        assert!(
+            matches!(first, Read::Ready(Ok(k)) if *k == Refresh::Awaited),
+            "nothing to serve yet: the caller waits"
+        );
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        // Stale: served at once, refreshed behind the caller's back.
+        let _ = cell.get(deadline(), |kind| async move { Ok(kind) }).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let stored = cell
+            .get(deadline(), |_| async { Err("must not run".to_owned()) })
+            .await;
+        assert!(matches!(stored, Read::Ready(Ok(k)) if *k == Refresh::Background));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let waited = cell.get(deadline(), |kind| async move { Ok(kind) }).await;
+        assert!(
+            matches!(waited, Read::Ready(Ok(k)) if *k == Refresh::Awaited),
+            "too old to serve: the caller waits"
+        );
     }
 }

@@ -95,9 +95,8 @@ pub struct DatabaseTarget {
     pub pool: Pool,
     pub services: Vec<usize>,
     backoff: Mutex<Backoff>,
-    /// Sessions the background refreshes (sizes, history, drift…) may hold at once: one less
-    /// than the pool, so a probe never queues behind them.
-    pub background: tokio::sync::Semaphore,
+    /// Index into [`Targets::servers`].
+    pub server_index: usize,
 }
 
 #[derive(Debug, Default)]
@@ -126,7 +125,7 @@ impl DatabaseTarget {
             pool: pool(connection, settings, size)?,
             services: Vec::new(),
             backoff: Mutex::new(Backoff::default()),
-            background: tokio::sync::Semaphore::new(size.saturating_sub(1).max(1)),
+            server_index: 0,
         })
     }
 
@@ -183,6 +182,11 @@ pub struct ServerTarget {
     /// A session of its own (on the first database) for the server-wide queries, so they never
     /// queue behind one database's collectors.
     pub session: DatabaseTarget,
+    /// The background refreshes (sizes, history, statements, drift…) of all its databases run
+    /// one at a time: they hold at most one session of a pool, so a probe never queues behind
+    /// them, and they never take the server's CPUs from a scrape all at once (fifty databases'
+    /// drift started together is seconds of catalog reads).
+    pub background: tokio::sync::Semaphore,
 }
 
 #[derive(Debug)]
@@ -272,15 +276,21 @@ impl Targets {
         }
         let mut servers: Vec<ServerTarget> = server_sessions
             .into_iter()
-            .map(|(name, session)| ServerTarget {
-                name,
-                databases: Vec::new(),
-                session,
+            .enumerate()
+            .map(|(at, (name, mut session))| {
+                session.server_index = at;
+                ServerTarget {
+                    name,
+                    databases: Vec::new(),
+                    session,
+                    background: tokio::sync::Semaphore::new(1),
+                }
             })
             .collect();
-        for (index, database) in databases.iter().enumerate() {
-            if let Some(server) = servers.iter_mut().find(|s| s.name == database.server) {
-                server.databases.push(index);
+        for (index, database) in databases.iter_mut().enumerate() {
+            if let Some(at) = servers.iter().position(|s| s.name == database.server) {
+                servers[at].databases.push(index);
+                database.server_index = at;
             }
         }
         Ok(Targets {

@@ -21,7 +21,7 @@ pub use sizes::Sizes;
 pub use statements::{StatementRow, Statements};
 pub use tables::TableStats;
 
-use super::cache::{Cell, Read};
+use super::cache::{Cell, Read, Refresh};
 use super::exposition::Families;
 use super::targets::{Settings, Targets};
 use futures_util::future::{BoxFuture, join_all};
@@ -312,19 +312,24 @@ impl<C: Collector> Slot<C> {
             cap: owner.settings.interval,
         };
         let (errors, refreshes) = (self.errors.clone(), self.refreshes.clone());
-        // A background refresh waits for a spare session of its database's pool.
-        let gated = C::FRESHNESS
-            .serves_stale()
-            .then(|| C::PER.database(&owner.targets, index))
-            .flatten()
-            .map(|db| (owner.targets.clone(), db));
+        // A background refresh waits for its server's turn (`ServerTarget::background`); one
+        // that a scrape waits for (no value young enough to serve) does not.
+        let gate = C::FRESHNESS.serves_stale().then(|| {
+            let server = match C::PER.database(&owner.targets, index) {
+                Some(db) => owner.targets.databases[db].server_index,
+                None => index,
+            };
+            (owner.targets.clone(), server)
+        });
         // The refresh is built only when the cell needs one: a cached read costs no more than
         // a lock and a clone of the value.
         let read = self.cells[index]
-            .get(deadline, move || async move {
-                let _permit = match &gated {
-                    Some((targets, db)) => targets.databases[*db].background.acquire().await.ok(),
-                    None => None,
+            .get(deadline, move |refresh| async move {
+                let _permit = match &gate {
+                    Some((targets, server)) if refresh == Refresh::Background => {
+                        targets.servers[*server].background.acquire().await.ok()
+                    }
+                    _ => None,
                 };
                 refreshes.fetch_add(1, Ordering::Relaxed);
                 let started = Instant::now();
