@@ -2,7 +2,7 @@
 //! from the variables `pgfleet env export` prints.
 
 use crate::error::{ConfigError, Error};
-use pgfleet_core::manifest::{PoolSettings, SslMode};
+use pgfleet_core::manifest::{PoolSettings, PoolerMode, SslMode};
 use pgfleet_core::resolve::{Source, connection_from_url};
 use pgfleet_core::{Connection, Secret, Vars};
 use std::time::Duration;
@@ -46,6 +46,12 @@ pub struct PoolConfig {
     /// and histograms). Off, they stay at zero: what they cost is then measurable
     /// (`bench/client`). The connection gauges are read at scrape time either way.
     pub record_metrics: bool,
+    /// The pooler the service connects through (`PGFLEET_POOLER`); `None`: the server itself.
+    /// Behind any pooler no startup options are sent (PgBouncer refuses them: the role's own
+    /// settings carry `search_path` and `statement_timeout`). In transaction mode every
+    /// statement outside [`crate::Tx`] runs in a transaction of its own and a statement
+    /// prepared outside one is refused ([`crate::Error::PreparedBehindPooler`]).
+    pub pooler: Option<PoolerMode>,
 }
 
 impl Default for PoolConfig {
@@ -67,6 +73,7 @@ impl Default for PoolConfig {
             slow_query: Duration::from_secs(1),
             user_setting: "app.current_user_id".to_owned(),
             record_metrics: true,
+            pooler: None,
         }
     }
 }
@@ -101,7 +108,10 @@ impl PoolConfig {
                     .join("; "),
             )
         })?;
-        let mut config = PoolConfig::default();
+        let mut config = PoolConfig {
+            pooler: read.pooler,
+            ..PoolConfig::default()
+        };
         if let Some(n) = read.max_size {
             config.max_size = n as usize;
         }
@@ -299,6 +309,7 @@ fn from_pg_vars(service: &str, vars: &Vars, url_var: &str) -> Result<Connection,
         password: None,
         sslmode,
         params,
+        pooler: None,
         url: String::new(),
     };
     connection.url = connection.redacted_url();

@@ -50,6 +50,12 @@ pub enum Error {
     /// An error of the database or of the connection to it.
     #[error(transparent)]
     Db(#[from] tokio_postgres::Error),
+    /// A statement prepared outside a transaction behind a transaction pooler: the next
+    /// statement may run on another server session, where it does not exist.
+    #[error(
+        "a statement cannot be prepared outside a transaction behind a transaction pooler (PGFLEET_POOLER=transaction)\n  hint: run it with query/execute on the connection (each runs in a transaction of its own), or prepare it inside pool.transaction(…)"
+    )]
+    PreparedBehindPooler,
     /// The application's own error, returned from a closure (rolls a transaction back).
     #[error("{0}")]
     App(Box<dyn std::error::Error + Send + Sync + 'static>),
@@ -81,7 +87,7 @@ impl Error {
     /// The `kind` label of `database_errors_total`; `None` for application errors.
     pub fn kind(&self) -> Option<&'static str> {
         Some(match self {
-            Error::Config(_) => "config",
+            Error::Config(_) | Error::PreparedBehindPooler => "config",
             Error::AcquireTimeout { .. } => "acquire_timeout",
             Error::Connect(_) => "connect",
             Error::Closed => "pool_closed",

@@ -12,6 +12,9 @@
 //!   `Ok`, rollback on `Err`, bounded retries of serialization failures and deadlocks),
 //!   [`FleetPool::as_user`] (`app.current_user_id` for row level security),
 //!   [`FleetPool::reader`] (replicas).
+//! - Behind PgBouncer in transaction mode (`PGFLEET_POOLER=transaction`, see
+//!   [`PoolConfig::pooler`]): no startup options, no session state, each statement outside a
+//!   transaction in one of its own, no prepared statement kept across transactions.
 //! - [`FleetPool::health_router`]: `/healthz`, `/health/detailed`, `/ready`, `/live`,
 //!   `/metrics`; [`FleetPool::close`] drains the pool at shutdown.
 //!
@@ -37,8 +40,9 @@ mod tx;
 pub use config::PoolConfig;
 pub use error::{ConfigError, ERROR_KINDS, Error};
 pub use health::HealthChecker;
+pub use pgfleet_core::manifest::PoolerMode;
 pub use pgfleet_core::statement::excerpt;
-pub use pool::{FleetPool, FleetPoolBuilder, PoolStatus, PooledClient, Reader};
+pub use pool::{FleetPool, FleetPoolBuilder, PoolStatus, PooledClient, QueryText, Reader};
 pub use tx::{Isolation, RetryPolicy, Tx, TxOptions, UserScope};
 
 pub use deadpool_postgres;

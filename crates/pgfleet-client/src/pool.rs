@@ -8,11 +8,13 @@ use pgfleet_core::Vars;
 use pgfleet_core::statement::excerpt;
 use pgfleet_pg::pool::{PoolBuildError, PoolLimits};
 use prometheus_client::registry::Registry;
+use std::collections::HashMap;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
+use tokio_postgres::types::{ToSql, Type};
 
 /// A service's connection pool. Cheap to clone (one `Arc`); share it between handlers.
 #[derive(Clone)]
@@ -26,6 +28,11 @@ pub(crate) struct Inner {
     pub replicas: Vec<Pool>,
     next_replica: AtomicUsize,
     pub config: PoolConfig,
+    /// `config.pooler` is transaction mode: the one flag the query path reads.
+    pub transaction_pooler: bool,
+    /// Behind a transaction pooler: the parameter types of each SQL text run outside a
+    /// transaction (see `PooledClient::query`).
+    param_types: Mutex<HashMap<String, Arc<[Type]>>>,
     pub metrics: Metrics,
     /// The redacted URL of the primary, for logs.
     pub url: String,
@@ -294,6 +301,34 @@ where
     result
 }
 
+/// How many SQL texts' parameter types a pool behind a transaction pooler keeps.
+const PARAM_TYPES_KEPT: usize = 1024;
+
+/// What [`PooledClient::query`] and its siblings take, as tokio-postgres' methods do: SQL text
+/// or a prepared statement. Behind a transaction pooler text runs on the unnamed statement.
+pub trait QueryText: tokio_postgres::ToStatement {
+    /// The SQL text; `None` for a prepared statement.
+    fn text(&self) -> Option<&str>;
+}
+
+impl QueryText for str {
+    fn text(&self) -> Option<&str> {
+        Some(self)
+    }
+}
+
+impl QueryText for String {
+    fn text(&self) -> Option<&str> {
+        Some(self)
+    }
+}
+
+impl QueryText for tokio_postgres::Statement {
+    fn text(&self) -> Option<&str> {
+        None
+    }
+}
+
 /// A pooled connection: derefs to the client (with `prepare_cached`); dropping it gives it
 /// back to the pool (`database_connections_released_total`).
 pub struct PooledClient {
@@ -330,18 +365,22 @@ impl PooledClient {
         }
     }
 
-    /// Runs `sql` (cached prepared statement), logging it, cut to the configured length,
-    /// when it fails.
+    /// Runs `sql` (cached prepared statement; behind a transaction pooler, in a transaction
+    /// of its own), logging it, cut to the configured length, when it fails.
     pub async fn query_logged(
         &self,
         sql: &str,
-        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+        params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<tokio_postgres::Row>, Error> {
-        let result = async {
-            let statement = self.prepare_cached(sql).await?;
-            self.query(&statement, params).await
-        }
-        .await;
+        let result = if self.inner.transaction_pooler {
+            self.query(sql, params).await
+        } else {
+            async {
+                let statement = self.client().prepare_cached(sql).await?;
+                self.client().query(&statement, params).await
+            }
+            .await
+        };
         result.map_err(|e| {
             tracing::warn!(
                 service = %self.inner.service,
@@ -351,6 +390,177 @@ impl PooledClient {
             );
             Error::Db(e)
         })
+    }
+
+    /// The wrapped client, past this type's own methods.
+    fn client(&self) -> &deadpool_postgres::ClientWrapper {
+        self
+    }
+
+    /// deadpool's cached prepared statement. Behind a transaction pooler a statement outlives
+    /// the transaction it was prepared in, so it is refused there.
+    pub async fn prepare_cached(&self, query: &str) -> Result<tokio_postgres::Statement, Error> {
+        if self.inner.transaction_pooler {
+            return Err(Error::PreparedBehindPooler);
+        }
+        Ok(self.client().prepare_cached(query).await?)
+    }
+
+    /// A prepared statement, refused behind a transaction pooler (see
+    /// [`prepare_cached`](Self::prepare_cached)); inside [`crate::Tx`] it is allowed.
+    pub async fn prepare(&self, query: &str) -> Result<tokio_postgres::Statement, Error> {
+        if self.inner.transaction_pooler {
+            return Err(Error::PreparedBehindPooler);
+        }
+        Ok(self.client().prepare(query).await?)
+    }
+
+    /// tokio-postgres' `query`; behind a transaction pooler on the unnamed statement (one
+    /// round trip, its own implicit transaction: nothing stays prepared on a server session
+    /// the next statement may not get), with the parameter types learnt once per text.
+    pub async fn query<T>(
+        &self,
+        statement: &T,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error>
+    where
+        T: ?Sized + QueryText,
+    {
+        if self.inner.transaction_pooler {
+            if let Some((sql, typed)) = self.typed(statement.text(), params).await? {
+                return self.client().query_typed(sql, &typed).await;
+            }
+            return self
+                .in_own_transaction(self.client().query(statement, params))
+                .await;
+        }
+        self.client().query(statement, params).await
+    }
+
+    /// tokio-postgres' `query_one` (see [`query`](Self::query)).
+    pub async fn query_one<T>(
+        &self,
+        statement: &T,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<tokio_postgres::Row, tokio_postgres::Error>
+    where
+        T: ?Sized + QueryText,
+    {
+        if self.inner.transaction_pooler {
+            if let Some((sql, typed)) = self.typed(statement.text(), params).await? {
+                return self.client().query_typed_one(sql, &typed).await;
+            }
+            return self
+                .in_own_transaction(self.client().query_one(statement, params))
+                .await;
+        }
+        self.client().query_one(statement, params).await
+    }
+
+    /// tokio-postgres' `query_opt` (see [`query`](Self::query)).
+    pub async fn query_opt<T>(
+        &self,
+        statement: &T,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<tokio_postgres::Row>, tokio_postgres::Error>
+    where
+        T: ?Sized + QueryText,
+    {
+        if self.inner.transaction_pooler {
+            if let Some((sql, typed)) = self.typed(statement.text(), params).await? {
+                return self.client().query_typed_opt(sql, &typed).await;
+            }
+            return self
+                .in_own_transaction(self.client().query_opt(statement, params))
+                .await;
+        }
+        self.client().query_opt(statement, params).await
+    }
+
+    /// tokio-postgres' `execute` (see [`query`](Self::query)).
+    pub async fn execute<T>(
+        &self,
+        statement: &T,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, tokio_postgres::Error>
+    where
+        T: ?Sized + QueryText,
+    {
+        if self.inner.transaction_pooler {
+            if let Some((sql, typed)) = self.typed(statement.text(), params).await? {
+                return self.client().execute_typed(sql, &typed).await;
+            }
+            return self
+                .in_own_transaction(self.client().execute(statement, params))
+                .await;
+        }
+        self.client().execute(statement, params).await
+    }
+
+    /// Behind a transaction pooler: the parameters of SQL text paired with their types, which
+    /// are learnt once per text from a statement prepared and closed inside a transaction of
+    /// its own. `None` for a prepared statement, or a parameter count that does not match
+    /// (tokio-postgres' own path then reports it).
+    async fn typed<'s, 'p>(
+        &self,
+        sql: Option<&'s str>,
+        params: &'p [&'p (dyn ToSql + Sync)],
+    ) -> Result<Option<(&'s str, Vec<(&'p (dyn ToSql + Sync), Type)>)>, tokio_postgres::Error> {
+        let Some(sql) = sql else {
+            return Ok(None);
+        };
+        let known = self
+            .inner
+            .param_types
+            .lock()
+            .ok()
+            .and_then(|types| types.get(sql).cloned());
+        let types = match known {
+            Some(types) => types,
+            None => {
+                let types: Arc<[Type]> = self
+                    .in_own_transaction(async {
+                        let statement = self.client().prepare(sql).await?;
+                        Ok(Arc::from(statement.params()))
+                    })
+                    .await?;
+                if let Ok(mut known) = self.inner.param_types.lock() {
+                    // Texts built at run time must not grow it without bound.
+                    if known.len() >= PARAM_TYPES_KEPT {
+                        known.clear();
+                    }
+                    known.insert(sql.to_owned(), types.clone());
+                }
+                types
+            }
+        };
+        if types.len() != params.len() {
+            return Ok(None);
+        }
+        Ok(Some((
+            sql,
+            params.iter().copied().zip(types.iter().cloned()).collect(),
+        )))
+    }
+
+    /// `run` between BEGIN and COMMIT (ROLLBACK when it fails): PgBouncer keeps one server
+    /// session for the transaction, so a statement prepared, used and dropped in `run` is
+    /// closed on the session it was made on (requests go out in order on the connection).
+    async fn in_own_transaction<R>(
+        &self,
+        run: impl Future<Output = Result<R, tokio_postgres::Error>>,
+    ) -> Result<R, tokio_postgres::Error> {
+        self.client().batch_execute("BEGIN").await?;
+        match run.await {
+            Ok(value) => {
+                self.client().batch_execute("COMMIT").await?;
+                Ok(value)
+            }
+            Err(e) => {
+                let _ = self.client().batch_execute("ROLLBACK").await;
+                Err(e)
+            }
+        }
     }
 }
 
@@ -550,6 +760,9 @@ impl FleetPoolBuilder {
             replicas,
             next_replica: AtomicUsize::new(0),
             url: resolved.connection.url.clone(),
+            transaction_pooler: config.pooler
+                == Some(pgfleet_core::manifest::PoolerMode::Transaction),
+            param_types: Mutex::new(HashMap::new()),
             config,
             metrics,
             closing: AtomicBool::new(false),
@@ -575,8 +788,13 @@ impl FleetPoolBuilder {
 fn make_pool(resolved: &Resolved, config: &PoolConfig, metrics: &Metrics) -> Result<Pool, Error> {
     let connection = &resolved.connection;
     let mut pg = connection.pg_config(&resolved.application_name, config.connect_timeout);
-    let mut options = resolved.options.clone().unwrap_or_default();
-    if !config.statement_timeout.is_zero() {
+    // A pooler refuses startup options (PgBouncer: "unsupported startup parameter"); behind
+    // it the runtime role's own settings give the search_path and the statement timeout.
+    let mut options = match config.pooler {
+        Some(_) => String::new(),
+        None => resolved.options.clone().unwrap_or_default(),
+    };
+    if config.pooler.is_none() && !config.statement_timeout.is_zero() {
         if !options.is_empty() {
             options.push(' ');
         }

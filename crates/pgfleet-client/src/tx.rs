@@ -138,10 +138,23 @@ impl Tx {
 
     /// `SET LOCAL name = value`, as `set_config(name, value, true)`: gone at commit or rollback.
     pub async fn set_local(&self, name: &str, value: &str) -> Result<(), Error> {
-        self.client
+        (**self)
             .execute("SELECT set_config($1, $2, true)", &[&name, &value])
             .await?;
         Ok(())
+    }
+
+    /// deadpool's cached prepared statement; behind a transaction pooler a statement made for
+    /// this transaction only (a cached one would outlive it, on a server session the next
+    /// transaction may not get). Drop it before the closure returns.
+    pub async fn prepare_cached(
+        &self,
+        query: &str,
+    ) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
+        if self.client.inner.transaction_pooler {
+            return (**self).prepare(query).await;
+        }
+        (**self).prepare_cached(query).await
     }
 
     /// Sets the pool's user setting (`app.current_user_id`) for this transaction.

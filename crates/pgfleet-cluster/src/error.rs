@@ -82,6 +82,14 @@ pub enum ClusterError {
         log_tail: String,
     },
 
+    /// A test PgBouncer did not start (its port may be taken: `port_in_use`).
+    #[error("cannot start PgBouncer: {reason}\npgbouncer log (last lines):\n{log_tail}")]
+    PgBouncerStart {
+        reason: String,
+        port_in_use: bool,
+        log_tail: String,
+    },
+
     /// `start` was called on a cluster that has not been initialised.
     #[error("no PostgreSQL cluster in {}; run init first", data_dir.display())]
     NotInitialized {

@@ -14,6 +14,7 @@ pub mod dump;
 mod error;
 #[cfg(feature = "fleet")]
 pub mod fleet;
+mod pgbouncer;
 mod process;
 mod run_as;
 mod server_log;
@@ -24,4 +25,5 @@ pub use cluster::{
 };
 pub use conf::MANAGED_CONF;
 pub use error::ClusterError;
+pub use pgbouncer::{BouncerUser, PGBOUNCER_BINARY, PgBouncer, PgBouncerSpec};
 pub use run_as::{DEFAULT_PG_OS_USER, PG_OS_USER_ENV, RunAs, server_user_can_use};

@@ -2,7 +2,7 @@
 //! `[services.NAME.pool]` table with them, and pgfleet-client reads them back, so a service
 //! process needs no manifest to size its pool as the manifest says.
 
-use crate::manifest::PoolSettings;
+use crate::manifest::{PoolSettings, PoolerMode};
 use crate::vars::Vars;
 use std::time::Duration;
 
@@ -13,6 +13,8 @@ pub const IDLE_TIMEOUT: &str = "PGFLEET_POOL_IDLE_TIMEOUT";
 pub const CONNECT_TIMEOUT: &str = "PGFLEET_POOL_CONNECT_TIMEOUT";
 pub const ACQUIRE_TIMEOUT: &str = "PGFLEET_POOL_ACQUIRE_TIMEOUT";
 pub const STATEMENT_TIMEOUT: &str = "PGFLEET_STATEMENT_TIMEOUT";
+/// Set when the service connects through a pooler: its mode (`transaction` or `session`).
+pub const POOLER: &str = "PGFLEET_POOLER";
 
 /// The pool settings found in variables; `None` where a variable is unset.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -24,6 +26,8 @@ pub struct PoolVars {
     pub connect_timeout: Option<Duration>,
     pub acquire_timeout: Option<Duration>,
     pub statement_timeout: Option<Duration>,
+    /// `PGFLEET_POOLER`: the service connects through a pooler in this mode.
+    pub pooler: Option<PoolerMode>,
 }
 
 /// The variables for `settings` (durations in humantime form, e.g. `5m`).
@@ -77,7 +81,8 @@ pub fn read(vars: &Vars) -> Result<PoolVars, Vec<(String, String)>> {
             }
         }
     };
-    let read = PoolVars {
+    let mut read = PoolVars {
+        pooler: None,
         max_size,
         min_idle,
         max_lifetime: duration(MAX_LIFETIME),
@@ -86,6 +91,18 @@ pub fn read(vars: &Vars) -> Result<PoolVars, Vec<(String, String)>> {
         acquire_timeout: duration(ACQUIRE_TIMEOUT),
         statement_timeout: duration(STATEMENT_TIMEOUT),
     };
+    read.pooler = vars
+        .get(POOLER)
+        .and_then(|value| match value.trim().parse() {
+            Ok(mode) => Some(mode),
+            Err(()) => {
+                problems.push((
+                    POOLER.to_owned(),
+                    format!("is not a pooler mode (transaction or session): `{value}`"),
+                ));
+                None
+            }
+        });
     if problems.is_empty() {
         Ok(read)
     } else {
@@ -117,9 +134,16 @@ mod tests {
         let mut bad = Vars::default();
         bad.set(MAX_SIZE, "lots");
         bad.set(IDLE_TIMEOUT, "soon");
+        bad.set(POOLER, "statement");
         let problems = super::read(&bad).expect_err("refused");
         let names: Vec<&str> = problems.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, [MAX_SIZE, IDLE_TIMEOUT]);
+        assert_eq!(names, [MAX_SIZE, IDLE_TIMEOUT, POOLER]);
+        let mut pooled = Vars::default();
+        pooled.set(POOLER, "transaction");
+        assert_eq!(
+            super::read(&pooled).expect("reads").pooler,
+            Some(PoolerMode::Transaction)
+        );
         assert!(
             super::read(&Vars::default())
                 .expect("empty")

@@ -6,7 +6,7 @@
 //! environment, read from variables (and `<VAR>_FILE` secret files); (3) otherwise a list of
 //! every problem at once, so one run of `pgfleet env check` shows everything to fix.
 
-use crate::manifest::{Manifest, Service, Setting, SslMode};
+use crate::manifest::{Manifest, PoolerMode, Service, Setting, SslMode};
 use crate::secret::Secret;
 use crate::vars::Vars;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -44,6 +44,9 @@ pub struct Connection {
     /// The query parameters of an explicit URL that pgfleet honours besides sslmode, host and
     /// password (today `sslrootcert`).
     pub params: Vec<(String, String)>,
+    /// The server's pooler when the connection goes through it (`None`: direct). Only a
+    /// service's own connection ever does; pgfleet's sessions are direct.
+    pub pooler: Option<PoolerMode>,
     /// The redacted URL, for reports.
     pub url: String,
 }
@@ -84,6 +87,17 @@ pub enum Problem {
         name: String,
         known: Vec<String>,
     },
+    /// The service's URL variable points at a transaction pooler, where pgfleet's own
+    /// sessions (the migration lock, history, access) cannot run.
+    UrlAtTransactionPooler {
+        var: String,
+        service: String,
+        server: String,
+        environment: String,
+        /// Where the direct host is set: `[environments.E]` or `[servers.S.environments.E]`,
+        /// with its variable when it comes from one.
+        direct: String,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -123,6 +137,18 @@ impl fmt::Display for Problem {
                 f,
                 "unknown service `{name}`; the manifest declares: {}",
                 known.join(", ")
+            ),
+            Problem::UrlAtTransactionPooler {
+                var,
+                service,
+                server,
+                environment,
+                direct,
+            } => write!(
+                f,
+                "{service}: {var} points at the transaction pooler of server `{server}` in {environment}, \
+                 and pgfleet's own sessions need the server itself (a migration holds its lock for the whole run)\n  \
+                 hint: unset {var} for pgfleet's commands so the direct host of {direct} is used, or point it at the server"
             ),
         }
     }
@@ -247,14 +273,79 @@ impl<'a> Resolver<'a> {
     ) -> Result<Connection, ResolveError> {
         let service = self.service(service)?;
         if let Some(url) = self.vars.get(&service.url_env) {
-            return from_url(
+            let mut connection = from_url(
                 service,
                 environment,
                 url,
                 self.manifest.is_local(environment),
-            );
+            )?;
+            // An override at the pooler's address goes through it: the service is told so,
+            // and pgfleet refuses a transaction pooler for its own sessions.
+            connection.pooler = self.pooler_at(service, environment, &connection);
+            if login == Login::Admin && connection.pooler == Some(PoolerMode::Transaction) {
+                return Err(Problem::UrlAtTransactionPooler {
+                    var: service.url_env.clone(),
+                    service: service.name.clone(),
+                    server: service.server.clone(),
+                    environment: environment.to_owned(),
+                    direct: self.direct_host_setting(service, environment),
+                }
+                .into());
+            }
+            return Ok(connection);
         }
         self.build_from_manifest(service, environment, login)
+    }
+
+    /// The mode of the server's pooler when `connection` points at its address in
+    /// `environment` (as far as its settings resolve).
+    fn pooler_at(
+        &self,
+        service: &Service,
+        environment: &str,
+        connection: &Connection,
+    ) -> Option<PoolerMode> {
+        let pooler = self.manifest.servers[&service.server].pooler.as_ref()?;
+        let address = pooler.environments.get(environment)?;
+        let host = self
+            .value(address.host.get_ref(), false, &service.name)
+            .ok()??;
+        let port = match &address.port {
+            Some(port) => self
+                .value(port.get_ref(), false, &service.name)
+                .ok()??
+                .parse::<u16>()
+                .ok()?,
+            None => crate::manifest::POOLER_DEFAULT_PORT,
+        };
+        (host.eq_ignore_ascii_case(&connection.host) && port == connection.port)
+            .then_some(pooler.mode)
+    }
+
+    /// Where the direct host of `service`'s server in `environment` is set, for messages.
+    fn direct_host_setting(&self, service: &Service, environment: &str) -> String {
+        let server = &self.manifest.servers[&service.server];
+        let own = server
+            .environments
+            .get(environment)
+            .and_then(|e| e.host.as_ref());
+        let (table, host) = match own {
+            Some(host) => (
+                format!("[servers.{}.environments.{environment}]", server.name),
+                Some(host),
+            ),
+            None => (
+                format!("[environments.{environment}]"),
+                self.manifest
+                    .environments
+                    .get(environment)
+                    .and_then(|e| e.host.as_ref()),
+            ),
+        };
+        match host.and_then(|h| h.get_ref().var()) {
+            Some(var) => format!("{table} ({var})"),
+            None => table,
+        }
     }
 
     /// The admin connection from the manifest alone, ignoring the service's URL variable: what
@@ -364,8 +455,25 @@ impl<'a> Resolver<'a> {
             }
         };
 
-        let host = read(settings.host.as_ref().map(|h| h.get_ref()), "host", false);
-        let port = read(settings.port.as_ref().map(|p| p.get_ref()), "port", false);
+        // The service process connects through the server's pooler where it has one; pgfleet
+        // itself always goes to the server.
+        let pooler = match login {
+            Login::Service => server.pooler.as_ref().and_then(|pooler| {
+                let address = pooler.environments.get(environment)?;
+                Some((pooler.mode, address))
+            }),
+            Login::Admin => None,
+        };
+        let (host_setting, port_setting) = match pooler {
+            Some((_, address)) => (Some(&address.host), address.port.as_ref()),
+            None => (settings.host.as_ref(), settings.port.as_ref()),
+        };
+        let (host_what, port_what) = match pooler {
+            Some(_) => ("pooler host", "pooler port"),
+            None => ("host", "port"),
+        };
+        let host = read(host_setting.map(|h| h.get_ref()), host_what, false);
+        let port = read(port_setting.map(|p| p.get_ref()), port_what, false);
         // The service process logs in as its runtime role, with that role's own password;
         // pgfleet logs in as the environment's user.
         let as_runtime = login == Login::Service && self.manifest.fleet.manage_roles;
@@ -400,7 +508,7 @@ impl<'a> Resolver<'a> {
                 Some(server.dev_port.unwrap_or(5432)),
             )
         } else {
-            if settings.host.is_none() {
+            if host_setting.is_none() {
                 problems.push(not_configured("host"));
             }
             let port = match port {
@@ -408,9 +516,7 @@ impl<'a> Resolver<'a> {
                     Ok(port) if port > 0 => Some(port),
                     _ => {
                         problems.push(Problem::InvalidVariable {
-                            var: settings
-                                .port
-                                .as_ref()
+                            var: port_setting
                                 .and_then(|p| p.get_ref().var())
                                 .unwrap_or("port")
                                 .to_owned(),
@@ -420,13 +526,16 @@ impl<'a> Resolver<'a> {
                         None
                     }
                 },
-                None if settings.port.is_none() => Some(5432),
+                None if port_setting.is_none() && pooler.is_some() => {
+                    Some(crate::manifest::POOLER_DEFAULT_PORT)
+                }
+                None if port_setting.is_none() => Some(5432),
                 None => None,
             };
             (host, port)
         };
         // Values from variables get the checks the manifest's literals got at load.
-        if let (Some(value), Some(setting)) = (&host, &settings.host)
+        if let (Some(value), Some(setting)) = (&host, host_setting)
             && let Some(why) = crate::ident::host_problem(value)
         {
             problems.push(Problem::InvalidVariable {
@@ -499,6 +608,7 @@ impl<'a> Resolver<'a> {
             password,
             sslmode,
             params: Vec::new(),
+            pooler: pooler.map(|(mode, _)| mode),
             url: String::new(),
         };
         connection.url = connection.build_url(false);
@@ -715,6 +825,7 @@ fn parse_url(
         password,
         sslmode: sslmode.unwrap_or(SslMode::Prefer),
         params,
+        pooler: None,
         url: String::new(),
     };
     connection.url = connection.build_url(false);

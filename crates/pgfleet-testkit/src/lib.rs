@@ -18,12 +18,14 @@
 
 mod database;
 mod error;
+mod pgbouncer;
 mod reaper;
 mod test_cluster;
 mod tls;
 
 pub use database::TestDatabase;
 pub use error::TestkitError;
+pub use pgbouncer::TestPgBouncer;
 pub use test_cluster::TestCluster;
 pub use tls::TlsCluster;
 

@@ -31,6 +31,15 @@ done
 rm -rf "$@"
 "#;
 
+/// For a process that is not a cluster (a test PgBouncer): waits for EOF on stdin, then
+/// SIGTERM to the pid and `rm -rf` of the remaining args.
+const KILL_SCRIPT: &str = r#"trap '' HUP INT
+cat >/dev/null
+pid=$0
+kill "$pid" 2>/dev/null
+rm -rf "$@"
+"#;
+
 /// The running reaper: dropping [`stdin`](Self::stdin) (or the test process exiting)
 /// triggers the cleanup.
 #[derive(Debug)]
@@ -65,6 +74,30 @@ impl Reaper {
         let mut child = cmd
             .spawn()
             .map_err(|e| TestkitError::io("spawning the test cluster reaper (/bin/sh)", e))?;
+        let stdin = child.stdin.take();
+        Ok(Self { child, stdin })
+    }
+
+    /// A reaper that stops process `pid` (running as the server user) and deletes `remove`.
+    pub(crate) fn spawn_for_pid(
+        run_as: &RunAs,
+        pid: u32,
+        remove: &[&Path],
+    ) -> Result<Self, TestkitError> {
+        let mut cmd = Command::new("/bin/sh");
+        cmd.arg("-c")
+            .arg(KILL_SCRIPT)
+            .arg(pid.to_string())
+            .args(remove)
+            .current_dir("/")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0);
+        run_as.configure(&mut cmd);
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| TestkitError::io("spawning the PgBouncer reaper (/bin/sh)", e))?;
         let stdin = child.stdin.take();
         Ok(Self { child, stdin })
     }

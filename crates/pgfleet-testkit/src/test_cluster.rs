@@ -245,7 +245,7 @@ fn chown_to_server(run_as: &RunAs, dir: &Path) -> Result<(), TestkitError> {
 }
 
 /// Asks the kernel for a free port by binding port 0 (then releases it for the server).
-fn free_port() -> Result<u16, TestkitError> {
+pub(crate) fn free_port() -> Result<u16, TestkitError> {
     TcpListener::bind((HOST, 0))
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

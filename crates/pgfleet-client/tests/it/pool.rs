@@ -4,10 +4,11 @@ use crate::{eventually, metric, metrics_text, pool_on};
 use pgfleet_client::{Error, excerpt};
 use std::time::{Duration, Instant};
 
-#[tokio::test]
-async fn a_tracked_query_moves_the_metrics_and_runs_as_the_service() {
+on_both_routes! {
+async fn a_tracked_query_moves_the_metrics_and_runs_as_the_service(route) {
+    let route = crate::Route::start(route, &["postgres"]);
     let db = pgfleet_testkit::fresh_database().await;
-    let (pool, registry) = pool_on(&db, "class_management", |_| {});
+    let (pool, registry) = route.pool(&db, "class_management", |_| {});
     // Let the background warm-up (min_idle 1) finish: it holds the connection it opens.
     assert!(eventually(Duration::from_secs(10), async || pool.status().idle >= 1).await);
     let labels = [
@@ -96,6 +97,7 @@ async fn a_tracked_query_moves_the_metrics_and_runs_as_the_service() {
         ),
         1.0
     );
+}
 }
 
 /// `record_metrics: false` (what bench/client measures the metrics path against) leaves the

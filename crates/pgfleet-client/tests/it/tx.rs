@@ -1,20 +1,21 @@
 //! Transactions: commit/rollback, retries of serialization failures and deadlocks, RLS context.
 
-use crate::{metric, pool_on, pool_on_url};
+use crate::{metric, pool_on};
 use pgfleet_client::{Error, Isolation, RetryPolicy, TxOptions};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-#[tokio::test]
-async fn err_rolls_back_and_ok_commits() {
+on_both_routes! {
+async fn err_rolls_back_and_ok_commits(route) {
+    let route = crate::Route::start(route, &["postgres"]);
     let db = pgfleet_testkit::fresh_database().await;
     db.client()
         .await
         .batch_execute("CREATE TABLE item (id int PRIMARY KEY)")
         .await
         .unwrap();
-    let (pool, registry) = pool_on(&db, "txs", |_| {});
+    let (pool, registry) = route.pool(&db, "txs", |_| {});
     let count = async || -> i64 {
         let c = pool.get().await.unwrap();
         c.query_one("SELECT count(*) FROM item", &[])
@@ -98,19 +99,21 @@ async fn err_rolls_back_and_ok_commits() {
         .get(0);
     assert_eq!(in_tx, 0);
 }
+}
 
+on_both_routes! {
 /// Write skew under SERIALIZABLE: each transaction reads the sum of both rows and writes sum + 1
 /// into its own row. Serially the results are 1 and 2; run together, one must fail with 40001
 /// and, retried, see the other's write.
-#[tokio::test]
-async fn the_loser_of_a_serialization_conflict_is_retried() {
+async fn the_loser_of_a_serialization_conflict_is_retried(route) {
+    let route = crate::Route::start(route, &["postgres"]);
     let db = pgfleet_testkit::fresh_database().await;
     db.client()
         .await
         .batch_execute("CREATE TABLE slot (id int PRIMARY KEY, v int NOT NULL); INSERT INTO slot VALUES (1, 0), (2, 0)")
         .await
         .unwrap();
-    let (pool, registry) = pool_on(&db, "ssi", |_| {});
+    let (pool, registry) = route.pool(&db, "ssi", |_| {});
     let barrier = Arc::new(tokio::sync::Barrier::new(2));
     let attempts = Arc::new(AtomicU32::new(0));
     let run = |id: i32| {
@@ -180,16 +183,18 @@ async fn the_loser_of_a_serialization_conflict_is_retried() {
         1.0
     );
 }
+}
 
-#[tokio::test]
-async fn a_deadlock_victim_is_retried() {
+on_both_routes! {
+async fn a_deadlock_victim_is_retried(route) {
+    let route = crate::Route::start(route, &["postgres"]);
     let db = pgfleet_testkit::fresh_database().await;
     db.client()
         .await
         .batch_execute("CREATE TABLE acct (id int PRIMARY KEY, n int NOT NULL); INSERT INTO acct VALUES (1, 0), (2, 0)")
         .await
         .unwrap();
-    let (pool, registry) = pool_on(&db, "deadlock", |_| {});
+    let (pool, registry) = route.pool(&db, "deadlock", |_| {});
     let barrier = Arc::new(tokio::sync::Barrier::new(2));
     let run = |first: i32, second: i32| {
         let pool = pool.clone();
@@ -232,11 +237,13 @@ async fn a_deadlock_victim_is_retried() {
         1.0
     );
 }
+}
 
-#[tokio::test]
-async fn retries_are_bounded() {
+on_both_routes! {
+async fn retries_are_bounded(route) {
+    let route = crate::Route::start(route, &["postgres"]);
     let db = pgfleet_testkit::fresh_database().await;
-    let (pool, registry) = pool_on(&db, "bounded", |_| {});
+    let (pool, registry) = route.pool(&db, "bounded", |_| {});
     let calls = Arc::new(AtomicU32::new(0));
     let options = TxOptions::new(Isolation::Serializable).retry(RetryPolicy {
         max_attempts: 3,
@@ -289,13 +296,15 @@ async fn retries_are_bounded() {
     assert_eq!(err.kind(), Some("data"));
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
+}
 
+on_both_routes! {
 /// Row level security keyed by app.current_user_id. The pool logs in as a plain role: superusers
 /// and table owners bypass RLS.
-#[tokio::test]
-async fn a_user_context_sees_only_its_rows() {
+async fn a_user_context_sees_only_its_rows(route) {
     let db = pgfleet_testkit::fresh_database().await;
     let role = format!("{}_app", db.name);
+    let route = crate::Route::start(route, &["postgres", &role]);
     db.client()
         .await
         .batch_execute(&format!(
@@ -311,12 +320,7 @@ async fn a_user_context_sees_only_its_rows() {
         ))
         .await
         .unwrap();
-    let url = format!(
-        "postgresql://{role}@127.0.0.1:{}/{}?sslmode=disable",
-        db.port(),
-        db.name
-    );
-    let (pool, registry) = pool_on_url("notes", &url, |_| {});
+    let (pool, registry) = route.pool_as(&db, &role, "notes", |_| {});
     let bodies = async |user: Option<&str>| -> Vec<String> {
         let f = async |c: &pgfleet_client::Tx| {
             let rows = c.query("SELECT body FROM note ORDER BY body", &[]).await?;
@@ -393,6 +397,7 @@ async fn a_user_context_sees_only_its_rows() {
         .await
         .unwrap();
     assert_eq!(n, 2);
+}
 }
 
 /// A transaction whose future is dropped mid-way (a client hung up, a timeout) must not hand its

@@ -8,8 +8,8 @@ mod setting;
 
 pub use error::{LineColumn, ManifestError, Problem, line_column};
 pub use model::{
-    ConnectionSettings, Fleet, Layout, Manifest, Placement, PoolSettings, RlsPolicy, Server,
-    Service, ServiceAccess, SslMode,
+    ConnectionSettings, Fleet, Layout, Manifest, POOLER_DEFAULT_PORT, Placement, PoolSettings,
+    Pooler, PoolerAddress, PoolerMode, RlsPolicy, Server, Service, ServiceAccess, SslMode,
 };
 pub use setting::Setting;
 
@@ -276,6 +276,10 @@ impl Validator {
                 }
                 self.connection_settings(settings);
             }
+            let pooler = server
+                .pooler
+                .as_ref()
+                .map(|pooler| self.pooler(name, server, pooler, &environments));
             servers.insert(
                 name.get_ref().clone(),
                 Server {
@@ -287,6 +291,7 @@ impl Validator {
                         .iter()
                         .map(|(k, v)| (k.get_ref().clone(), v.clone()))
                         .collect(),
+                    pooler,
                 },
             );
         }
@@ -351,6 +356,70 @@ impl Validator {
                 host.span(),
                 format!("host `{}` {why}", value.escape_debug()),
             ));
+        }
+    }
+
+    /// A server's pooler: each environment it names is declared and not local (`dev up` starts
+    /// no PgBouncer), and its literal host and port are usable.
+    fn pooler(
+        &mut self,
+        server_name: &Spanned<String>,
+        server: &model::RawServer,
+        pooler: &model::RawPooler,
+        environments: &BTreeMap<String, ConnectionSettings>,
+    ) -> Pooler {
+        let server_name = server_name.get_ref();
+        for (env, address) in &pooler.environments {
+            let Some(base) = environments.get(env.get_ref()) else {
+                self.report(
+                    Problem::at(
+                        env.span(),
+                        format!(
+                            "the pooler of server `{server_name}` names environment `{}`, which is not declared",
+                            env.get_ref()
+                        ),
+                    )
+                    .with_help(format!(
+                        "declared environments: {}",
+                        join(environments.keys())
+                    )),
+                );
+                continue;
+            };
+            let local = server
+                .environments
+                .iter()
+                .find(|(name, _)| name.get_ref() == env.get_ref())
+                .and_then(|(_, own)| own.local)
+                .or(base.local)
+                == Some(true);
+            if local {
+                self.report(
+                    Problem::at(
+                        env.span(),
+                        format!(
+                            "the pooler of server `{server_name}` is set for `{}`, a local environment",
+                            env.get_ref()
+                        ),
+                    )
+                    .with_help(
+                        "pgfleet dev up starts no PgBouncer: drop this table, or set the pooler for the environments where one runs",
+                    ),
+                );
+            }
+            self.connection_settings(&ConnectionSettings {
+                host: Some(address.host.clone()),
+                port: address.port.clone(),
+                ..ConnectionSettings::default()
+            });
+        }
+        Pooler {
+            mode: pooler.mode,
+            environments: pooler
+                .environments
+                .iter()
+                .map(|(k, v)| (k.get_ref().clone(), v.clone()))
+                .collect(),
         }
     }
 

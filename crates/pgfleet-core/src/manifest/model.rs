@@ -42,6 +42,67 @@ pub(super) struct RawServer {
     pub database: Option<Spanned<String>>,
     #[serde(default)]
     pub environments: BTreeMap<Spanned<String>, ConnectionSettings>,
+    pub pooler: Option<RawPooler>,
+}
+
+/// `[servers.S.pooler]`: a PgBouncer in front of the server that services connect through.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPooler {
+    pub mode: PoolerMode,
+    #[serde(default)]
+    pub environments: BTreeMap<Spanned<String>, PoolerAddress>,
+}
+
+/// How PgBouncer hands out server sessions (its `pool_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PoolerMode {
+    /// A server session per transaction: no session state survives a transaction.
+    Transaction,
+    /// A server session per client session.
+    Session,
+}
+
+impl PoolerMode {
+    /// The manifest's spelling, also the value of `PGFLEET_POOLER`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PoolerMode::Transaction => "transaction",
+            PoolerMode::Session => "session",
+        }
+    }
+}
+
+impl std::str::FromStr for PoolerMode {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        [PoolerMode::Transaction, PoolerMode::Session]
+            .into_iter()
+            .find(|mode| mode.as_str() == s)
+            .ok_or(())
+    }
+}
+
+/// `[servers.S.pooler.environments.E]`: where the pooler listens in one environment.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolerAddress {
+    pub host: Spanned<Setting>,
+    /// Default 6432, PgBouncer's.
+    pub port: Option<Spanned<Setting>>,
+}
+
+/// PgBouncer's default port.
+pub const POOLER_DEFAULT_PORT: u16 = 6432;
+
+/// A server's pooler, validated.
+#[derive(Debug, Clone)]
+pub struct Pooler {
+    pub mode: PoolerMode,
+    /// The environments where services connect through it, and its address there.
+    pub environments: BTreeMap<String, PoolerAddress>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -272,6 +333,8 @@ pub struct Server {
     /// The shared database of services placed by schema.
     pub database: Option<String>,
     pub environments: BTreeMap<String, ConnectionSettings>,
+    /// The PgBouncer services connect through (pgfleet's own sessions never do).
+    pub pooler: Option<Pooler>,
 }
 
 /// Where a service's data lives.

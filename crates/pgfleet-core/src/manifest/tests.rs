@@ -374,7 +374,7 @@ max_connections = 3
         problems(text),
         [
             "3:1: unknown field `colour`, expected one of `name`, `environment_var`, `default_environment`, `dotenv`, `manage_roles`",
-            "6:1: unknown field `size`, expected one of `dev_port`, `database`, `environments`",
+            "6:1: unknown field `size`, expected one of `dev_port`, `database`, `environments`, `pooler`",
             "8:12: dev_port 5501 of server `other` is already the dev_port of server `main`",
             "11:1: unknown field `databse`, expected one of `server`, `database`, `schema`, `migrations`, `layout`, `seeds`, `reads`, `labels`, `pool`, `url_env`, `access`",
             "13:1: unknown field `max_connections`, expected one of `max_size`, `min_idle`, `max_lifetime`, `idle_timeout`, `connect_timeout`, `acquire_timeout`, `statement_timeout`",
@@ -454,4 +454,71 @@ fn a_layout_is_one_of_the_known_tools_or_absent() {
         "{found:?}"
     );
     assert!(found[0].contains("`golang-migrate`"), "{found:?}");
+}
+
+#[test]
+fn a_pooler_names_declared_environments_that_are_not_local() {
+    let text = r#"
+[fleet]
+name = "demo"
+
+[environments.development]
+local = true
+
+[environments.production]
+host = "db.internal"
+user = "pgfleet"
+
+[servers.main]
+dev_port = 5501
+[servers.main.pooler]
+mode = "transaction"
+[servers.main.pooler.environments.development]
+host = "127.0.0.1"
+[servers.main.pooler.environments.staging]
+host = "bouncer"
+[servers.main.pooler.environments.production]
+host = "bouncer.internal"
+port = "none"
+
+[services.auth]
+server = "main"
+database = "auth"
+"#;
+    let found = problems(text);
+    assert_eq!(found.len(), 3, "{found:?}");
+    assert!(
+        found[0]
+            .contains("the pooler of server `main` is set for `development`, a local environment"),
+        "{found:?}"
+    );
+    assert!(
+        found[1].contains("names environment `staging`, which is not declared"),
+        "{found:?}"
+    );
+    assert!(
+        found[2].contains("port `none` is not a port number"),
+        "{found:?}"
+    );
+    let good = text
+        .replace(
+            "[servers.main.pooler.environments.development]\nhost = \"127.0.0.1\"\n",
+            "",
+        )
+        .replace(
+            "[servers.main.pooler.environments.staging]\nhost = \"bouncer\"\n",
+            "",
+        )
+        .replace("port = \"none\"\n", "");
+    let m = parse(&good).unwrap();
+    let pooler = m.servers["main"].pooler.as_ref().unwrap();
+    assert_eq!(pooler.mode, PoolerMode::Transaction);
+    assert!(pooler.environments.contains_key("production"));
+    let unknown = problems(&good.replace("\"transaction\"", "\"statement\""));
+    assert!(
+        unknown
+            .iter()
+            .any(|p| p.contains("unknown variant `statement`")),
+        "{unknown:?}"
+    );
 }

@@ -372,3 +372,84 @@ fn query_options_pgfleet_cannot_honour_are_refused_at_once_without_their_values(
         assert!(!text.contains(secret), "{secret} in\n{text}");
     }
 }
+
+const POOLED: &str = r#"
+[fleet]
+name = "demo"
+
+[environments.development]
+local = true
+
+[environments.production]
+host = { env = "DEMO_PROD_HOST" }
+user = "pgfleet"
+password = { env = "DEMO_PROD_PASSWORD" }
+
+[servers.main]
+dev_port = 5501
+[servers.main.pooler]
+mode = "transaction"
+[servers.main.pooler.environments.production]
+host = "bouncer.internal"
+
+[services.auth]
+server = "main"
+database = "auth"
+"#;
+
+#[test]
+fn a_service_goes_through_the_pooler_and_pgfleet_goes_direct() {
+    let m = Manifest::parse(POOLED, Path::new("/nonexistent/fleet.toml")).unwrap();
+    let v = vars(&[
+        ("DEMO_PROD_HOST", "db.internal"),
+        ("DEMO_PROD_PASSWORD", "admin-pw"),
+        ("AUTH_DB_PASSWORD", "app-pw"),
+    ]);
+    let r = Resolver::new(&m, &v);
+    let service = r.resolve("auth", "production").unwrap();
+    assert_eq!(
+        (service.host.as_str(), service.port),
+        ("bouncer.internal", 6432)
+    );
+    assert_eq!(service.pooler, Some(PoolerMode::Transaction));
+    assert_eq!(service.user, "auth_app");
+    let admin = r.resolve_admin("auth", "production").unwrap();
+    assert_eq!((admin.host.as_str(), admin.port), ("db.internal", 5432));
+    assert_eq!(admin.pooler, None);
+    // Development has no pooler: direct for everyone.
+    let dev = r.resolve("auth", "development").unwrap();
+    assert_eq!((dev.pooler, dev.port), (None, 5501));
+}
+
+#[test]
+fn a_url_at_the_transaction_pooler_is_refused_for_pgfleet_and_kept_for_the_service() {
+    let m = Manifest::parse(POOLED, Path::new("/nonexistent/fleet.toml")).unwrap();
+    let v = vars(&[
+        ("DEMO_PROD_HOST", "db.internal"),
+        (
+            "AUTH_DATABASE_URL",
+            "postgresql://auth_app:pw@bouncer.internal:6432/auth?sslmode=require",
+        ),
+    ]);
+    let r = Resolver::new(&m, &v);
+    let service = r.resolve("auth", "production").unwrap();
+    assert_eq!(service.pooler, Some(PoolerMode::Transaction));
+    let err = r.resolve_admin("auth", "production").unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("AUTH_DATABASE_URL points at the transaction pooler of server `main`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("hint:") && text.contains("[environments.production] (DEMO_PROD_HOST)"),
+        "{text}"
+    );
+    assert!(!text.contains("pw@"), "{text}");
+    // Pointed at the server itself, the override is pgfleet's too.
+    let v = vars(&[(
+        "AUTH_DATABASE_URL",
+        "postgresql://pgfleet:pw@db.internal:5432/auth?sslmode=require",
+    )]);
+    let r = Resolver::new(&m, &v);
+    assert_eq!(r.resolve_admin("auth", "production").unwrap().pooler, None);
+}

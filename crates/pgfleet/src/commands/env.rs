@@ -216,8 +216,17 @@ pub fn export_vars(
     ];
     if let Some(schema) = &connection.schema {
         // libpq applies PGOPTIONS at connect: the service's schema comes first on its path.
-        vars.push(("PGOPTIONS".to_owned(), format!("-c search_path={schema}")));
+        // PgBouncer refuses the startup option: behind it the role's setting carries the path.
+        if connection.pooler.is_none() {
+            vars.push(("PGOPTIONS".to_owned(), format!("-c search_path={schema}")));
+        }
         vars.push(("PGFLEET_SCHEMA".to_owned(), schema.clone()));
+    }
+    if let Some(mode) = connection.pooler {
+        vars.push((
+            pgfleet_core::pool_vars::POOLER.to_owned(),
+            mode.as_str().to_owned(),
+        ));
     }
     // The manifest's pool table, for pgfleet-client (other clients may ignore them).
     vars.extend(pgfleet_core::pool_vars::export(pool));

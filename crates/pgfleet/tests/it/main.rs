@@ -27,6 +27,7 @@ mod manifest;
 mod manifest_fixtures;
 mod migrate;
 mod ownership;
+mod pooler;
 mod serve;
 mod snapshots_cli;
 mod tls;

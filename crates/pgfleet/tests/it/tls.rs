@@ -23,6 +23,7 @@ fn connection(host: &str, port: u16, sslmode: SslMode, root: Option<&Path>) -> C
         params: root
             .map(|r| vec![("sslrootcert".to_owned(), r.display().to_string())])
             .unwrap_or_default(),
+        pooler: None,
         url: format!("postgresql://postgres@{host}:{port}/postgres"),
     }
 }
