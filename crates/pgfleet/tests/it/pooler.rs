@@ -27,8 +27,10 @@ async fn pooled() -> Pooled {
         NEXT.fetch_add(1, Ordering::SeqCst)
     );
     let db = cluster.fresh_database().await;
-    // The schema-placed service shares the database: its schema is there before access runs.
-    db.client()
+    let shared = cluster.fresh_database().await;
+    // The schema-placed service's schema is there before access runs.
+    shared
+        .client()
         .await
         .batch_execute(&format!("CREATE SCHEMA {p}_notes"))
         .await
@@ -41,7 +43,7 @@ async fn pooled() -> Pooled {
         &format!(
             r#"
 [servers.main]
-database = "{db}"
+database = "{shared}"
 [servers.main.pooler]
 mode = "transaction"
 [servers.main.pooler.environments.testing]
@@ -57,6 +59,7 @@ schema = "{p}_notes"
 migrations = "migrations/notes"
 "#,
             db = db.name,
+            shared = shared.name,
         ),
     );
     ctx.var("IT_POOLER_HOST", bouncer.host())
