@@ -550,16 +550,31 @@ impl PooledClient {
         &self,
         run: impl Future<Output = Result<R, tokio_postgres::Error>>,
     ) -> Result<R, tokio_postgres::Error> {
+        // A caller that stops waiting (a timeout, a dropped request) must not hand the next
+        // one a connection inside this transaction.
+        let mut guard = RollbackOnDrop(Some(self.client()));
         self.client().batch_execute("BEGIN").await?;
-        match run.await {
-            Ok(value) => {
-                self.client().batch_execute("COMMIT").await?;
-                Ok(value)
-            }
+        let result = match run.await {
+            Ok(value) => self.client().batch_execute("COMMIT").await.map(|()| value),
             Err(e) => {
                 let _ = self.client().batch_execute("ROLLBACK").await;
                 Err(e)
             }
+        };
+        guard.0 = None;
+        result
+    }
+}
+
+/// Queues a ROLLBACK when dropped while still holding the client, as tokio-postgres'
+/// own `Transaction` does on drop (through the same hidden method): requests go out in order,
+/// so the connection is out of the transaction before anyone else's statement.
+struct RollbackOnDrop<'a>(Option<&'a deadpool_postgres::ClientWrapper>);
+
+impl Drop for RollbackOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            client.__private_api_rollback(None);
         }
     }
 }

@@ -170,3 +170,44 @@ async fn session_state_does_not_leak_across_transactions_behind_the_pooler() {
         .unwrap();
     assert_eq!(reused, "bob");
 }
+
+/// A caller that stops waiting for a statement (its future dropped mid-way) leaves no open
+/// transaction behind: the server session goes back to idle, not "idle in transaction".
+#[tokio::test]
+async fn an_interrupted_statement_leaves_no_transaction_open() {
+    let db = pgfleet_testkit::fresh_database().await;
+    let route = Route::start(RouteKind::PgBouncer, &["postgres"]);
+    let (pool, _) = route.pool(&db, "interrupted_statement", |c| {
+        c.max_size = 1;
+        c.min_idle = 0;
+    });
+    let c = pool.get().await.unwrap();
+    let interrupted = tokio::time::timeout(
+        Duration::from_millis(200),
+        c.query_one("SELECT pg_sleep(1)::text", &[]),
+    )
+    .await;
+    assert!(interrupted.is_err(), "timed out");
+    drop(c);
+    let admin = db.client().await;
+    assert!(
+        crate::eventually(Duration::from_secs(10), async || {
+            let busy: i64 = admin
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'interrupted_statement' AND state <> 'idle'",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            busy == 0
+        })
+        .await,
+        "the server session is out of the transaction"
+    );
+    let c = pool.get().await.unwrap();
+    assert_eq!(
+        c.query_one("SELECT 1", &[]).await.unwrap().get::<_, i32>(0),
+        1
+    );
+}
