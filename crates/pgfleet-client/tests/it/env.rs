@@ -288,3 +288,45 @@ fn the_exported_pool_table_sizes_the_pool() {
         "{error}"
     );
 }
+
+/// What `env export` gives a schema-placed service behind PgBouncer: `PGFLEET_POOLER` makes the
+/// pool send no startup options. PgBouncer refuses `options` (the schema's search_path and the
+/// statement timeout would be sent there otherwise), which the control without it shows.
+#[tokio::test]
+async fn the_exported_pooler_mode_keeps_startup_options_away_from_pgbouncer() {
+    let db = pgfleet_testkit::fresh_database().await;
+    let route = crate::Route::start(crate::RouteKind::PgBouncer, &["postgres"]);
+    let url = route.url(&db, "postgres");
+    let exported = |pooled: bool| {
+        let mut pairs = vec![
+            ("POOLED_DATABASE_URL", url.as_str()),
+            ("PGFLEET_SCHEMA", "public"),
+            ("PGFLEET_STATEMENT_TIMEOUT", "5s"),
+            ("PGFLEET_POOL_MIN_IDLE", "0"),
+            ("PGFLEET_POOL_CONNECT_TIMEOUT", "5s"),
+        ];
+        if pooled {
+            pairs.push(("PGFLEET_POOLER", "transaction"));
+        }
+        vars(&pairs)
+    };
+    let pool = |vars: Vars| {
+        FleetPool::builder("pooled")
+            .config(pgfleet_client::PoolConfig::from_vars(&vars).unwrap())
+            .vars(vars)
+            .build()
+            .unwrap()
+    };
+    let pooled = pool(exported(true));
+    assert_eq!(
+        pooled.config().pooler,
+        Some(pgfleet_client::PoolerMode::Transaction)
+    );
+    let c = pooled.get().await.unwrap();
+    let one: i32 = c.query_one("SELECT 1", &[]).await.unwrap().get(0);
+    assert_eq!(one, 1);
+    drop(c);
+    let control = pool(exported(false));
+    let err = control.get().await.unwrap_err();
+    assert!(matches!(err, Error::Connect(_)), "{err:?}");
+}
