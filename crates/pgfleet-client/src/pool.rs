@@ -365,8 +365,8 @@ impl PooledClient {
         }
     }
 
-    /// Runs `sql` (cached prepared statement; behind a transaction pooler, in a transaction
-    /// of its own), logging it, cut to the configured length, when it fails.
+    /// Runs `sql` (a cached prepared statement; behind a transaction pooler the unnamed one,
+    /// see [`query`](Self::query)), logging it, cut to the configured length, when it fails.
     pub async fn query_logged(
         &self,
         sql: &str,

@@ -241,3 +241,37 @@ fn tail(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(10)..].join("\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_go_only_into_the_auth_file() {
+        let users = vec![BouncerUser {
+            name: "app".to_owned(),
+            password: "se\"cret".to_owned(),
+        }];
+        assert_eq!(auth_file_text(&users), "\"app\" \"se\"\"cret\"\n");
+        let spec = PgBouncerSpec {
+            dir: PathBuf::from("/tmp/b"),
+            listen_host: "127.0.0.1".to_owned(),
+            listen_port: 6500,
+            server_host: "127.0.0.1".to_owned(),
+            server_port: 5500,
+            pool_mode: "transaction".to_owned(),
+            server_pool_size: 3,
+            users,
+            admin_users: vec!["admin".to_owned()],
+        };
+        let ini = ini_text(
+            &spec,
+            Path::new("/tmp/b/userlist.txt"),
+            Path::new("/tmp/b/log"),
+        );
+        assert!(ini.contains("pool_mode = transaction\n"), "{ini}");
+        assert!(ini.contains("* = host=127.0.0.1 port=5500\n"), "{ini}");
+        assert!(!ini.contains("cret"), "{ini}");
+        assert!(!format!("{spec:?}").contains("cret"));
+    }
+}
