@@ -8,8 +8,8 @@ mod setting;
 
 pub use error::{LineColumn, ManifestError, Problem, line_column};
 pub use model::{
-    ConnectionSettings, Fleet, Layout, Manifest, Placement, PoolSettings, RlsPolicy, Server,
-    Service, ServiceAccess, SslMode,
+    ConnectionSettings, Driver, Fleet, Layout, Manifest, Placement, PoolSettings, RlsPolicy,
+    Server, Service, ServiceAccess, SslMode,
 };
 pub use setting::Setting;
 
@@ -540,6 +540,7 @@ impl Validator {
                     .unwrap_or_else(|| service_dir.join("migrations")),
             ),
             layout: raw.layout,
+            driver: raw.driver.unwrap_or_default(),
             seeds: project_dir.join(
                 raw.seeds
                     .clone()
