@@ -635,3 +635,23 @@ fn jdbc_urls_are_read_and_what_they_cannot_say_is_refused() {
         "postgresql+asyncpg://u@:5432/billing_db?ssl=prefer&host=%2Frun%2Fpostgresql"
     );
 }
+
+#[test]
+fn the_ca_file_pgfleet_verifies_with_is_the_services_too() {
+    let m = manifest();
+    let v = vars(&[
+        ("DEMO_PROD_HOST", "db.example.com"),
+        ("BILLING_DB_PASSWORD", "pw"),
+        ("PGSSLROOTCERT", "/etc/ssl/fleet-ca.pem"),
+    ]);
+    let r = Resolver::new(&m, &v);
+    let c = r.resolve("billing", "production").unwrap();
+    assert_eq!(c.sslrootcert(), Some("/etc/ssl/fleet-ca.pem"));
+    assert_eq!(
+        c.url,
+        "postgresql://billing_app:***@billing.internal:5432/billing_db?sslmode=require&sslrootcert=%2Fetc%2Fssl%2Ffleet-ca.pem"
+    );
+    // Not where nothing is encrypted.
+    let c = r.resolve("billing", "development").unwrap();
+    assert_eq!(c.sslrootcert(), None);
+}

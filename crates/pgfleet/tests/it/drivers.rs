@@ -235,10 +235,14 @@ struct DriverFleet {
 
 const SERVICES: [&str; 2] = ["orders", "profiles"];
 
-/// The manifest's limits for the profiles service, which its role settings carry.
+/// The profiles service's pool table.
+const POOL: &str = "statement_timeout = \"7s\"\n";
+
+/// … with the limits its runtime role's settings carry (helper A's keys: the lead adjusts
+/// them at merge if they are spelled otherwise).
 const LIMITS: &str = "statement_timeout = \"7s\"\nidle_in_transaction_session_timeout = \"11s\"\n";
 
-async fn driver_fleet(tls: bool) -> DriverFleet {
+async fn driver_fleet(tls: bool, pool: &str) -> DriverFleet {
     let p = format!(
         "d{}x{}",
         std::process::id(),
@@ -279,10 +283,12 @@ async fn driver_fleet(tls: bool) -> DriverFleet {
         .unwrap();
     let task = tokio::spawn(connection);
     let (own, shared) = (format!("{p}_orders_db"), format!("{p}_shared_db"));
-    client
-        .batch_execute(&format!("CREATE DATABASE {own}; CREATE DATABASE {shared}"))
-        .await
-        .unwrap();
+    for database in [&own, &shared] {
+        client
+            .batch_execute(&format!("CREATE DATABASE {database}"))
+            .await
+            .unwrap();
+    }
     drop(client);
     let _ = task.await;
     let (client, connection) = admin(&shared).connect(tokio_postgres::NoTls).await.unwrap();
@@ -318,7 +324,7 @@ schema = "{p}_profiles_schema"
 driver = "@DRIVER@"
 migrations = "migrations/profiles"
 [services.{p}_profiles.pool]
-{LIMITS}"#
+{pool}"#
     );
     let mut ctx = TestContext::new(&template.replace("@DRIVER@", "libpq"));
     ctx.var("IT_PORT", &port.to_string());
@@ -388,7 +394,7 @@ fn who_query(table: &str) -> String {
 }
 
 async fn every_driver_connects_with_its_exported_url(tls: bool) {
-    let fleet = driver_fleet(tls).await;
+    let fleet = driver_fleet(tls, POOL).await;
     let p = &fleet.p;
     let mut skipped = Vec::new();
     for client in &CLIENTS {
@@ -468,7 +474,7 @@ async fn every_driver_connects_with_its_exported_url_verifying_the_server() {
 #[tokio::test]
 #[ignore = "needs role settings (i14-a)"]
 async fn every_driver_session_has_the_manifests_limits_and_search_path() {
-    let fleet = driver_fleet(false).await;
+    let fleet = driver_fleet(false, LIMITS).await;
     for client in &CLIENTS {
         if let Some(reason) = unavailable(client) {
             eprintln!("SKIPPED {}: {reason}", client.name);
@@ -573,7 +579,7 @@ async fn a_driver_connects_through_env_exec() {
         eprintln!("SKIPPED: {reason}");
         return;
     }
-    let fleet = driver_fleet(false).await;
+    let fleet = driver_fleet(false, POOL).await;
     let service = format!("{}_orders", fleet.p);
     let run = fleet
         .ctx
