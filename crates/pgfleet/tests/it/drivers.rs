@@ -268,6 +268,7 @@ async fn driver_fleet(tls: bool, pool: &str) -> DriverFleet {
             "disable",
         )
     };
+    let (own, shared) = (format!("{p}_orders_db"), format!("{p}_shared_db"));
     let admin = |dbname: &str| {
         let mut config = tokio_postgres::Config::new();
         config
@@ -277,28 +278,15 @@ async fn driver_fleet(tls: bool, pool: &str) -> DriverFleet {
             .dbname(dbname);
         config
     };
-    let (client, connection) = admin("postgres")
-        .connect(tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    let task = tokio::spawn(connection);
-    let (own, shared) = (format!("{p}_orders_db"), format!("{p}_shared_db"));
+    // CREATE DATABASE runs alone: not in a batch, which is one transaction.
     for database in [&own, &shared] {
-        client
-            .batch_execute(&format!("CREATE DATABASE {database}"))
-            .await
-            .unwrap();
+        execute(admin("postgres"), &format!("CREATE DATABASE {database}")).await;
     }
-    drop(client);
-    let _ = task.await;
-    let (client, connection) = admin(&shared).connect(tokio_postgres::NoTls).await.unwrap();
-    let task = tokio::spawn(connection);
-    client
-        .batch_execute(&format!("CREATE SCHEMA {p}_profiles_schema"))
-        .await
-        .unwrap();
-    drop(client);
-    let _ = task.await;
+    execute(
+        admin(&shared),
+        &format!("CREATE SCHEMA {p}_profiles_schema"),
+    )
+    .await;
 
     let template = format!(
         r#"[fleet]
@@ -353,6 +341,15 @@ migrations = "migrations/profiles"
     }
 }
 
+/// Runs `sql` on a session of its own.
+async fn execute(config: tokio_postgres::Config, sql: &str) {
+    let (client, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+    let task = tokio::spawn(connection);
+    client.batch_execute(sql).await.unwrap();
+    drop(client);
+    let _ = task.await;
+}
+
 impl DriverFleet {
     /// The service's variables as `env export --format json --show-secrets` prints them with
     /// every service on `driver`.
@@ -362,21 +359,7 @@ impl DriverFleet {
             self.template.replace("@DRIVER@", driver),
         )
         .unwrap();
-        let service = format!("{}_{service}", self.p);
-        serde_json::from_value(
-            self.ctx
-                .run(&[
-                    "env",
-                    "export",
-                    &service,
-                    "--format",
-                    "json",
-                    "--show-secrets",
-                ])
-                .success()
-                .json(),
-        )
-        .unwrap()
+        self.ctx.exported(&format!("{}_{service}", self.p), true)
     }
 
     fn url_var(&self, service: &str) -> String {
@@ -529,12 +512,7 @@ fn an_override_keeps_its_tls_mode_in_every_spelling_and_an_unknown_option_is_ref
         for client in &CLIENTS {
             let mut ctx = TestContext::new(&manifest(client.driver));
             ctx.var(var, url);
-            let vars: BTreeMap<String, String> = serde_json::from_value(
-                ctx.run(&["env", "export", "spellchecker_service", "--format", "json"])
-                    .success()
-                    .json(),
-            )
-            .unwrap();
+            let vars = ctx.exported("spellchecker_service", false);
             let exported = &vars[var];
             assert_eq!(vars["PGSSLMODE"], mode, "{url}");
             let key = if client.driver == "sqlalchemy+asyncpg" {

@@ -340,19 +340,7 @@ fn env_exec_hands_the_command_what_export_writes_and_writes_nothing() {
     let mut ctx = TestContext::new(EXEC_FLEET);
     ctx.var("ORDERS_DB_PASSWORD", "pa ss'word$1");
     ctx.var("UNRELATED", "kept");
-    let exported: std::collections::BTreeMap<String, String> = serde_json::from_value(
-        ctx.run(&[
-            "env",
-            "export",
-            "orders",
-            "--format",
-            "json",
-            "--show-secrets",
-        ])
-        .success()
-        .json(),
-    )
-    .unwrap();
+    let exported = ctx.exported("orders", true);
     let before = files_under(ctx.dir.path());
     let run = ctx
         .run(&["env", "exec", "orders", "--", "env", "-0"])

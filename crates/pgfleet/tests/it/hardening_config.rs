@@ -294,19 +294,7 @@ fn a_dotenv_export_reads_back_exactly_in_sh_bash_python_dotenv_and_systemd_and_r
         let mut ctx = TestContext::new(SMALL_FLEET);
         ctx.var("ORDERS_DB_PASSWORD", password);
         let dir = ctx.dir.path().to_path_buf();
-        let expected: std::collections::BTreeMap<String, String> = serde_json::from_value(
-            ctx.run(&[
-                "env",
-                "export",
-                "orders",
-                "--format",
-                "json",
-                "--show-secrets",
-            ])
-            .success()
-            .json(),
-        )
-        .unwrap();
+        let expected = ctx.exported("orders", true);
         assert_eq!(expected["PGPASSWORD"], password);
         let dotenv = ctx
             .run(&["env", "export", "orders", "--show-secrets"])
