@@ -595,6 +595,14 @@ fn jdbc_urls_are_read_and_what_they_cannot_say_is_refused() {
         ("::1", 7000, "u")
     );
     assert_eq!(c.password.as_ref().map(Secret::expose), Some("s+cret"));
+    assert_eq!(
+        c.driver_url(Driver::Jdbc, true).unwrap(),
+        "jdbc:postgresql://[::1]:7000/billing_db?user=u&password=s%2Bcret&sslmode=verify-full"
+    );
+    assert_eq!(
+        c.url,
+        "postgresql://u:***@[::1]:7000/billing_db?sslmode=verify-full"
+    );
     for (url, expected) in [
         (
             "jdbc:mysql://db/billing_db",
