@@ -9,7 +9,6 @@
 use crate::manifest::{Manifest, PoolerMode, Service, Setting, SslMode};
 use crate::secret::Secret;
 use crate::vars::Vars;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 use std::fmt;
 use std::path::PathBuf;
@@ -607,7 +606,14 @@ impl<'a> Resolver<'a> {
             user,
             password,
             sslmode,
-            params: Vec::new(),
+            // The CA file pgfleet verifies with is the one a service is handed (in its URL or
+            // as PGSSLROOTCERT), so a driver verifies the server as pgfleet does.
+            params: self
+                .vars
+                .get("PGSSLROOTCERT")
+                .filter(|path| !path.is_empty() && sslmode != SslMode::Disable)
+                .map(|path| vec![("sslrootcert".to_owned(), path.to_owned())])
+                .unwrap_or_default(),
             pooler: pooler.map(|(mode, _)| mode),
             url: String::new(),
         };
@@ -672,8 +678,9 @@ impl<'a> Resolver<'a> {
     }
 }
 
-/// A connection from an explicit URL (`postgresql://`, `postgres://`, or SQLAlchemy's
-/// `postgresql+driver://`). Errors never repeat the URL: it may hold a password.
+/// A connection from an explicit URL in any driver's spelling (`postgresql://`, `postgres://`,
+/// SQLAlchemy's `postgresql+driver://`, JDBC's `jdbc:postgresql://`). Errors never repeat the
+/// URL: it may hold a password.
 fn from_url(
     service: &Service,
     environment: &str,
@@ -734,12 +741,19 @@ fn parse_url(
         }
         .into()
     };
+    // JDBC's `jdbc:postgresql://…` is a URL behind a prefix; pgjdbc takes no other scheme.
+    let (text, jdbc) = match text.strip_prefix("jdbc:") {
+        Some(rest) => (rest, true),
+        None => (text, false),
+    };
     let parsed =
         url::Url::parse(text).map_err(|e| invalid(&format!("is not a valid URL ({e})")))?;
     let scheme = parsed.scheme().split('+').next().unwrap_or_default();
-    if scheme != "postgres" && scheme != "postgresql" {
+    if (jdbc && parsed.scheme() != "postgresql") || (scheme != "postgres" && scheme != "postgresql")
+    {
         return Err(invalid(&format!(
-            "has scheme `{}`; expected postgresql://",
+            "has scheme `{}{}`; expected postgresql://, postgresql+DRIVER:// or jdbc:postgresql://",
+            if jdbc { "jdbc:" } else { "" },
             parsed.scheme()
         )));
     }
@@ -748,10 +762,18 @@ fn parse_url(
             .decode_utf8_lossy()
             .into_owned()
     };
-    let mut host = parsed.host_str().map(decode).unwrap_or_default();
-    let mut sslmode = None;
+    let mut host = match parsed.host() {
+        // Brackets belong to the URL, not to the address.
+        Some(url::Host::Ipv6(address)) => address.to_string(),
+        _ => parsed.host_str().map(decode).unwrap_or_default(),
+    };
+    // libpq, psycopg, pgx and pgjdbc spell the TLS mode `sslmode=`; asyncpg under SQLAlchemy
+    // `ssl=`. Both are read, and must agree: either one is what the service asked for.
+    let mut sslmode: Option<SslMode> = None;
+    let mut ssl: Option<SslMode> = None;
     let mut params = Vec::new();
     let mut query_password = None;
+    let mut query_user = None;
     // Only what pgfleet honours is accepted: an option it would drop (and print) is refused,
     // every one at once. Values are never repeated: any of them may hold a password.
     let mut refused = Vec::new();
@@ -759,11 +781,20 @@ fn parse_url(
         match &*key {
             "sslmode" => match value.parse::<SslMode>() {
                 Ok(mode) => sslmode = Some(mode),
-                Err(()) => refused.push("has an unknown sslmode".to_owned()),
+                Err(()) => refused.push(format!("has an unknown sslmode\n  hint: {TLS_MODES}")),
+            },
+            "ssl" => match value.parse::<SslMode>() {
+                Ok(mode) => ssl = Some(mode),
+                // asyncpg reads a URL's `ssl=true` as no mode at all, pgjdbc as verify-full:
+                // a value that means different things is not guessed at.
+                Err(()) => refused.push(format!(
+                    "has an `ssl` value that is not a TLS mode\n  hint: {TLS_MODES}"
+                )),
             },
             "host" => host = value.into_owned(),
             "sslrootcert" => params.push((key.into_owned(), value.into_owned())),
             "password" => query_password = Some(value.into_owned()),
+            "user" => query_user = Some(value.into_owned()),
             "sslpassword" | "sslcert" | "sslkey" => refused.push(format!(
                 "has `{key}`: pgfleet does not present client certificates, so it cannot honour it"
             )),
@@ -773,12 +804,21 @@ fn parse_url(
             ),
             other => refused.push(if is_parameter_name(other) {
                 format!(
-                    "has query parameter `{other}`, which pgfleet does not honour (it takes sslmode, sslrootcert, host and password)"
+                    "has option `{other}`, which pgfleet does not understand\n  hint: a URL takes sslmode (or ssl), sslrootcert, host, user and password; session settings come from the manifest"
                 )
             } else {
                 "has a query parameter that is not a parameter name".to_owned()
             }),
         }
+    }
+    if let (Some(a), Some(b)) = (sslmode, ssl)
+        && a != b
+    {
+        refused.push(format!(
+            "has `sslmode={}` and `ssl={}`, which disagree\n  hint: give the TLS mode once",
+            a.as_str(),
+            b.as_str()
+        ));
     }
     let password = match (parsed.password(), query_password) {
         (Some(_), Some(_)) => {
@@ -788,6 +828,14 @@ fn parse_url(
         (Some(p), None) => Some(Secret::new(decode(p))),
         (None, Some(p)) => Some(Secret::new(p)),
         (None, None) => None,
+    };
+    let user = match (parsed.username(), query_user) {
+        ("", Some(user)) => user,
+        (_, Some(_)) => {
+            refused.push("has a user both before the host and in `user=`".to_owned());
+            String::new()
+        }
+        (user, None) => decode(user),
     };
     if host.is_empty() {
         refused.push("has no host".to_owned());
@@ -821,9 +869,9 @@ fn parse_url(
             database
         },
         schema: service.schema.map(str::to_owned),
-        user: decode(parsed.username()),
+        user,
         password,
-        sslmode: sslmode.unwrap_or(SslMode::Prefer),
+        sslmode: sslmode.or(ssl).unwrap_or(SslMode::Prefer),
         params,
         pooler: None,
         url: String::new(),
@@ -832,14 +880,15 @@ fn parse_url(
     Ok(connection)
 }
 
+/// The TLS modes a URL may ask for, as a hint.
+const TLS_MODES: &str =
+    "the TLS mode is one of disable, allow, prefer, require, verify-ca, verify-full";
+
 /// A libpq-style parameter name (what may be repeated in an error without leaking a value
 /// written where a key was expected).
 fn is_parameter_name(key: &str) -> bool {
     !key.is_empty() && key.len() <= 40 && key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
 }
-
-/// Characters escaped in URL user info and paths.
-const URL_PART: &AsciiSet = &NON_ALPHANUMERIC.remove(b'_').remove(b'-').remove(b'.');
 
 impl Connection {
     /// The URL with the password in it, for handing to a process that connects. Call only
@@ -854,46 +903,9 @@ impl Connection {
         self.build_url(false)
     }
 
+    /// The URL in libpq's spelling (what reports show and what `expose_url` hands on).
     fn build_url(&self, with_password: bool) -> String {
-        let mut url = String::from("postgresql://");
-        url.push_str(&utf8_percent_encode(&self.user, URL_PART).to_string());
-        if let Some(password) = &self.password {
-            url.push(':');
-            if with_password {
-                url.push_str(&utf8_percent_encode(password.expose(), URL_PART).to_string());
-            } else {
-                url.push_str(crate::secret::REDACTED);
-            }
-        }
-        url.push('@');
-        if self.host.starts_with('/') {
-            // A unix socket directory goes in the query string (libpq's convention).
-            url.push_str(&format!(":{}", self.port));
-        } else if self.host.contains(':') {
-            url.push_str(&format!("[{}]:{}", self.host, self.port));
-        } else {
-            url.push_str(&format!("{}:{}", self.host, self.port));
-        }
-        url.push('/');
-        url.push_str(&utf8_percent_encode(&self.database, URL_PART).to_string());
-        let mut query = vec![("sslmode".to_owned(), self.sslmode.as_str().to_owned())];
-        if self.host.starts_with('/') {
-            query.push(("host".to_owned(), self.host.clone()));
-        }
-        query.extend(self.params.iter().cloned());
-        let query: Vec<String> = query
-            .iter()
-            .map(|(k, v)| {
-                format!(
-                    "{}={}",
-                    utf8_percent_encode(k, URL_PART),
-                    utf8_percent_encode(v, URL_PART)
-                )
-            })
-            .collect();
-        url.push('?');
-        url.push_str(&query.join("&"));
-        url
+        self.uri("postgresql", "sslmode", true, with_password)
     }
 
     /// A tokio-postgres configuration for this connection, with a connect timeout.
@@ -924,6 +936,9 @@ impl Connection {
         config
     }
 }
+
+mod driver_url;
+pub use driver_url::UnspellableUrl;
 
 #[cfg(test)]
 mod tests;

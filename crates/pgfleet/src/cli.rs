@@ -25,7 +25,8 @@ pub const VERSION: &str = env!("PGFLEET_VERSION");
     after_help = "Exit codes: 0 success, 1 a command or check failed, 2 usage error, \
                   3 invalid or missing manifest, 4 configuration problem (variables, environment), \
                   5 local PostgreSQL problem (binaries, cluster), 6 `access check` found drift, \
-                  130 interrupted."
+                  126/127 `env exec` could not run / found no command, 130 interrupted; \
+                  `env exec` otherwise exits with its command's code."
 )]
 pub struct Cli {
     /// The fleet manifest. Default: $PGFLEET_MANIFEST, else fleet.toml in this folder or the
@@ -407,6 +408,14 @@ pub enum EnvCommand {
         /// Include the password (the only command that ever prints one).
         #[arg(long)]
         show_secrets: bool,
+    },
+    /// Run a command with the service's variables (as `export --show-secrets` writes them)
+    /// added to this environment, writing nothing to disk; its exit code is passed through.
+    Exec {
+        service: String,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<String>,
     },
 }
 

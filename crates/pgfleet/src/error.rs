@@ -20,6 +20,10 @@ pub mod exit {
     /// `access check` found drift: its own code, so a script can tell "the database differs"
     /// from "the command line was wrong" (clap's 2).
     pub const DRIFT: u8 = 6;
+    /// `env exec`: the command was found but could not be run (env(1)'s and the shells' code).
+    pub const NOT_RUNNABLE: u8 = 126;
+    /// `env exec`: no such command (env(1)'s and the shells' code).
+    pub const NOT_FOUND: u8 = 127;
     /// SIGINT or SIGTERM stopped a run; what it did is reported and audited (128 + SIGINT,
     /// the shells' convention).
     pub const INTERRUPTED: u8 = 130;
@@ -42,6 +46,9 @@ pub enum CliError {
     /// `access check` found differences (listed on stdout).
     #[error("{0} difference(s) between the manifest and the database")]
     Drift(usize),
+    /// `env exec` could not start its command (`code`: 126 or 127).
+    #[error("{message}")]
+    NotRun { message: String, code: u8 },
     /// A signal stopped the run (the report says how far it got).
     #[error("{0}")]
     Interrupted(String),
@@ -56,6 +63,7 @@ impl CliError {
             CliError::Failed(_) | CliError::Migrate(_) => exit::FAILED,
             CliError::Drift(_) => exit::DRIFT,
             CliError::Interrupted(_) => exit::INTERRUPTED,
+            CliError::NotRun { code, .. } => *code,
         }
     }
 }

@@ -113,6 +113,9 @@ async fn run(cli: &Cli) -> Result<(), CliError> {
             format,
             show_secrets,
         }) => commands::env::export(&ctx, service, *format, *show_secrets),
+        Command::Env(EnvCommand::Exec { service, command }) => {
+            commands::env::exec(&ctx, service, command)
+        }
         Command::Dev(DevCommand::Up { services, report }) => {
             commands::dev::up(&ctx, services, report.format).await
         }

@@ -330,3 +330,45 @@ async fn the_exported_pooler_mode_keeps_startup_options_away_from_pgbouncer() {
     let err = control.get().await.unwrap_err();
     assert!(matches!(err, Error::Connect(_)), "{err:?}");
 }
+
+/// Whatever the service's `driver`, the client reads its exported URL as the same
+/// connection, and a redacted one still takes the password from the password variables.
+#[test]
+fn every_drivers_spelling_of_the_url_resolves_alike() {
+    use pgfleet_core::manifest::Driver;
+    let base = resolve_env("dashboard", &exported(true))
+        .unwrap()
+        .connection;
+    for driver in Driver::ALL {
+        for show_secrets in [true, false] {
+            let url = base.driver_url(driver, show_secrets).unwrap();
+            let mut v = exported(show_secrets);
+            v.set("DASHBOARD_DATABASE_URL", url.clone());
+            v.set("DATABASE_URL", url.clone());
+            if !show_secrets {
+                v.set("DASHBOARD_DB_PASSWORD", PASSWORD);
+            }
+            let c = resolve_env("dashboard", &v)
+                .unwrap_or_else(|e| panic!("{driver}: {e}"))
+                .connection;
+            assert_eq!(
+                (
+                    c.host.as_str(),
+                    c.port,
+                    c.database.as_str(),
+                    c.user.as_str(),
+                    c.sslmode,
+                ),
+                (
+                    "127.0.0.1",
+                    5460,
+                    "perses",
+                    "dashboard_app",
+                    SslMode::Disable
+                ),
+                "{driver}: {url}"
+            );
+            assert_eq!(c.password.unwrap().expose(), PASSWORD, "{driver}");
+        }
+    }
+}

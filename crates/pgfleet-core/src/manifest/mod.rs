@@ -8,8 +8,9 @@ mod setting;
 
 pub use error::{LineColumn, ManifestError, Problem, line_column};
 pub use model::{
-    ConnectionSettings, Fleet, Layout, Manifest, POOLER_DEFAULT_PORT, Placement, PoolSettings,
-    Pooler, PoolerAddress, PoolerMode, RlsPolicy, Server, Service, ServiceAccess, SslMode,
+    ConnectionSettings, Driver, Fleet, Layout, Manifest, POOLER_DEFAULT_PORT, Placement,
+    PoolSettings, Pooler, PoolerAddress, PoolerMode, RlsPolicy, Server, Service, ServiceAccess,
+    SslMode,
 };
 pub use setting::Setting;
 
@@ -609,6 +610,7 @@ impl Validator {
                     .unwrap_or_else(|| service_dir.join("migrations")),
             ),
             layout: raw.layout,
+            driver: raw.driver.unwrap_or_default(),
             seeds: project_dir.join(
                 raw.seeds
                     .clone()

@@ -114,6 +114,8 @@ pub(super) struct RawService {
     pub migrations: Option<PathBuf>,
     /// Whose naming the migrations folder follows; detected from the folder when absent.
     pub layout: Option<Layout>,
+    /// The driver the service connects with: how its exported URL is spelled.
+    pub driver: Option<Driver>,
     pub seeds: Option<PathBuf>,
     #[serde(default)]
     pub reads: Vec<Spanned<String>>,
@@ -278,6 +280,61 @@ impl std::fmt::Display for Layout {
     }
 }
 
+/// The driver (or ORM and driver) a service connects with (`driver = "…"`): it decides how
+/// `env export` spells the service's URL (see `resolve::Connection::driver_url`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+pub enum Driver {
+    /// libpq and everything that reads its URLs (psql, psycopg2, Django, most tools).
+    #[default]
+    #[serde(rename = "libpq")]
+    Libpq,
+    #[serde(rename = "asyncpg")]
+    Asyncpg,
+    /// psycopg 3.
+    #[serde(rename = "psycopg")]
+    Psycopg,
+    #[serde(rename = "sqlalchemy+asyncpg")]
+    SqlalchemyAsyncpg,
+    #[serde(rename = "sqlalchemy+psycopg")]
+    SqlalchemyPsycopg,
+    /// pgjdbc, the PostgreSQL JDBC driver.
+    #[serde(rename = "jdbc")]
+    Jdbc,
+    #[serde(rename = "go-pgx")]
+    GoPgx,
+}
+
+impl Driver {
+    pub const ALL: [Driver; 7] = [
+        Driver::Libpq,
+        Driver::Asyncpg,
+        Driver::Psycopg,
+        Driver::SqlalchemyAsyncpg,
+        Driver::SqlalchemyPsycopg,
+        Driver::Jdbc,
+        Driver::GoPgx,
+    ];
+
+    /// The manifest's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Driver::Libpq => "libpq",
+            Driver::Asyncpg => "asyncpg",
+            Driver::Psycopg => "psycopg",
+            Driver::SqlalchemyAsyncpg => "sqlalchemy+asyncpg",
+            Driver::SqlalchemyPsycopg => "sqlalchemy+psycopg",
+            Driver::Jdbc => "jdbc",
+            Driver::GoPgx => "go-pgx",
+        }
+    }
+}
+
+impl std::fmt::Display for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Connection pool settings for a service (the defaults follow the production pool of seed 003,
 /// scaled to one service).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -371,6 +428,8 @@ pub struct Service {
     pub migrations: PathBuf,
     /// The layout of the migrations folder as the manifest sets it (`None`: detected).
     pub layout: Option<Layout>,
+    /// The driver the service connects with (default libpq).
+    pub driver: Driver,
     /// Absolute path of the seed-data folder.
     pub seeds: PathBuf,
     pub reads: Vec<String>,

@@ -376,7 +376,7 @@ max_connections = 3
             "3:1: unknown field `colour`, expected one of `name`, `environment_var`, `default_environment`, `dotenv`, `manage_roles`",
             "6:1: unknown field `size`, expected one of `dev_port`, `database`, `environments`, `pooler`",
             "8:12: dev_port 5501 of server `other` is already the dev_port of server `main`",
-            "11:1: unknown field `databse`, expected one of `server`, `database`, `schema`, `migrations`, `layout`, `seeds`, `reads`, `labels`, `pool`, `url_env`, `access`",
+            "11:1: unknown field `databse`, expected one of `server`, `database`, `schema`, `migrations`, `layout`, `driver`, `seeds`, `reads`, `labels`, `pool`, `url_env`, `access`",
             "13:1: unknown field `max_connections`, expected one of `max_size`, `min_idle`, `max_lifetime`, `idle_timeout`, `connect_timeout`, `acquire_timeout`, `statement_timeout`",
         ]
     );
@@ -428,6 +428,34 @@ fn a_flood_of_bad_keys_stops_at_a_bound() {
         found[50].ends_with("stopped after 50 problems"),
         "{found:?}"
     );
+}
+
+#[test]
+fn a_driver_is_one_of_the_known_ones_and_defaults_to_libpq() {
+    let text = GOOD.replace(
+        "database = \"billing_db\"",
+        "database = \"billing_db\"\ndriver = \"sqlalchemy+asyncpg\"",
+    );
+    let m = parse(&text).unwrap();
+    assert_eq!(
+        m.services["billing"].driver,
+        crate::manifest::Driver::SqlalchemyAsyncpg
+    );
+    assert_eq!(m.services["auth"].driver, crate::manifest::Driver::Libpq);
+    let text = GOOD.replace(
+        "database = \"billing_db\"",
+        "database = \"billing_db\"\ndriver = \"psycopg2\"",
+    );
+    let found = problems(&text);
+    let line = text.lines().position(|l| l.starts_with("driver")).unwrap() + 1;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with(&format!("{line}:10: unknown variant `psycopg2`")),
+        "{found:?}"
+    );
+    for accepted in crate::manifest::Driver::ALL {
+        assert!(found[0].contains(&format!("`{accepted}`")), "{found:?}");
+    }
 }
 
 #[test]

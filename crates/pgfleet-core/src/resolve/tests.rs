@@ -361,7 +361,7 @@ fn query_options_pgfleet_cannot_honour_are_refused_at_once_without_their_values(
     for expected in [
         "billing: BILLING_DATABASE_URL has `sslpassword`: pgfleet does not present client certificates",
         "billing: BILLING_DATABASE_URL has `options`, which pgfleet does not pass on",
-        "billing: BILLING_DATABASE_URL has query parameter `application_name`, which pgfleet does not honour",
+        "billing: BILLING_DATABASE_URL has option `application_name`, which pgfleet does not understand\n  hint: ",
         "billing: BILLING_DATABASE_URL has a query parameter that is not a parameter name",
         "billing: BILLING_DATABASE_URL has a password both before the host and in `password=`",
     ] {
@@ -452,4 +452,295 @@ fn a_url_at_the_transaction_pooler_is_refused_for_pgfleet_and_kept_for_the_servi
     )]);
     let r = Resolver::new(&m, &v);
     assert_eq!(r.resolve_admin("auth", "production").unwrap().pooler, None);
+}
+
+use crate::manifest::Driver;
+
+/// A connection as a service gets it from the manifest, verified against a CA file.
+fn verified_connection() -> Connection {
+    let m = manifest();
+    let v = vars(&[(
+        "BILLING_DATABASE_URL",
+        "postgresql://billing_app:p%40ss+w%2Frd@db.example.com:6543/billing_db?sslmode=verify-full&sslrootcert=/etc/ssl/ca%20file.pem",
+    )]);
+    Resolver::new(&m, &v)
+        .resolve("billing", "production")
+        .unwrap()
+}
+
+#[test]
+fn each_driver_gets_its_own_spelling_of_the_url() {
+    let c = verified_connection();
+    let expected = [
+        (
+            Driver::Libpq,
+            "postgresql://billing_app:p%40ss%2Bw%2Frd@db.example.com:6543/billing_db?sslmode=verify-full&sslrootcert=%2Fetc%2Fssl%2Fca%20file.pem",
+        ),
+        (
+            Driver::Asyncpg,
+            "postgresql://billing_app:p%40ss%2Bw%2Frd@db.example.com:6543/billing_db?sslmode=verify-full&sslrootcert=%2Fetc%2Fssl%2Fca%20file.pem",
+        ),
+        (
+            Driver::Psycopg,
+            "postgresql://billing_app:p%40ss%2Bw%2Frd@db.example.com:6543/billing_db?sslmode=verify-full&sslrootcert=%2Fetc%2Fssl%2Fca%20file.pem",
+        ),
+        (
+            Driver::GoPgx,
+            "postgresql://billing_app:p%40ss%2Bw%2Frd@db.example.com:6543/billing_db?sslmode=verify-full&sslrootcert=%2Fetc%2Fssl%2Fca%20file.pem",
+        ),
+        (
+            Driver::SqlalchemyAsyncpg,
+            "postgresql+asyncpg://billing_app:p%40ss%2Bw%2Frd@db.example.com:6543/billing_db?ssl=verify-full",
+        ),
+        (
+            Driver::SqlalchemyPsycopg,
+            "postgresql+psycopg://billing_app:p%40ss%2Bw%2Frd@db.example.com:6543/billing_db?sslmode=verify-full&sslrootcert=%2Fetc%2Fssl%2Fca%20file.pem",
+        ),
+        (
+            Driver::Jdbc,
+            "jdbc:postgresql://db.example.com:6543/billing_db?user=billing_app&password=p%40ss%2Bw%2Frd&sslmode=verify-full&sslrootcert=%2Fetc%2Fssl%2Fca%20file.pem",
+        ),
+    ];
+    for (driver, url) in expected {
+        assert_eq!(c.driver_url(driver, true).unwrap(), url, "{driver}");
+        let redacted = c.driver_url(driver, false).unwrap();
+        assert!(!redacted.contains("p%40ss"), "{redacted}");
+        assert!(
+            redacted.contains(":***@") || redacted.contains("password=***&"),
+            "{redacted}"
+        );
+    }
+    assert_eq!(c.sslrootcert(), Some("/etc/ssl/ca file.pem"));
+}
+
+#[test]
+fn every_drivers_spelling_reads_back_as_the_same_connection() {
+    let c = verified_connection();
+    for driver in Driver::ALL {
+        let url = c.driver_url(driver, true).unwrap();
+        let back = connection_from_url("billing", "BILLING_DATABASE_URL", &url).unwrap();
+        assert_eq!(
+            (
+                back.host.as_str(),
+                back.port,
+                back.database.as_str(),
+                back.user.as_str(),
+                back.password.as_ref().map(Secret::expose),
+                back.sslmode,
+            ),
+            (
+                "db.example.com",
+                6543,
+                "billing_db",
+                "billing_app",
+                Some("p@ss+w/rd"),
+                SslMode::VerifyFull
+            ),
+            "{driver}: {url}"
+        );
+        // The one spelling without the CA file hands it over as PGSSLROOTCERT.
+        if driver != Driver::SqlalchemyAsyncpg {
+            assert_eq!(back.sslrootcert(), Some("/etc/ssl/ca file.pem"), "{driver}");
+        }
+        // A redacted export reads back with the marker, which pgfleet-client replaces.
+        let redacted = c.driver_url(driver, false).unwrap();
+        let back = connection_from_url("billing", "BILLING_DATABASE_URL", &redacted).unwrap();
+        assert_eq!(
+            back.password.as_ref().map(Secret::expose),
+            Some(crate::secret::REDACTED),
+            "{driver}"
+        );
+    }
+}
+
+#[test]
+fn overrides_in_any_drivers_spelling_keep_their_tls_mode_in_every_spelling() {
+    let m = manifest();
+    for (url, mode) in [
+        (
+            "postgresql+asyncpg://spell:pw@db:5432/billing_db?ssl=require",
+            SslMode::Require,
+        ),
+        (
+            "postgresql://spell:pw@db:5432/billing_db?sslmode=verify-full&sslrootcert=/ca.pem",
+            SslMode::VerifyFull,
+        ),
+        (
+            "postgresql+psycopg://spell:pw@db/billing_db?sslmode=verify-ca&sslrootcert=/ca.pem",
+            SslMode::VerifyCa,
+        ),
+        (
+            "jdbc:postgresql://db:5432/billing_db?user=spell&password=pw&sslmode=require",
+            SslMode::Require,
+        ),
+        (
+            "postgresql://spell:pw@db/billing_db?ssl=verify-full&sslmode=verify-full&sslrootcert=/ca.pem",
+            SslMode::VerifyFull,
+        ),
+    ] {
+        let v = vars(&[("BILLING_DATABASE_URL", url)]);
+        let c = Resolver::new(&m, &v)
+            .resolve("billing", "production")
+            .unwrap();
+        assert_eq!(c.sslmode, mode, "{url}");
+        assert_eq!((c.user.as_str(), c.host.as_str()), ("spell", "db"), "{url}");
+        for driver in Driver::ALL {
+            let exported = c.driver_url(driver, true).unwrap();
+            let key = if driver == Driver::SqlalchemyAsyncpg {
+                "ssl"
+            } else {
+                "sslmode"
+            };
+            assert!(
+                exported.contains(&format!("{key}={}", mode.as_str())),
+                "{driver}: {exported}"
+            );
+            // Never a second, weaker mode beside it.
+            assert_eq!(
+                exported.matches("ssl").count() - exported.matches("sslrootcert").count(),
+                1,
+                "{exported}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_tls_mode_given_twice_must_agree_and_ssl_takes_only_modes() {
+    let m = manifest();
+    let v = vars(&[(
+        "BILLING_DATABASE_URL",
+        "postgresql+asyncpg://u:hunter2@db/billing_db?ssl=require&sslmode=prefer",
+    )]);
+    let err = Resolver::new(&m, &v)
+        .resolve("billing", "production")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(
+            "billing: BILLING_DATABASE_URL has `sslmode=prefer` and `ssl=require`, which disagree"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+    for value in ["true", "false", "1", "verify_full"] {
+        let url = format!("postgresql+asyncpg://u@db/billing_db?ssl={value}");
+        let v = vars(&[("BILLING_DATABASE_URL", url.as_str())]);
+        let err = Resolver::new(&m, &v)
+            .resolve("billing", "production")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("BILLING_DATABASE_URL has an `ssl` value that is not a TLS mode\n  hint: the TLS mode is one of disable, allow, prefer, require, verify-ca, verify-full"),
+            "{value}: {err}"
+        );
+    }
+}
+
+#[test]
+fn an_unknown_option_is_refused_with_the_variables_name_in_any_spelling() {
+    let m = manifest();
+    for url in [
+        "postgresql+asyncpg://u:hunter2@db/billing_db?ssl=require&foo=bar",
+        "jdbc:postgresql://db/billing_db?user=u&password=hunter2&foo=bar",
+        "postgresql://u:hunter2@db/billing_db?foo=bar",
+    ] {
+        let v = vars(&[("BILLING_DATABASE_URL", url)]);
+        let err = Resolver::new(&m, &v)
+            .resolve("billing", "production")
+            .unwrap_err();
+        assert_eq!(err.problems.len(), 1, "{err}");
+        let text = err.to_string();
+        assert!(
+            text.starts_with(
+                "billing: BILLING_DATABASE_URL has option `foo`, which pgfleet does not understand\n  hint: "
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("hunter2") && !text.contains("bar"), "{text}");
+    }
+}
+
+#[test]
+fn jdbc_urls_are_read_and_what_they_cannot_say_is_refused() {
+    let m = manifest();
+    let v = vars(&[(
+        "BILLING_DATABASE_URL",
+        "jdbc:postgresql://[::1]:7000/billing_db?user=u&password=s%2Bcret&sslmode=verify-full",
+    )]);
+    let c = Resolver::new(&m, &v)
+        .resolve("billing", "production")
+        .unwrap();
+    assert_eq!(
+        (c.host.as_str(), c.port, c.user.as_str()),
+        ("::1", 7000, "u")
+    );
+    assert_eq!(c.password.as_ref().map(Secret::expose), Some("s+cret"));
+    assert_eq!(
+        c.driver_url(Driver::Jdbc, true).unwrap(),
+        "jdbc:postgresql://[::1]:7000/billing_db?user=u&password=s%2Bcret&sslmode=verify-full"
+    );
+    assert_eq!(
+        c.url,
+        "postgresql://u:***@[::1]:7000/billing_db?sslmode=verify-full"
+    );
+    for (url, expected) in [
+        (
+            "jdbc:mysql://db/billing_db",
+            "has scheme `jdbc:mysql`; expected postgresql://, postgresql+DRIVER:// or jdbc:postgresql://",
+        ),
+        (
+            "jdbc:postgresql://u@db/billing_db?user=v",
+            "has a user both before the host and in `user=`",
+        ),
+        ("jdbc:postgresql:billing_db", "has no host"),
+    ] {
+        let v = vars(&[("BILLING_DATABASE_URL", url)]);
+        let err = Resolver::new(&m, &v)
+            .resolve("billing", "production")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(expected), "{url}: {err}");
+    }
+    // pgjdbc speaks TCP only: a socket directory is refused, not dropped.
+    let v = vars(&[(
+        "BILLING_DATABASE_URL",
+        "postgresql:///billing_db?host=/run/postgresql&user=u",
+    )]);
+    let c = Resolver::new(&m, &v)
+        .resolve("billing", "production")
+        .unwrap();
+    assert_eq!(
+        c.driver_url(Driver::Jdbc, false).unwrap_err().to_string(),
+        c.driver_url(Driver::Jdbc, true).unwrap_err().to_string()
+    );
+    let err = c.driver_url(Driver::Jdbc, true).unwrap_err().to_string();
+    assert!(
+        err.starts_with("billing: a jdbc URL cannot carry a unix socket"),
+        "{err}"
+    );
+    assert_eq!(
+        c.driver_url(Driver::SqlalchemyAsyncpg, true).unwrap(),
+        "postgresql+asyncpg://u@:5432/billing_db?ssl=prefer&host=%2Frun%2Fpostgresql"
+    );
+}
+
+#[test]
+fn the_ca_file_pgfleet_verifies_with_is_the_services_too() {
+    let m = manifest();
+    let v = vars(&[
+        ("DEMO_PROD_HOST", "db.example.com"),
+        ("BILLING_DB_PASSWORD", "pw"),
+        ("PGSSLROOTCERT", "/etc/ssl/fleet-ca.pem"),
+    ]);
+    let r = Resolver::new(&m, &v);
+    let c = r.resolve("billing", "production").unwrap();
+    assert_eq!(c.sslrootcert(), Some("/etc/ssl/fleet-ca.pem"));
+    assert_eq!(
+        c.url,
+        "postgresql://billing_app:***@billing.internal:5432/billing_db?sslmode=require&sslrootcert=%2Fetc%2Fssl%2Ffleet-ca.pem"
+    );
+    // Not where nothing is encrypted.
+    let c = r.resolve("billing", "development").unwrap();
+    assert_eq!(c.sslrootcert(), None);
 }

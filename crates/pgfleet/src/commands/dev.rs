@@ -662,9 +662,7 @@ pub fn psql(ctx: &Context, service: &str, args: &[String]) -> Result<()> {
     let fleet = LocalFleet::new(&ctx.manifest)?;
     let mut command = std::process::Command::new(fleet.bins().tool("psql"));
     let config = &ctx.manifest.services[service];
-    for (key, mut value) in
-        crate::commands::env::export_vars(&connection, &config.url_env, &config.pool, true)
-    {
+    for (key, mut value) in crate::commands::env::export_vars(&connection, config, true)? {
         if key == "PGOPTIONS" {
             // The caller's own options (e.g. -c app.current_user_id=…) come along.
             if let Ok(theirs) = std::env::var("PGOPTIONS") {

@@ -188,21 +188,19 @@ pub fn show(ctx: &Context, services: &[String], format: ReportFormat) -> Result<
     Ok(())
 }
 
-/// The variables a service process needs. Without `show_secrets` the password is left out
-/// and the URLs are redacted.
+/// The variables a service process needs: the URL in the spelling of the service's driver,
+/// and libpq's variables. Without `show_secrets` the password is left out and the URLs are
+/// redacted. `env export` writes them and `env exec` hands them to its command.
 pub fn export_vars(
     connection: &Connection,
-    url_var: &str,
-    pool: &pgfleet_core::manifest::PoolSettings,
+    service: &pgfleet_core::manifest::Service,
     show_secrets: bool,
-) -> Vec<(String, String)> {
-    let url = if show_secrets {
-        connection.expose_url()
-    } else {
-        connection.url.clone()
-    };
+) -> Result<Vec<(String, String)>> {
+    let url = connection
+        .driver_url(service.driver, show_secrets)
+        .map_err(|e| CliError::Config(e.to_string()))?;
     let mut vars = vec![
-        (url_var.to_owned(), url.clone()),
+        (service.url_env.clone(), url.clone()),
         ("DATABASE_URL".to_owned(), url),
         ("PGHOST".to_owned(), connection.host.clone()),
         ("PGPORT".to_owned(), connection.port.to_string()),
@@ -214,6 +212,11 @@ pub fn export_vars(
         ),
         ("PGAPPNAME".to_owned(), connection.service.clone()),
     ];
+    if let Some(path) = connection.sslrootcert() {
+        // The CA file for drivers whose URL cannot name it (asyncpg under SQLAlchemy), read
+        // by libpq and asyncpg alike.
+        vars.push(("PGSSLROOTCERT".to_owned(), path.to_owned()));
+    }
     if let Some(schema) = &connection.schema {
         // libpq applies PGOPTIONS at connect: the service's schema comes first on its path.
         // PgBouncer refuses the startup option: behind it the role's setting carries the path.
@@ -229,11 +232,11 @@ pub fn export_vars(
         ));
     }
     // The manifest's pool table, for pgfleet-client (other clients may ignore them).
-    vars.extend(pgfleet_core::pool_vars::export(pool));
+    vars.extend(pgfleet_core::pool_vars::export(&service.pool));
     if show_secrets && let Some(password) = &connection.password {
         vars.push(("PGPASSWORD".to_owned(), password.expose().to_owned()));
     }
-    vars
+    Ok(vars)
 }
 
 pub fn export(
@@ -243,8 +246,7 @@ pub fn export(
     show_secrets: bool,
 ) -> Result<()> {
     let connection = ctx.resolver().resolve(service, &ctx.environment)?;
-    let config = &ctx.manifest.services[service];
-    let vars = export_vars(&connection, &config.url_env, &config.pool, show_secrets);
+    let vars = export_vars(&connection, &ctx.manifest.services[service], show_secrets)?;
     match format {
         ExportFormat::Dotenv | ExportFormat::Docker => {
             let mut text = format!("# {service} in {} (pgfleet env export)\n", ctx.environment);
@@ -277,6 +279,45 @@ pub fn export(
         }
     }
     Ok(())
+}
+
+/// `env exec`: replaces this process with `command`, its environment this one's plus the
+/// service's variables as `env export --show-secrets` writes them; nothing touches the disk.
+/// exec(2) keeps the process: signals sent to pgfleet reach the command, and its exit status
+/// (or the signal that killed it) is the caller's to see, as with the command run directly.
+pub fn exec(ctx: &Context, service: &str, command: &[String]) -> Result<()> {
+    let Some((program, args)) = command.split_first() else {
+        return Err(CliError::Config(
+            "env exec needs a command\n  hint: pgfleet env exec SERVICE -- COMMAND [ARGS…]"
+                .to_owned(),
+        ));
+    };
+    let connection = ctx.resolver().resolve(service, &ctx.environment)?;
+    let vars = export_vars(&connection, &ctx.manifest.services[service], true)?;
+    let mut child = std::process::Command::new(program);
+    child.args(args).envs(vars);
+    use std::os::unix::process::CommandExt as _;
+    let error = child.exec();
+    Err(CliError::NotRun {
+        message: format!("cannot run `{program}`: {}", error_text(&error)),
+        // The shells' and env(1)'s codes: 127 not found, 126 found but not runnable.
+        code: if error.kind() == std::io::ErrorKind::NotFound {
+            crate::error::exit::NOT_FOUND
+        } else {
+            crate::error::exit::NOT_RUNNABLE
+        },
+    })
+}
+
+/// An exec(2) failure in words, without Rust's `(os error N)`.
+fn error_text(error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => {
+            "no such command\n  hint: check its name, or give its path".to_owned()
+        }
+        std::io::ErrorKind::PermissionDenied => "permission denied (is it executable?)".to_owned(),
+        _ => error.to_string(),
+    }
 }
 
 /// A value written so that sh and bash (`.`/`source`), python-dotenv and dotenvy all read back

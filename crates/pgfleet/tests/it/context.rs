@@ -151,6 +151,21 @@ impl TestContext {
         cmd
     }
 
+    /// `env export SERVICE --format json` (with `--show-secrets` when asked), which must
+    /// succeed, as variable → value.
+    #[track_caller]
+    pub fn exported(
+        &self,
+        service: &str,
+        show_secrets: bool,
+    ) -> std::collections::BTreeMap<String, String> {
+        let mut args = vec!["env", "export", service, "--format", "json"];
+        if show_secrets {
+            args.push("--show-secrets");
+        }
+        serde_json::from_value(self.run(&args).success().json()).expect("variable → value")
+    }
+
     pub fn run(&self, args: &[&str]) -> Run {
         let Output {
             status,

@@ -313,3 +313,142 @@ statement_timeout = "12s"
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), db.name);
 }
+
+/// A service on a local dev server: it resolves without a running cluster.
+const EXEC_FLEET: &str =
+    "[fleet]\nname = \"shop\"\n[servers.main]\ndev_port = 5998\n[services.orders]\n";
+
+/// Every file under `dir`, for "nothing was written" checks.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path.clone());
+            }
+            found.push(path);
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn env_exec_hands_the_command_what_export_writes_and_writes_nothing() {
+    let mut ctx = TestContext::new(EXEC_FLEET);
+    ctx.var("ORDERS_DB_PASSWORD", "pa ss'word$1");
+    ctx.var("UNRELATED", "kept");
+    let exported = ctx.exported("orders", true);
+    let before = files_under(ctx.dir.path());
+    let run = ctx
+        .run(&["env", "exec", "orders", "--", "env", "-0"])
+        .success();
+    assert_eq!(files_under(ctx.dir.path()), before, "env exec wrote a file");
+    let seen: std::collections::BTreeMap<&str, &str> = run
+        .stdout
+        .split('\0')
+        .filter_map(|pair| pair.split_once('='))
+        .collect();
+    for (key, value) in &exported {
+        assert_eq!(seen.get(key.as_str()), Some(&value.as_str()), "{key}");
+    }
+    assert!(exported["ORDERS_DATABASE_URL"].contains("pa%20ss%27word%241"));
+    // Added to the caller's environment, not in place of it.
+    assert_eq!(seen.get("UNRELATED"), Some(&"kept"));
+    let run = ctx
+        .run(&[
+            "env",
+            "exec",
+            "orders",
+            "--",
+            "sh",
+            "-c",
+            "printf %s \"$PGPASSWORD\"",
+        ])
+        .success();
+    assert_eq!(run.stdout, "pa ss'word$1");
+}
+
+#[test]
+fn env_exec_passes_the_commands_exit_code_and_signal_through() {
+    use std::os::unix::process::ExitStatusExt as _;
+    let mut ctx = TestContext::new(EXEC_FLEET);
+    ctx.var("ORDERS_DB_PASSWORD", "pw");
+    ctx.run(&["env", "exec", "orders", "--", "sh", "-c", "exit 7"])
+        .failure(7);
+    // Killed by a signal: the caller sees the signal (a shell shows 128 + N), as if it had
+    // run the command itself.
+    let status = ctx
+        .command(&["env", "exec", "orders", "--", "sh", "-c", "kill -TERM $$"])
+        .status()
+        .unwrap();
+    assert_eq!(status.signal(), Some(15), "{status:?}");
+    let pgfleet = env!("CARGO_BIN_EXE_pgfleet");
+    let manifest = ctx.manifest.display().to_string();
+    let shell = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "\"$0\" --manifest \"$1\" env exec orders -- sh -c 'kill -TERM $$'; echo $?",
+        ])
+        .arg(pgfleet)
+        .arg(&manifest)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("ORDERS_DB_PASSWORD", "pw")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&shell.stdout).trim(), "143");
+    // A command that is not there: the shells' 127, with the name and nothing else.
+    let run = ctx
+        .run(&["env", "exec", "orders", "--", "no-such-command-here", "x"])
+        .failure(127);
+    assert!(
+        run.stderr
+            .contains("cannot run `no-such-command-here`: no such command"),
+        "{}",
+        run.stderr
+    );
+    ctx.write("not-executable", "echo hi\n");
+    let run = ctx
+        .run(&["env", "exec", "orders", "--", "./not-executable"])
+        .failure(126);
+    assert!(
+        run.stderr
+            .contains("cannot run `./not-executable`: permission denied"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn env_exec_delivers_sigterm_to_the_command() {
+    use std::io::BufRead as _;
+    let mut ctx = TestContext::new(EXEC_FLEET);
+    ctx.var("ORDERS_DB_PASSWORD", "pw");
+    let mut child = ctx
+        .command(&[
+            "env",
+            "exec",
+            "orders",
+            "--",
+            "sh",
+            "-c",
+            "trap 'exit 42' TERM; echo ready; while :; do sleep 0.1; done",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "ready\n");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert_eq!(child.wait().unwrap().code(), Some(42));
+}

@@ -219,6 +219,51 @@ fn sourced_by(shell: &str, dir: &std::path::Path, file: &str) -> Vec<(String, St
         .collect()
 }
 
+/// systemd's EnvironmentFile parser (`load_env_file` of libsystemd-shared, called through
+/// Python's ctypes), as `KEY -> value`; `None` (with the reason printed) when the library is
+/// not installed outside CI.
+fn read_by_systemd(file: &std::path::Path) -> Option<std::collections::BTreeMap<String, String>> {
+    const SCRIPT: &str = r#"
+import ctypes, glob, json, sys
+found = glob.glob("/usr/lib/*/systemd/libsystemd-shared-*.so") + glob.glob("/usr/lib/systemd/libsystemd-shared-*.so")
+if not found:
+    sys.exit(3)
+lib = ctypes.CDLL(found[0])
+pairs = ctypes.POINTER(ctypes.c_char_p)()
+code = lib.load_env_file(None, sys.argv[1].encode(), ctypes.byref(pairs))
+if code < 0:
+    sys.exit(f"load_env_file failed: {code}")
+read, i = {}, 0
+while pairs[i] is not None:
+    key, _, value = pairs[i].decode().partition("=")
+    read[key] = value
+    i += 1
+json.dump(read, sys.stdout)
+"#;
+    let python = std::env::var("PGFLEET_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let out = std::process::Command::new(python)
+        .args(["-c", SCRIPT])
+        .arg(file)
+        .output()
+        .unwrap();
+    if out.status.code() == Some(3) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "libsystemd-shared is missing in CI (.ci/run installs the systemd package)"
+        );
+        eprintln!(
+            "SKIPPED systemd's EnvironmentFile parser: no libsystemd-shared (apt install systemd)"
+        );
+        return None;
+    }
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(serde_json::from_slice(&out.stdout).unwrap())
+}
+
 /// The Python with python-dotenv to read exports with (`PGFLEET_TEST_PYTHON`, else `python3`),
 /// if it has it.
 fn python_with_dotenv() -> Option<String> {
@@ -231,7 +276,7 @@ fn python_with_dotenv() -> Option<String> {
 }
 
 #[test]
-fn a_dotenv_export_reads_back_exactly_in_sh_bash_and_python_dotenv_and_runs_nothing() {
+fn a_dotenv_export_reads_back_exactly_in_sh_bash_python_dotenv_and_systemd_and_runs_nothing() {
     let python = python_with_dotenv();
     if python.is_none() {
         eprintln!(
@@ -249,19 +294,7 @@ fn a_dotenv_export_reads_back_exactly_in_sh_bash_and_python_dotenv_and_runs_noth
         let mut ctx = TestContext::new(SMALL_FLEET);
         ctx.var("ORDERS_DB_PASSWORD", password);
         let dir = ctx.dir.path().to_path_buf();
-        let expected: std::collections::BTreeMap<String, String> = serde_json::from_value(
-            ctx.run(&[
-                "env",
-                "export",
-                "orders",
-                "--format",
-                "json",
-                "--show-secrets",
-            ])
-            .success()
-            .json(),
-        )
-        .unwrap();
+        let expected = ctx.exported("orders", true);
         assert_eq!(expected["PGPASSWORD"], password);
         let dotenv = ctx
             .run(&["env", "export", "orders", "--show-secrets"])
@@ -292,6 +325,11 @@ fn a_dotenv_export_reads_back_exactly_in_sh_bash_and_python_dotenv_and_runs_noth
             let read: std::collections::BTreeMap<String, String> =
                 serde_json::from_slice(&out.stdout).unwrap();
             assert_eq!(read, expected, "python-dotenv read:\n{dotenv}");
+        }
+        // systemd's `EnvironmentFile=`: its own parser (`load_env_file`, what the service
+        // manager calls), loaded from libsystemd-shared; no systemd needs to run.
+        if let Some(read) = read_by_systemd(&dir.join("out.env")) {
+            assert_eq!(read, expected, "systemd's load_env_file read:\n{dotenv}");
         }
         let ran: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()

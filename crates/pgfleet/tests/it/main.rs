@@ -14,6 +14,7 @@ mod cli_conventions;
 mod context;
 mod corpus;
 mod dev;
+mod drivers;
 mod env;
 mod examples;
 mod hardening_access;
