@@ -27,6 +27,8 @@ mod manifest;
 mod manifest_fixtures;
 mod migrate;
 mod ownership;
+mod role_settings;
 mod serve;
 mod snapshots_cli;
+mod testing_env;
 mod tls;
