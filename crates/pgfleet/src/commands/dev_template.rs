@@ -172,14 +172,16 @@ async fn build(
     let admin = local::admin_session(cluster, "postgres").await?;
     let quoted = quote_ident(template);
     if local::database_exists(&admin, template).await? {
-        // A template may not be dropped.
-        admin
-            .batch_execute(&format!(
-                "ALTER DATABASE {quoted} WITH IS_TEMPLATE false;
-                 DROP DATABASE {quoted} WITH (FORCE)"
-            ))
-            .await
-            .map_err(|e| pg_error(&format!("dropping template {template}"), &e))?;
+        // A template may not be dropped; DROP DATABASE runs alone (no transaction block).
+        for sql in [
+            format!("ALTER DATABASE {quoted} WITH IS_TEMPLATE false"),
+            format!("DROP DATABASE {quoted} WITH (FORCE)"),
+        ] {
+            admin
+                .batch_execute(&sql)
+                .await
+                .map_err(|e| pg_error(&format!("dropping template {template}"), &e))?;
+        }
     }
     local::ensure_database(&admin, template, &admin_connection.user).await?;
     local::ensure_statement_stats(cluster, template, &admin_connection.user).await?;

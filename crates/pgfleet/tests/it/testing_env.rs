@@ -151,9 +151,10 @@ async fn testing_clusters_are_apart_and_their_test_runner_may_only_create_databa
         (true, false, false, false, false, 0)
     );
     client
-        .batch_execute("CREATE DATABASE scratch; DROP DATABASE scratch")
+        .batch_execute("CREATE DATABASE scratch")
         .await
         .unwrap();
+    client.batch_execute("DROP DATABASE scratch").await.unwrap();
     let refused = client
         .batch_execute("CREATE ROLE intruder")
         .await
@@ -282,8 +283,10 @@ async fn a_template_is_built_once_rebuilt_when_stale_and_cloned_by_the_test_runn
     .await;
     assert!(closed.is_err());
     drop((tags, notes));
+    // Its owner drops it once the sessions are gone (it may not end other roles' sessions,
+    // so no FORCE: PostgreSQL waits a few seconds for them to leave).
     runner
-        .batch_execute("DROP DATABASE kb_run_1 WITH (FORCE)")
+        .batch_execute("DROP DATABASE kb_run_1")
         .await
         .unwrap();
     // The clone was the test runner's; development knows nothing of the template.
@@ -304,7 +307,7 @@ fn a_testing_environment_must_be_local_and_its_ports_its_own() {
     let run = ctx.run(&["env", "check"]).failure(3);
     for wanted in [
         "environment `testing` is a testing environment but not local",
-        "hint: add `local = true`",
+        "help: add `local = true`",
     ] {
         assert!(
             run.stderr.contains(wanted),
