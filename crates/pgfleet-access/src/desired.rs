@@ -1,6 +1,8 @@
 //! The access state the manifest asks for, as facts.
 
-use super::facts::{DefaultKind, Fact, Object, ObjectKind};
+use super::facts::{
+    DefaultKind, Fact, Object, ObjectKind, canonical_setting, duration_setting, setting_identifier,
+};
 use super::live::Live;
 use pgfleet_core::Manifest;
 use pgfleet_core::ident::{quote_ident, quote_literal};
@@ -78,11 +80,44 @@ pub fn cluster(
     facts
 }
 
-/// The `ALTER ROLE … SET` settings a service's role should have: none, as the manifest does not
-/// ask for any yet, so every setting found on them is drift (a `statement_timeout = 0` or a
+/// The `ALTER ROLE … SET` settings a service's role should have, role-wide (every database,
+/// every client: psql, Django, asyncpg and Go sessions get them without client code). The
+/// runtime role gets the pool table's limits and, for a schema-placed service, a search_path
+/// with its schema first; other roles none, so every setting found on them is drift (a
 /// `role` that changes who the login acts as).
-fn role_settings(_service: &Service, _role: &str) -> Vec<Fact> {
-    Vec::new()
+fn role_settings(service: &Service, role: &str) -> Vec<Fact> {
+    if role != service.access.runtime_role {
+        return Vec::new();
+    }
+    let pool = &service.pool;
+    let mut settings = vec![
+        (
+            "statement_timeout",
+            duration_setting(pool.statement_timeout),
+        ),
+        (
+            "idle_in_transaction_session_timeout",
+            duration_setting(pool.idle_in_transaction_session_timeout),
+        ),
+    ];
+    if let Some(lock_timeout) = pool.lock_timeout {
+        settings.push(("lock_timeout", duration_setting(lock_timeout)));
+    }
+    if let Some(schema) = service.placement.schema() {
+        settings.push((
+            "search_path",
+            format!("{}, public", setting_identifier(schema)),
+        ));
+    }
+    settings
+        .into_iter()
+        .map(|(name, value)| Fact::RoleSetting {
+            role: role.to_owned(),
+            database: None,
+            name: name.to_owned(),
+            value: canonical_setting(name, &value),
+        })
+        .collect()
 }
 
 /// Grants, ownership, default privileges and RLS inside one database, for the services that

@@ -380,3 +380,206 @@ impl fmt::Display for Fact {
         }
     }
 }
+
+/// The role settings pgfleet manages whose values are durations (PostgreSQL's base unit for
+/// them is the millisecond).
+pub const DURATION_SETTINGS: [&str; 3] = [
+    "statement_timeout",
+    "idle_in_transaction_session_timeout",
+    "lock_timeout",
+];
+
+/// A duration as pgfleet writes it in a role setting: as PostgreSQL's `SHOW` prints it, in the
+/// largest unit that holds it exactly (`30s`, `1min`, `1500ms`, `0`). A nonzero duration below
+/// a millisecond is one millisecond, never zero (which means no limit).
+pub fn duration_setting(duration: std::time::Duration) -> String {
+    let ms = duration.as_nanos().div_ceil(1_000_000);
+    show_ms(i64::try_from(ms).unwrap_or(i64::MAX))
+}
+
+fn show_ms(ms: i64) -> String {
+    if ms == 0 {
+        return "0".to_owned();
+    }
+    for (unit, factor) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("min", 60_000),
+        ("s", 1_000),
+    ] {
+        if ms % factor == 0 {
+            return format!("{}{unit}", ms / factor);
+        }
+    }
+    format!("{ms}ms")
+}
+
+/// A role setting's value in one spelling, so that values equal in meaning are one fact: a
+/// duration setting as `SHOW` prints it (`30000`, `30000ms` and `0.5min` are `30s`), `search_path`
+/// as its list of schemas (`a,public` and `"a", public` are `a, public`). A value this does not
+/// understand stays as it is, and so differs from every value pgfleet writes.
+pub fn canonical_setting(name: &str, value: &str) -> String {
+    if DURATION_SETTINGS.contains(&name) {
+        return duration_ms(value).map_or_else(|| value.to_owned(), show_ms);
+    }
+    if name == "search_path" {
+        return split_identifiers(value).map_or_else(
+            || value.to_owned(),
+            |schemas| {
+                schemas
+                    .iter()
+                    .map(|schema| setting_identifier(schema))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+        );
+    }
+    value.to_owned()
+}
+
+/// A schema of a `search_path` as the value is written: bare when it needs no quotes (a
+/// plain lowercase name that is no SQL keyword), else quoted.
+pub fn setting_identifier(name: &str) -> String {
+    let keyword = pg_query::scan_tokens(name).map_or(true, |tokens| {
+        tokens
+            .iter()
+            .any(|t| t.keyword_kind != pg_query::protobuf::KeywordKind::NoKeyword as i32)
+    });
+    if pgfleet_core::ident::identifier_problem(name).is_none() && !keyword {
+        name.to_owned()
+    } else {
+        quote_ident(name)
+    }
+}
+
+/// A time setting's value in milliseconds, read as PostgreSQL reads it: a number (fractions
+/// allowed) with an optional unit, milliseconds without one; rounded to the nearest.
+fn duration_ms(value: &str) -> Option<i64> {
+    let value = value.trim();
+    let split = value
+        .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '-' | '+')))
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let factor = match unit.trim() {
+        "" | "ms" => 1.0,
+        "us" => 0.001,
+        "s" => 1_000.0,
+        "min" => 60_000.0,
+        "h" => 3_600_000.0,
+        "d" => 86_400_000.0,
+        _ => return None,
+    };
+    let ms = (number * factor).round();
+    (ms.is_finite() && ms.abs() < i64::MAX as f64).then_some(ms as i64)
+}
+
+/// A comma-separated list of identifiers as PostgreSQL splits it (`SplitIdentifierString`):
+/// spaces around elements ignored, double-quoted ones kept as written (`""` is a quote),
+/// others lower-cased. `None` for a list it would refuse.
+fn split_identifiers(value: &str) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    let mut chars = value.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let mut name = String::new();
+        if chars.next_if_eq(&'"').is_some() {
+            loop {
+                match chars.next()? {
+                    '"' if chars.next_if_eq(&'"').is_some() => name.push('"'),
+                    '"' => break,
+                    c => name.push(c),
+                }
+            }
+        } else {
+            while let Some(c) = chars.next_if(|c| *c != ',' && !c.is_whitespace()) {
+                name.push(c);
+            }
+            if name.is_empty() {
+                return None;
+            }
+            name = name.to_lowercase();
+        }
+        out.push(name);
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        match chars.next() {
+            None => return Some(out),
+            Some(',') => {}
+            Some(_) => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_equal_in_meaning_have_one_spelling() {
+        for (live, canonical) in [
+            ("30s", "30s"),
+            ("30000", "30s"),
+            ("30000ms", "30s"),
+            (" 30 s", "30s"),
+            ("0.5min", "30s"),
+            ("60s", "1min"),
+            ("1h", "1h"),
+            ("90min", "90min"),
+            ("1500", "1500ms"),
+            ("1500us", "2ms"),
+            ("0", "0"),
+            ("0s", "0"),
+            ("1d", "1d"),
+        ] {
+            assert_eq!(
+                canonical_setting("statement_timeout", live),
+                canonical,
+                "{live}"
+            );
+        }
+        assert_eq!(
+            canonical_setting("lock_timeout", "5 fortnights"),
+            "5 fortnights"
+        );
+        assert_eq!(canonical_setting("lock_timeout", "abc"), "abc");
+        assert_eq!(duration_setting(Duration::from_secs(30)), "30s");
+        assert_eq!(duration_setting(Duration::from_millis(1500)), "1500ms");
+        assert_eq!(duration_setting(Duration::ZERO), "0");
+        assert_eq!(duration_setting(Duration::from_micros(10)), "1ms");
+        // Other settings are compared as written.
+        assert_eq!(canonical_setting("work_mem", "4MB"), "4MB");
+    }
+
+    #[test]
+    fn search_paths_compare_as_lists_of_schemas() {
+        for live in [
+            "edulink_profiles, public",
+            "edulink_profiles,public",
+            "\"edulink_profiles\", \"public\"",
+            "  EDULINK_PROFILES ,  public ",
+        ] {
+            assert_eq!(
+                canonical_setting("search_path", live),
+                "edulink_profiles, public",
+                "{live}"
+            );
+        }
+        assert_eq!(
+            canonical_setting("search_path", "\"$user\", public"),
+            "\"$user\", public"
+        );
+        assert_eq!(
+            canonical_setting("search_path", "\"Mixed\"\"Case\", public"),
+            "\"Mixed\"\"Case\", public"
+        );
+        // One schema whose name holds a comma is not two schemas.
+        assert_eq!(
+            canonical_setting("search_path", "\"a, public\""),
+            "\"a, public\""
+        );
+        assert_eq!(canonical_setting("search_path", "a,,b"), "a,,b");
+        // A keyword is quoted, or `SET search_path = order` would not parse.
+        assert_eq!(canonical_setting("search_path", "\"order\""), "\"order\"");
+    }
+}

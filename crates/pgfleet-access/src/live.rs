@@ -78,11 +78,12 @@ pub async fn read_roles(
     {
         let setting: String = row.get(2);
         let (name, value) = setting.split_once('=').unwrap_or((&setting, ""));
+        // In pgfleet's spelling, so that `30s` set by hand is the `30000ms` the manifest asks.
         facts.insert(Fact::RoleSetting {
             role: row.get(0),
             database: row.get(1),
             name: name.to_owned(),
-            value: value.to_owned(),
+            value: crate::facts::canonical_setting(name, value),
         });
     }
     Ok(facts)

@@ -66,6 +66,12 @@ pub fn differences(desired: &BTreeSet<Fact>, live: &BTreeSet<Fact>) -> Vec<Diffe
                 (Fact::Role { .. }, Some(existing)) => {
                     format!("{existing}, but the manifest says {fact}")
                 }
+                (Fact::RoleSetting { .. }, _) => match setting_in(live, fact) {
+                    Some(current) => {
+                        format!("{current}, but the manifest says {}", setting_value(fact))
+                    }
+                    None => format!("missing: {fact}"),
+                },
                 (Fact::Password { role }, _) => {
                     format!("the password of {role} is not the one its variable gives")
                 }
@@ -86,6 +92,8 @@ pub fn differences(desired: &BTreeSet<Fact>, live: &BTreeSet<Fact>) -> Vec<Diffe
         // object the manifest has no owner for (a schema a runtime role owns) is not.
         let reported = match fact {
             Fact::Role { .. } => true,
+            // Another value of a setting the manifest has is set over, not reset.
+            Fact::RoleSetting { .. } => setting_in(desired, fact).is_some(),
             Fact::Owner { object, .. } => desired
                 .iter()
                 .any(|f| matches!(f, Fact::Owner { object: o, .. } if o == object)),
@@ -108,6 +116,30 @@ fn owner_in<'a>(facts: &'a BTreeSet<Fact>, object: &Object) -> Option<&'a str> {
         Fact::Owner { object: o, role } if o == object => Some(role.as_str()),
         _ => None,
     })
+}
+
+/// The fact in `facts` for the same role setting as `wanted` (same role, database, name).
+fn setting_in<'a>(facts: &'a BTreeSet<Fact>, wanted: &Fact) -> Option<&'a Fact> {
+    let Fact::RoleSetting {
+        role,
+        database,
+        name,
+        ..
+    } = wanted
+    else {
+        return None;
+    };
+    facts.iter().find(|f| {
+        matches!(f, Fact::RoleSetting { role: r, database: d, name: n, .. }
+            if r == role && d == database && n == name)
+    })
+}
+
+fn setting_value(fact: &Fact) -> &str {
+    match fact {
+        Fact::RoleSetting { value, .. } => value,
+        _ => "",
+    }
 }
 
 fn role_in<'a>(facts: &'a BTreeSet<Fact>, wanted: &Fact) -> Option<&'a Fact> {
@@ -203,6 +235,7 @@ pub fn statements(
                     Some(database) => format!(" IN DATABASE {}", quote_ident(database)),
                     None => String::new(),
                 };
+                let is_list = name == "search_path";
                 // A setting's name is one identifier or two (`app.user_id`).
                 let name = name
                     .split('.')
@@ -210,7 +243,14 @@ pub fn statements(
                     .collect::<Vec<_>>()
                     .join(".");
                 let action = if kind == DifferenceKind::Missing {
-                    format!("SET {name} = {}", quote_literal(value))
+                    // search_path is a list: one literal would be one schema named `a, public`.
+                    // Its value is already a list of quoted or plain identifiers.
+                    let value = if is_list {
+                        value.clone()
+                    } else {
+                        quote_literal(value)
+                    };
+                    format!("SET {name} = {value}")
                 } else {
                     format!("RESET {name}")
                 };

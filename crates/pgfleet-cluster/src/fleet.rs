@@ -48,24 +48,36 @@ pub const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct LocalFleet {
     bins: PgBinaries,
     run_as: RunAs,
-    /// `.pgfleet/clusters` in the project, or a folder the server user can reach.
+    /// `.pgfleet/clusters` in the project (`.pgfleet/testing/clusters` for a testing
+    /// environment), or a folder the server user can reach.
     clusters_dir: PathBuf,
+    /// The clusters of a testing environment: on each server's test_port.
+    testing: bool,
 }
 
 impl LocalFleet {
-    pub fn new(manifest: &Manifest) -> Result<LocalFleet> {
+    /// The local clusters of `environment` (a local one): development's, or a testing
+    /// environment's own, apart from them.
+    pub fn new(manifest: &Manifest, environment: &str) -> Result<LocalFleet> {
         let bins = PgBinaries::discover()?;
         let run_as = RunAs::detect()?;
-        let mut clusters_dir = manifest.state_dir().join("clusters");
+        let testing = manifest.is_testing(environment);
+        let state_dir = if testing {
+            manifest.state_dir().join("testing")
+        } else {
+            manifest.state_dir()
+        };
+        let mut clusters_dir = state_dir.join("clusters");
         if server_user_can_use(&run_as, &clusters_dir) {
             create_owned_by(&run_as, &clusters_dir)?;
         } else {
             // A project under /root (0700) cannot be reached by the `postgres` user that runs
             // the server when we are root: keep the clusters in a folder it can reach.
             clusters_dir = std::env::temp_dir().join("pgfleet").join(format!(
-                "{}-{:08x}",
+                "{}-{:08x}{}",
                 manifest.fleet.name,
-                short_hash(&manifest.project_dir)
+                short_hash(&manifest.project_dir),
+                if testing { "-testing" } else { "" }
             ));
             tracing::info!(
                 dir = %clusters_dir.display(),
@@ -76,6 +88,7 @@ impl LocalFleet {
             bins,
             run_as,
             clusters_dir,
+            testing,
         })
     }
 
@@ -85,9 +98,12 @@ impl LocalFleet {
 
     /// The local cluster of a dev server.
     pub fn cluster(&self, server: &Server) -> Result<LocalCluster> {
-        let port = server
-            .dev_port
-            .ok_or_else(|| FleetError::NoDevPort(server.name.clone()))?;
+        let port = if self.testing {
+            server.test_port
+        } else {
+            server.dev_port
+        }
+        .ok_or_else(|| FleetError::NoDevPort(server.name.clone()))?;
         let root = self.clusters_dir.join(&server.name);
         let mut socket_dir = root.join("run");
         if !socket_path_fits(&socket_dir, port) {

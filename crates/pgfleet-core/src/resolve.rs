@@ -501,10 +501,15 @@ impl<'a> Resolver<'a> {
             service: service.name.clone(),
         };
         let (host, port) = if local {
-            // Local clusters listen on loopback at the server's dev_port (checked at load).
+            // Local clusters listen on loopback at the server's dev_port, or its test_port in
+            // a testing environment (checked at load).
             (
                 Some(LOCAL_HOST.to_owned()),
-                Some(server.dev_port.unwrap_or(5432)),
+                Some(
+                    self.manifest
+                        .local_port(server, environment)
+                        .unwrap_or(5432),
+                ),
             )
         } else {
             if host_setting.is_none() {

@@ -450,6 +450,16 @@ pub enum DevCommand {
         #[command(flatten)]
         report: ReportArgs,
     },
+    /// Keep `<database>_template`: the service's database migrated and seeded, for test suites
+    /// to clone (`CREATE DATABASE x TEMPLATE …`); rebuilt only when its files changed.
+    Template {
+        service: String,
+        /// Rebuild even when it is fresh.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
     /// Open psql on a service's database, as the service's role.
     Psql {
         service: String,

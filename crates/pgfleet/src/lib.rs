@@ -131,6 +131,11 @@ async fn run(cli: &Cli) -> Result<(), CliError> {
         Command::Dev(DevCommand::Seed { services, report }) => {
             commands::dev::seed(&ctx, services, report.format).await
         }
+        Command::Dev(DevCommand::Template {
+            service,
+            force,
+            report,
+        }) => commands::dev_template::template(&ctx, service, *force, report.format).await,
         Command::Dev(DevCommand::Psql { service, args }) => {
             commands::dev::psql(&ctx, service, args)
         }

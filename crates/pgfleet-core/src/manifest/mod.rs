@@ -21,6 +21,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
+/// A server's test port when it sets none: its dev_port plus this.
+pub const TEST_PORT_OFFSET: u16 = 100;
 /// The file name searched for when no manifest is named.
 pub const MANIFEST_FILE: &str = "fleet.toml";
 /// The variable that names the manifest when `--manifest` is not given.
@@ -186,6 +188,21 @@ impl Validator {
         for (name, settings) in &raw.environments {
             self.identifier("environment name", name);
             self.connection_settings(settings);
+            if let Some(testing) = &settings.testing
+                && *testing.get_ref()
+                && settings.local != Some(true)
+            {
+                self.report(
+                    Problem::at(
+                        testing.span(),
+                        format!(
+                            "environment `{}` is a testing environment but not local",
+                            name.get_ref()
+                        ),
+                    )
+                    .with_help("add `local = true`: testing clusters are local ones pgfleet runs"),
+                );
+            }
             environments.insert(name.get_ref().clone(), settings.clone());
         }
         if environments.is_empty() {
@@ -219,6 +236,9 @@ impl Validator {
             None => environments.keys().next().cloned().unwrap_or_default(),
         };
         let any_local = environments.values().any(|e| e.local == Some(true));
+        let any_testing = environments
+            .values()
+            .any(|e| e.local == Some(true) && e.testing.as_ref().is_some_and(|t| *t.get_ref()));
 
         let mut servers = BTreeMap::new();
         let mut dev_ports: HashMap<u16, String> = HashMap::new();
@@ -259,6 +279,22 @@ impl Validator {
                 None => {}
             }
             for (env, settings) in &server.environments {
+                if let Some(testing) = &settings.testing {
+                    self.report(
+                        Problem::at(
+                            testing.span(),
+                            format!(
+                                "server `{}` sets `testing` for environment `{}`; it is a setting of the whole environment",
+                                name.get_ref(),
+                                env.get_ref()
+                            ),
+                        )
+                        .with_help(format!(
+                            "set `testing = true` under [environments.{}]",
+                            env.get_ref()
+                        )),
+                    );
+                }
                 if !environments.contains_key(env.get_ref()) {
                     self.report(
                         Problem::at(
@@ -281,11 +317,17 @@ impl Validator {
                 .pooler
                 .as_ref()
                 .map(|pooler| self.pooler(name, server, pooler, &environments));
+            let test_port = match (&server.test_port, &server.dev_port) {
+                (Some(port), _) => Some(*port.get_ref()),
+                (None, Some(dev_port)) => dev_port.get_ref().checked_add(TEST_PORT_OFFSET),
+                (None, None) => None,
+            };
             servers.insert(
                 name.get_ref().clone(),
                 Server {
                     name: name.get_ref().clone(),
                     dev_port: server.dev_port.as_ref().map(|p| *p.get_ref()),
+                    test_port,
                     database: server.database.as_ref().map(|d| d.get_ref().clone()),
                     environments: server
                         .environments
@@ -295,6 +337,10 @@ impl Validator {
                     pooler,
                 },
             );
+        }
+
+        if any_testing {
+            self.test_ports(&raw, &servers);
         }
 
         let mut services = BTreeMap::new();
@@ -319,6 +365,63 @@ impl Validator {
             environments,
             servers,
             services,
+        }
+    }
+
+    /// Each server's test port is its own: no other server's dev or test port (a testing
+    /// cluster must never answer for a development one). Checked only when a testing
+    /// environment exists, so that other manifests keep every port choice they had.
+    fn test_ports(&mut self, raw: &RawManifest, servers: &BTreeMap<String, Server>) {
+        let mut taken: HashMap<u16, String> = servers
+            .values()
+            .filter_map(|s| Some((s.dev_port?, format!("the dev_port of server `{}`", s.name))))
+            .collect();
+        for (name, server) in in_file_order(&raw.servers) {
+            let (Some(resolved), Some(span)) = (
+                servers.get(name.get_ref()),
+                server
+                    .test_port
+                    .as_ref()
+                    .or(server.dev_port.as_ref())
+                    .map(|p| p.span()),
+            ) else {
+                continue;
+            };
+            let what = if server.test_port.is_some() {
+                "test_port".to_owned()
+            } else {
+                format!("test_port (dev_port + {TEST_PORT_OFFSET})")
+            };
+            let Some(port) = resolved.test_port.filter(|p| *p > 0) else {
+                self.report(
+                    Problem::at(
+                        span,
+                        format!(
+                            "server `{}` has no usable {what} for the testing environment",
+                            name.get_ref()
+                        ),
+                    )
+                    .with_help("set `test_port = …` (any free port) on the server"),
+                );
+                continue;
+            };
+            if let Some(other) = taken.get(&port) {
+                self.report(
+                    Problem::at(
+                        span,
+                        format!(
+                            "{what} {port} of server `{}` is already {other}",
+                            name.get_ref()
+                        ),
+                    )
+                    .with_help("set `test_port = …` (any other free port) on the server"),
+                );
+            } else {
+                taken.insert(
+                    port,
+                    format!("the test_port of server `{}`", name.get_ref()),
+                );
+            }
         }
     }
 
@@ -583,6 +686,34 @@ impl Validator {
                     raw.pool.min_idle, raw.pool.max_size
                 ),
             ));
+        }
+
+        // These become the runtime role's settings, which PostgreSQL holds in milliseconds in
+        // a 32-bit integer: a longer one would fail at `access apply`, so it fails here.
+        let limit = std::time::Duration::from_millis(i32::MAX as u64);
+        for (key, value) in [
+            ("statement_timeout", Some(raw.pool.statement_timeout)),
+            (
+                "idle_in_transaction_session_timeout",
+                Some(raw.pool.idle_in_transaction_session_timeout),
+            ),
+            ("lock_timeout", raw.pool.lock_timeout),
+        ] {
+            if let Some(value) = value
+                && value > limit
+            {
+                self.report(
+                    Problem::at(
+                        name.span(),
+                        format!(
+                            "service `{service_name}`: pool.{key} ({}) is longer than PostgreSQL allows ({}ms)",
+                            humantime::format_duration(value),
+                            i32::MAX
+                        ),
+                    )
+                    .with_help("use at most 24 days, or 0 for no limit"),
+                );
+            }
         }
 
         if let Some(var) = &raw.url_env

@@ -39,6 +39,8 @@ pub(super) struct RawFleet {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawServer {
     pub dev_port: Option<Spanned<u16>>,
+    /// The port of the server's cluster in testing environments (default `dev_port + 100`).
+    pub test_port: Option<Spanned<u16>>,
     pub database: Option<Spanned<String>>,
     #[serde(default)]
     pub environments: BTreeMap<Spanned<String>, ConnectionSettings>,
@@ -170,6 +172,10 @@ pub(super) struct RawRls {
 pub struct ConnectionSettings {
     /// The servers are local clusters that pgfleet creates and runs (`pgfleet dev up`).
     pub local: Option<bool>,
+    /// Local clusters of the environment's own (`.pgfleet/testing/`, each server's
+    /// `test_port`), apart from development's, with a CREATEDB login for test runners. Only
+    /// with `local = true`, and only on the environment itself.
+    pub testing: Option<Spanned<bool>>,
     /// Guarded environment: mutating commands ask for confirmation. Defaults to true for
     /// `production`.
     pub protected: Option<bool>,
@@ -186,6 +192,7 @@ impl ConnectionSettings {
     pub fn or(&self, base: &ConnectionSettings) -> ConnectionSettings {
         ConnectionSettings {
             local: self.local.or(base.local),
+            testing: self.testing.clone().or_else(|| base.testing.clone()),
             protected: self.protected.or(base.protected),
             host: self.host.clone().or_else(|| base.host.clone()),
             port: self.port.clone().or_else(|| base.port.clone()),
@@ -351,8 +358,16 @@ pub struct PoolSettings {
     /// How long a caller waits for a free connection before failing.
     #[serde(with = "humantime_serde")]
     pub acquire_timeout: Duration,
+    /// The runtime role's `statement_timeout` (set on the role, so every client gets it) and
+    /// pgfleet-client's session option; zero: no limit, still set explicitly.
     #[serde(with = "humantime_serde")]
     pub statement_timeout: Duration,
+    /// The runtime role's `idle_in_transaction_session_timeout`; zero: no limit.
+    #[serde(with = "humantime_serde")]
+    pub idle_in_transaction_session_timeout: Duration,
+    /// The runtime role's `lock_timeout`; absent: the role sets none (the server's default).
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub lock_timeout: Option<Duration>,
 }
 
 impl Default for PoolSettings {
@@ -365,6 +380,10 @@ impl Default for PoolSettings {
             connect_timeout: Duration::from_secs(10),
             acquire_timeout: Duration::from_secs(30),
             statement_timeout: Duration::from_secs(30),
+            // Seed 003's pool closes a connection idle for a minute; a transaction left open
+            // that long holds its locks and snapshot for nothing, so the server ends it then.
+            idle_in_transaction_session_timeout: Duration::from_secs(60),
+            lock_timeout: None,
         }
     }
 }
@@ -387,6 +406,8 @@ pub struct Server {
     pub name: String,
     /// The port of the local cluster in local environments.
     pub dev_port: Option<u16>,
+    /// The port of the local cluster in testing environments (`dev_port + 100` unless set).
+    pub test_port: Option<u16>,
     /// The shared database of services placed by schema.
     pub database: Option<String>,
     pub environments: BTreeMap<String, ConnectionSettings>,
@@ -501,6 +522,30 @@ impl Manifest {
             .get(environment)
             .and_then(|e| e.local)
             .unwrap_or(false)
+    }
+
+    /// A local environment with clusters of its own for test suites (`testing = true`).
+    pub fn is_testing(&self, environment: &str) -> bool {
+        self.is_local(environment)
+            && self
+                .environments
+                .get(environment)
+                .and_then(|e| e.testing.as_ref())
+                .is_some_and(|t| *t.get_ref())
+    }
+
+    /// The login of a testing environment's test runners (CREATEDB only): `<fleet>_test_runner`.
+    pub fn test_runner_role(&self) -> String {
+        format!("{}_test_runner", self.fleet.name)
+    }
+
+    /// The port `server`'s local cluster listens on in `environment` (a local one).
+    pub fn local_port(&self, server: &Server, environment: &str) -> Option<u16> {
+        if self.is_testing(environment) {
+            server.test_port
+        } else {
+            server.dev_port
+        }
     }
 
     pub fn is_protected(&self, environment: &str) -> bool {

@@ -374,10 +374,10 @@ max_connections = 3
         problems(text),
         [
             "3:1: unknown field `colour`, expected one of `name`, `environment_var`, `default_environment`, `dotenv`, `manage_roles`",
-            "6:1: unknown field `size`, expected one of `dev_port`, `database`, `environments`, `pooler`",
+            "6:1: unknown field `size`, expected one of `dev_port`, `test_port`, `database`, `environments`, `pooler`",
             "8:12: dev_port 5501 of server `other` is already the dev_port of server `main`",
             "11:1: unknown field `databse`, expected one of `server`, `database`, `schema`, `migrations`, `layout`, `driver`, `seeds`, `reads`, `labels`, `pool`, `url_env`, `access`",
-            "13:1: unknown field `max_connections`, expected one of `max_size`, `min_idle`, `max_lifetime`, `idle_timeout`, `connect_timeout`, `acquire_timeout`, `statement_timeout`",
+            "13:1: unknown field `max_connections`, expected one of `max_size`, `min_idle`, `max_lifetime`, `idle_timeout`, `connect_timeout`, `acquire_timeout`, `statement_timeout`, `idle_in_transaction_session_timeout`, `lock_timeout`",
         ]
     );
 }
@@ -548,5 +548,82 @@ database = "auth"
             .iter()
             .any(|p| p.contains("unknown variant `statement`")),
         "{unknown:?}"
+    );
+}
+
+#[test]
+fn the_runtime_roles_limits_default_and_are_bounded_by_postgresql() {
+    let manifest = parse(GOOD).unwrap();
+    let pool = &manifest.services["billing"].pool;
+    assert_eq!(
+        pool.idle_in_transaction_session_timeout,
+        std::time::Duration::from_secs(60)
+    );
+    assert_eq!(pool.lock_timeout, None);
+    let text = GOOD.replace(
+        "idle_timeout = \"2m\"",
+        "idle_timeout = \"2m\"\nlock_timeout = \"3s\"\nidle_in_transaction_session_timeout = \"0s\"",
+    );
+    let pool = parse(&text).unwrap().services["billing"].pool.clone();
+    assert_eq!(pool.lock_timeout, Some(std::time::Duration::from_secs(3)));
+    assert_eq!(
+        pool.idle_in_transaction_session_timeout,
+        std::time::Duration::ZERO
+    );
+
+    let text = GOOD.replace("idle_timeout = \"2m\"", "lock_timeout = \"30days\"");
+    let found = problems(&text);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with(
+            "35:11: service `billing`: pool.lock_timeout (30days) is longer than PostgreSQL allows"
+        ),
+        "{found:?}"
+    );
+    let text = GOOD.replace("idle_timeout = \"2m\"", "lock_timeout = \"soon\"");
+    let found = problems(&text);
+    assert_eq!(
+        found,
+        ["40:16: invalid value: string \"soon\", expected a duration"]
+    );
+}
+
+#[test]
+fn a_testing_environment_is_local_and_its_ports_are_its_own() {
+    let testing = "[environments.testing]\nlocal = true\ntesting = true\n\n[servers.main]";
+    let manifest = parse(&GOOD.replace("[servers.main]", testing)).unwrap();
+    assert!(manifest.is_testing("testing"));
+    assert!(!manifest.is_testing("development"));
+    let main = &manifest.servers["main"];
+    assert_eq!(main.test_port, Some(5601));
+    assert_eq!(manifest.local_port(main, "testing"), Some(5601));
+    assert_eq!(manifest.local_port(main, "development"), Some(5501));
+    assert_eq!(manifest.test_runner_role(), "demo_test_runner");
+
+    let text = GOOD.replace(
+        "[servers.main]",
+        "[environments.testing]\ntesting = true\n\n[servers.main]",
+    );
+    assert_eq!(
+        problems(&text),
+        ["19:11: environment `testing` is a testing environment but not local"]
+    );
+    let text = GOOD
+        .replace("[servers.main]", testing)
+        .replace("dev_port = 5502", "dev_port = 5502\ntest_port = 5501");
+    assert_eq!(
+        problems(&text),
+        ["28:13: test_port 5501 of server `billing` is already the dev_port of server `main`"]
+    );
+    // Without a testing environment, test ports are not checked (nor used).
+    parse(&GOOD.replace("dev_port = 5502", "dev_port = 5502\ntest_port = 5501")).unwrap();
+    let text = GOOD
+        .replace("[servers.main]", testing)
+        .replace("dev_port = 5502", "dev_port = 5601");
+    assert_eq!(
+        problems(&text),
+        [
+            "23:12: test_port (dev_port + 100) 5601 of server `main` is already the dev_port of server `billing`"
+        ]
     );
 }

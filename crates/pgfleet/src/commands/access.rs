@@ -222,9 +222,10 @@ async fn apply_scopes(
     confirm(&plans)?;
     let mut ran = 0;
     let mut failures = Vec::new();
-    // A server's role statements are counted, and their failures recorded, in the row of
-    // each of its databases (a server's role scope comes before its databases).
-    let mut role_statements = 0;
+    // A server's role statements (roles, memberships, role settings) and their failures are
+    // recorded in the row of each of its databases (a server's role scope comes before its
+    // databases).
+    let mut role_statements: Vec<String> = Vec::new();
     let mut role_failures: Vec<access::Failure> = Vec::new();
     for scope in &scopes {
         let failed = access::apply(&scope.client, &scope.plan)
@@ -238,7 +239,12 @@ async fn apply_scopes(
             })?;
         ran += scope.plan.statements.len() - failed.len();
         if scope.plan.database.is_none() {
-            role_statements = scope.plan.statements.len();
+            role_statements = scope
+                .plan
+                .statements
+                .iter()
+                .map(|s| s.sql.clone())
+                .collect();
             role_failures = failed.clone();
         } else {
             history::ensure_tables(&scope.client)

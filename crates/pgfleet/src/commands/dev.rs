@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Dev commands act on a local environment only; anything else is refused before any work.
-fn require_local(ctx: &Context) -> Result<()> {
+pub(crate) fn require_local(ctx: &Context) -> Result<()> {
     if ctx.manifest.is_local(&ctx.environment) {
         return Ok(());
     }
@@ -41,7 +41,7 @@ fn require_local(ctx: &Context) -> Result<()> {
 
 /// Serialises dev commands of one project: two `dev up` at once would race on initdb and
 /// pg_ctl. The lock is released when the returned file is dropped (or the process dies).
-fn lock_project(ctx: &Context) -> Result<std::fs::File> {
+pub(crate) fn lock_project(ctx: &Context) -> Result<std::fs::File> {
     let state_dir = ctx.manifest.state_dir();
     let io_error =
         |e: std::io::Error| CliError::Failed(format!("cannot lock {}: {e}", state_dir.display()));
@@ -92,7 +92,7 @@ fn spinner(progress: &MultiProgress, server: &str) -> ProgressBar {
 
 /// Starts the clusters of `services` and creates their roles, databases and schemas.
 /// Returns the connections, grouped by server.
-async fn bring_up(
+pub(crate) async fn bring_up(
     ctx: &Context,
     fleet: &LocalFleet,
     services: &[String],
@@ -105,6 +105,7 @@ async fn bring_up(
             .or_default()
             .push(connection);
     }
+    let test_runner = test_runner(ctx)?;
     let progress = MultiProgress::new();
     let mut tasks = tokio::task::JoinSet::new();
     for (server_name, connections) in &by_server {
@@ -112,8 +113,9 @@ async fn bring_up(
         let bar = spinner(&progress, server_name);
         let connections = connections.clone();
         let server_name = server_name.clone();
+        let test_runner = test_runner.clone();
         tasks.spawn(async move {
-            let result = bring_up_server(&cluster, &connections, &bar).await;
+            let result = bring_up_server(&cluster, &connections, test_runner.as_ref(), &bar).await;
             match &result {
                 Ok(()) => bar.finish_with_message(format!("ready on port {}", cluster.spec().port)),
                 Err(e) => bar.finish_with_message(format!("failed: {e}")),
@@ -142,9 +144,24 @@ async fn bring_up(
     }
 }
 
+/// A testing environment's login for test runners, with its password (generated once and
+/// kept under `.pgfleet/secrets/` like the other local passwords); `None` elsewhere.
+fn test_runner(ctx: &Context) -> Result<Option<(String, Secret)>> {
+    if !ctx.manifest.is_testing(&ctx.environment) {
+        return Ok(None);
+    }
+    let role = ctx.manifest.test_runner_role();
+    let path = dev_password_path(&ctx.manifest, &role);
+    local::generate_password(&path)?;
+    let password = std::fs::read_to_string(&path)
+        .map_err(|e| CliError::Failed(format!("cannot read {}: {e}", path.display())))?;
+    Ok(Some((role, Secret::new(password.trim_end()))))
+}
+
 async fn bring_up_server(
     cluster: &LocalCluster,
     connections: &[Connection],
+    test_runner: Option<&(String, Secret)>,
     bar: &ProgressBar,
 ) -> Result<()> {
     if !cluster.is_initialized() {
@@ -184,6 +201,20 @@ async fn bring_up_server(
                 })?;
             roles_done.push(connection.user.clone());
         }
+        // A test suite's throw-away databases (Django's test runner, pytest-postgresql,
+        // clones of `dev template`): CREATEDB and no other right, its own databases only.
+        if let Some((role, password)) = test_runner
+            && !roles_done.contains(role)
+        {
+            local::ensure_login_role(
+                &admin,
+                role,
+                password,
+                "CREATEDB NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS",
+            )
+            .await?;
+            roles_done.push(role.clone());
+        }
         local::ensure_database(&admin, &connection.database, &connection.user).await?;
         local::ensure_statement_stats(cluster, &connection.database, &connection.user).await?;
         if let Some(schema) = &connection.schema {
@@ -196,7 +227,11 @@ async fn bring_up_server(
 
 /// The services' roles and grants, and their runtime passwords kept in line with the
 /// variables (or the generated files).
-async fn apply_access(ctx: &Context, fleet: &LocalFleet, services: &[String]) -> Result<()> {
+pub(crate) async fn apply_access(
+    ctx: &Context,
+    fleet: &LocalFleet,
+    services: &[String],
+) -> Result<()> {
     if !ctx.manifest.fleet.manage_roles {
         return Ok(());
     }
@@ -218,7 +253,7 @@ pub async fn up(ctx: &Context, services: &[String], format: ReportFormat) -> Res
     require_local(ctx)?;
     let _lock = lock_project(ctx)?;
     let services = ctx.services(services)?;
-    let fleet = LocalFleet::new(&ctx.manifest)?;
+    let fleet = LocalFleet::new(&ctx.manifest, &ctx.environment)?;
     bring_up(ctx, &fleet, &services).await?;
     apply_access(ctx, &fleet, &services).await?;
     let report = status_report(ctx, &fleet).await?;
@@ -233,7 +268,7 @@ fn dev_servers<'a>(ctx: &'a Context, names: &[String]) -> Result<Vec<&'a Server>
         .manifest
         .servers
         .values()
-        .filter(|s| s.dev_port.is_some())
+        .filter(|s| ctx.manifest.local_port(s, &ctx.environment).is_some())
         .collect();
     if names.is_empty() {
         return Ok(known);
@@ -288,7 +323,7 @@ pub async fn down(ctx: &Context, servers: &[String], format: ReportFormat) -> Re
     require_local(ctx)?;
     let servers = dev_servers(ctx, servers)?;
     let _lock = lock_project(ctx)?;
-    let fleet = LocalFleet::new(&ctx.manifest)?;
+    let fleet = LocalFleet::new(&ctx.manifest, &ctx.environment)?;
     let mut tasks = tokio::task::JoinSet::new();
     for server in servers {
         let cluster = fleet.cluster(server)?;
@@ -384,7 +419,7 @@ async fn status_report(ctx: &Context, fleet: &LocalFleet) -> Result<StatusReport
         .manifest
         .servers
         .values()
-        .filter(|s| s.dev_port.is_some())
+        .filter(|s| ctx.manifest.local_port(s, &ctx.environment).is_some())
     {
         let cluster = fleet.cluster(server)?;
         let status = {
@@ -473,7 +508,7 @@ async fn existing_placements(cluster: &LocalCluster) -> Result<Vec<String>> {
 
 pub async fn status(ctx: &Context, format: ReportFormat) -> Result<()> {
     require_local(ctx)?;
-    let fleet = LocalFleet::new(&ctx.manifest)?;
+    let fleet = LocalFleet::new(&ctx.manifest, &ctx.environment)?;
     let report = status_report(ctx, &fleet).await?;
     output::print_report(&report, format);
     Ok(())
@@ -515,7 +550,7 @@ pub async fn reset(ctx: &Context, services: &[String], format: ReportFormat) -> 
     require_local(ctx)?;
     let _lock = lock_project(ctx)?;
     let services = ctx.services(services)?;
-    let fleet = LocalFleet::new(&ctx.manifest)?;
+    let fleet = LocalFleet::new(&ctx.manifest, &ctx.environment)?;
     let by_server = bring_up(ctx, &fleet, &services).await?;
     for (server, connections) in by_server {
         let cluster = fleet.cluster(&ctx.manifest.servers[&server])?;
@@ -659,7 +694,7 @@ impl Report for SeedReport {
 pub fn psql(ctx: &Context, service: &str, args: &[String]) -> Result<()> {
     require_local(ctx)?;
     let connection = ctx.resolver().resolve(service, &ctx.environment)?;
-    let fleet = LocalFleet::new(&ctx.manifest)?;
+    let fleet = LocalFleet::new(&ctx.manifest, &ctx.environment)?;
     let mut command = std::process::Command::new(fleet.bins().tool("psql"));
     let config = &ctx.manifest.services[service];
     for (key, mut value) in crate::commands::env::export_vars(&connection, config, true)? {

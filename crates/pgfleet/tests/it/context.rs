@@ -325,7 +325,7 @@ impl TestContext {
             }
         }
         let manifest = std::fs::read_to_string(&self.manifest).unwrap_or_default();
-        let port = regex::Regex::new(r"(?m)^\s*(dev_)?port\s*=\s*(\d+)").unwrap();
+        let port = regex::Regex::new(r"(?m)^\s*(dev_|test_)?port\s*=\s*(\d+)").unwrap();
         for captures in port.captures_iter(&manifest) {
             numbers.push((captures[2].to_owned(), "[PORT]"));
         }
@@ -372,6 +372,10 @@ impl Drop for TestContext {
     fn drop(&mut self) {
         if self.stop_clusters_on_drop {
             let _ = self.run(&["dev", "down"]);
+            // A testing environment's clusters are its own (the tests name it `testing`).
+            if self.dir.path().join(".pgfleet/testing").is_dir() {
+                let _ = self.run(&["--env", "testing", "dev", "down"]);
+            }
         }
     }
 }

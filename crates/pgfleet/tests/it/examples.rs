@@ -52,7 +52,7 @@ fn copy_dir(from: &Path, to: &Path) {
 /// out), one string per database, run through the local cluster's own binaries.
 fn catalog_dumps(ctx: &TestContext) -> Vec<(String, String)> {
     let manifest = Manifest::load(&ctx.manifest).unwrap();
-    let fleet = LocalFleet::new(&manifest).unwrap();
+    let fleet = LocalFleet::new(&manifest, "development").unwrap();
     let mut databases: Vec<(String, String)> = manifest
         .services
         .values()

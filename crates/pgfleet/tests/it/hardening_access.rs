@@ -117,7 +117,7 @@ async fn rights_on_the_pgfleet_schema_a_runtime_roles_schema_and_role_settings_a
         format!("{p}_auth_app has DELETE on table pgfleet.audit_log"),
         format!("schema {p}_rogue is owned by {p}_auth_app"),
         format!("table {p}_rogue.mine is owned by {p}_auth_app"),
-        format!("role {p}_auth_app sets statement_timeout = 0"),
+        format!("role {p}_auth_app sets statement_timeout = 0, but the manifest says 30s"),
         format!(
             "role {p}_users_app sets role = {p}_auth_ro in database {}",
             f.shared.name
@@ -144,16 +144,32 @@ async fn rights_on_the_pgfleet_schema_a_runtime_roles_schema_and_role_settings_a
             .await,
         "rewriting the audit log",
     );
-    let settings: i64 = admin
-        .query_one(
-            "SELECT count(*) FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole
-              WHERE r.rolname LIKE $1",
-            &[&format!("{p}\\_%")],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(settings, 0);
+    // What remains are the manifest's settings of the runtime roles, role-wide: the one in
+    // a database is gone, and statement_timeout is set over rather than reset.
+    let settings: Vec<String> = crate::context::column(
+        &admin,
+        &format!(
+            "SELECT r.rolname || coalesce(' in ' || d.datname, '') || ': ' || array_to_string(ARRAY(SELECT unnest(s.setconfig) ORDER BY 1), ' ')
+               FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole
+               LEFT JOIN pg_database d ON d.oid = s.setdatabase
+              WHERE r.rolname LIKE '{p}\\_%' ORDER BY 1"
+        ),
+    )
+    .await;
+    assert_eq!(
+        settings,
+        [
+            format!(
+                "{p}_auth_app: idle_in_transaction_session_timeout=1min search_path={p}_auth_schema, public statement_timeout=30s"
+            ),
+            format!(
+                "{p}_billing_app: idle_in_transaction_session_timeout=1min statement_timeout=30s"
+            ),
+            format!(
+                "{p}_users_app: idle_in_transaction_session_timeout=1min search_path={p}_user_schema, public statement_timeout=30s"
+            ),
+        ]
+    );
 }
 
 #[tokio::test]

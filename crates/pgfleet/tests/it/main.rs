@@ -29,6 +29,8 @@ mod manifest_fixtures;
 mod migrate;
 mod ownership;
 mod pooler;
+mod role_settings;
 mod serve;
 mod snapshots_cli;
+mod testing_env;
 mod tls;

@@ -259,6 +259,16 @@ fn dev_up_status_seed_reset_down() {
     );
     s.snap("down", &["dev", "down"]);
     s.snap("status_after", &["dev", "status", "--format", "json"]);
+    // `dev template`: built (the cluster is started for it), then fresh. The digest covers
+    // pgfleet's version, so it changes with every release.
+    let digest = [(r#""digest": "[0-9a-f]{64}""#, r#""digest": "[DIGEST]""#)];
+    s.snap("template", &["dev", "template", "billing"]);
+    s.snap_with(
+        "template_again_json",
+        &["dev", "template", "billing", "--format", "json"],
+        &digest,
+    );
+    s.snap("down_after_template", &["dev", "down", "solo"]);
 }
 
 /// The dashboard and rules are large: their outline is the snapshot (titles, names, counts).
