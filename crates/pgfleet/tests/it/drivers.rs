@@ -455,7 +455,6 @@ async fn every_driver_connects_with_its_exported_url_verifying_the_server() {
 }
 
 #[tokio::test]
-#[ignore = "needs role settings (i14-a)"]
 async fn every_driver_session_has_the_manifests_limits_and_search_path() {
     let fleet = driver_fleet(false, LIMITS).await;
     for client in &CLIENTS {
