@@ -59,23 +59,9 @@ impl Reaper {
         data_dir: &Path,
         remove: &[&Path],
     ) -> Result<Self, TestkitError> {
-        let mut cmd = Command::new("/bin/sh");
-        cmd.arg("-c")
-            .arg(SCRIPT)
-            .arg(pg_ctl)
-            .arg(data_dir)
-            .args(remove)
-            .current_dir("/")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0);
-        run_as.configure(&mut cmd);
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| TestkitError::io("spawning the test cluster reaper (/bin/sh)", e))?;
-        let stdin = child.stdin.take();
-        Ok(Self { child, stdin })
+        let mut args = vec![pg_ctl.as_os_str(), data_dir.as_os_str()];
+        args.extend(remove.iter().map(|p| p.as_os_str()));
+        Self::spawn_script(run_as, SCRIPT, &args, "the test cluster reaper")
     }
 
     /// A reaper that stops process `pid` (running as the server user) and deletes `remove`.
@@ -84,11 +70,24 @@ impl Reaper {
         pid: u32,
         remove: &[&Path],
     ) -> Result<Self, TestkitError> {
+        let pid = pid.to_string();
+        let mut args = vec![std::ffi::OsStr::new(&pid)];
+        args.extend(remove.iter().map(|p| p.as_os_str()));
+        Self::spawn_script(run_as, KILL_SCRIPT, &args, "the PgBouncer reaper")
+    }
+
+    /// `sh -c script args…` as the server user, in its own process group (so a Ctrl-C of the
+    /// test run does not reach it first), with only its stdin kept: closing it is the signal.
+    fn spawn_script(
+        run_as: &RunAs,
+        script: &str,
+        args: &[&std::ffi::OsStr],
+        what: &str,
+    ) -> Result<Self, TestkitError> {
         let mut cmd = Command::new("/bin/sh");
         cmd.arg("-c")
-            .arg(KILL_SCRIPT)
-            .arg(pid.to_string())
-            .args(remove)
+            .arg(script)
+            .args(args)
             .current_dir("/")
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -97,7 +96,7 @@ impl Reaper {
         run_as.configure(&mut cmd);
         let mut child = cmd
             .spawn()
-            .map_err(|e| TestkitError::io("spawning the PgBouncer reaper (/bin/sh)", e))?;
+            .map_err(|e| TestkitError::io(format!("spawning {what} (/bin/sh)"), e))?;
         let stdin = child.stdin.take();
         Ok(Self { child, stdin })
     }

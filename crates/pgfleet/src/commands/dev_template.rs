@@ -86,7 +86,7 @@ pub async fn template(
             owner.name
         )));
     }
-    let digest = digest(&in_database)?;
+    let digest = digest(&ctx.manifest.path, &in_database)?;
     let fleet = LocalFleet::new(&ctx.manifest, &ctx.environment)?;
     let cluster = fleet.cluster(&ctx.manifest.servers[&config.server])?;
 
@@ -251,12 +251,16 @@ async fn build(
     Ok(())
 }
 
-/// SHA-256 over pgfleet's version and, per service, every file of its migrations and seeds
-/// folders (relative path and bytes, in name order): any change to what built the template
-/// makes it stale.
-fn digest(services: &[&Service]) -> Result<String> {
+/// SHA-256 over pgfleet's version, the manifest (the template gets its access plan and
+/// layouts) and, per service, every file of its migrations and seeds folders (relative path
+/// and bytes, in name order): any change to what built the template makes it stale.
+fn digest(manifest: &Path, services: &[&Service]) -> Result<String> {
     let mut hasher = Sha256::new();
     hasher.update(format!("pgfleet {}\n", env!("CARGO_PKG_VERSION")));
+    let text = std::fs::read(manifest)
+        .map_err(|e| CliError::Failed(format!("cannot read {}: {e}", manifest.display())))?;
+    hasher.update(format!("manifest {}\n", text.len()));
+    hasher.update(&text);
     for service in services {
         for (kind, dir) in [
             ("migrations", &service.migrations),

@@ -217,6 +217,17 @@ async fn a_template_is_built_once_rebuilt_when_stale_and_cloned_by_the_test_runn
     assert_ne!(rebuilt["digest"], built["digest"]);
     assert_eq!(template(&ctx, "notes", &[])["result"], "fresh");
     assert_eq!(template(&ctx, "files", &[])["result"], "built");
+    // So does a change of the manifest: the template carries its access plan (tags now reads
+    // notes, a grant the old template lacks).
+    let manifest = std::fs::read_to_string(&ctx.manifest).unwrap();
+    let reads = manifest.replace(
+        "schema = \"tags\"\n",
+        "schema = \"tags\"\nreads = [\"notes\"]\n",
+    );
+    assert_ne!(reads, manifest);
+    std::fs::write(&ctx.manifest, reads).unwrap();
+    let regranted = template(&ctx, "notes", &[]);
+    assert_eq!(regranted["result"], "rebuilt", "{regranted}");
 
     // The test runner clones it; the services' runtime roles use the clone.
     let runner = login(
