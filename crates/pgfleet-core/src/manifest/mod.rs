@@ -8,9 +8,9 @@ mod setting;
 
 pub use error::{LineColumn, ManifestError, Problem, line_column};
 pub use model::{
-    ConnectionSettings, Driver, Fleet, Layout, Manifest, POOLER_DEFAULT_PORT, Placement,
-    PoolSettings, Pooler, PoolerAddress, PoolerMode, RlsPolicy, Server, Service, ServiceAccess,
-    SslMode,
+    BackupEncryption, BackupSettings, BackupStorage, BackupTarget, ConnectionSettings, Driver,
+    Fleet, Layout, Manifest, POOLER_DEFAULT_PORT, Placement, PoolSettings, Pooler, PoolerAddress,
+    PoolerMode, Retention, RlsPolicy, S3Storage, Server, Service, ServiceAccess, SslMode,
 };
 pub use setting::Setting;
 
@@ -351,6 +351,11 @@ impl Validator {
         }
         self.cross_service_checks(&raw, &services);
         self.roles_apart_from_logins(&raw, &fleet_name, &services, &servers, &environments);
+        let backup = raw
+            .backup
+            .as_ref()
+            .map(|backup| self.backup(backup, &environments, project_dir))
+            .unwrap_or_default();
 
         Manifest {
             path: path.to_path_buf(),
@@ -365,6 +370,189 @@ impl Validator {
             environments,
             servers,
             services,
+            backup,
+        }
+    }
+
+    /// `[backup]`: bounds of its numbers, one storage per environment table, credentials and
+    /// identities only from variables, and no plain-HTTP endpoint unless asked for.
+    fn backup(
+        &mut self,
+        raw: &model::RawBackup,
+        environments: &BTreeMap<String, ConnectionSettings>,
+        project_dir: &Path,
+    ) -> BackupSettings {
+        let defaults = BackupSettings::default();
+        let mut at_least_one = |value: &Option<Spanned<u32>>, key: &str, default: u32| match value {
+            Some(v) if *v.get_ref() == 0 => {
+                self.report(Problem::at(v.span(), format!("{key} must be at least 1")));
+                default
+            }
+            Some(v) => *v.get_ref(),
+            None => default,
+        };
+        let jobs_per_server = at_least_one(
+            &raw.jobs_per_server,
+            "jobs_per_server",
+            defaults.jobs_per_server,
+        );
+        let dump_jobs = at_least_one(&raw.dump_jobs, "dump_jobs", defaults.dump_jobs);
+        let zstd_level = match &raw.zstd_level {
+            Some(level) if !(1..=19).contains(level.get_ref()) => {
+                self.report(Problem::at(
+                    level.span(),
+                    format!("zstd_level {} is not a level of 1-19", level.get_ref()),
+                ));
+                defaults.zstd_level
+            }
+            Some(level) => *level.get_ref(),
+            None => defaults.zstd_level,
+        };
+        let mut targets = BTreeMap::new();
+        for (env, target) in &raw.environments {
+            if !environments.contains_key(env.get_ref()) {
+                self.report(
+                    Problem::at(
+                        env.span(),
+                        format!(
+                            "[backup] names environment `{}`, which is not declared",
+                            env.get_ref()
+                        ),
+                    )
+                    .with_help(format!(
+                        "declared environments: {}",
+                        join(environments.keys())
+                    )),
+                );
+            }
+            let storage = match (&target.path, &target.s3) {
+                (Some(path), None) => BackupStorage::Local {
+                    path: project_dir.join(path.get_ref()),
+                },
+                (None, Some(s3)) => {
+                    self.s3_storage(s3);
+                    BackupStorage::S3(Box::new(s3.get_ref().clone()))
+                }
+                (Some(path), Some(_)) => {
+                    self.report(
+                        Problem::at(
+                            path.span(),
+                            format!(
+                                "backups of `{}` have both a path and an s3 bucket",
+                                env.get_ref()
+                            ),
+                        )
+                        .with_help("keep one: path = \"…\" or s3 = { bucket = \"…\" }"),
+                    );
+                    continue;
+                }
+                (None, None) => {
+                    self.report(
+                        Problem::at(
+                            env.span(),
+                            format!("backups of `{}` have no storage", env.get_ref()),
+                        )
+                        .with_help(
+                            "add path = \"backups\" or s3 = { bucket = \"…\", prefix = \"…\" }",
+                        ),
+                    );
+                    continue;
+                }
+            };
+            if let Some(encryption) = &target.encryption {
+                self.backup_encryption(encryption);
+            }
+            targets.insert(
+                env.get_ref().clone(),
+                BackupTarget {
+                    storage,
+                    encryption: target.encryption.as_ref().map(|e| e.get_ref().clone()),
+                },
+            );
+        }
+        BackupSettings {
+            jobs_per_server,
+            dump_jobs,
+            zstd_level,
+            verified_within: raw.verified_within.unwrap_or(defaults.verified_within),
+            retention: raw.retention,
+            environments: targets,
+        }
+    }
+
+    fn s3_storage(&mut self, s3: &Spanned<S3Storage>) {
+        let span = s3.span();
+        let s3 = s3.get_ref();
+        for (key, value) in [
+            ("access_key_id", &s3.access_key_id),
+            ("secret_access_key", &s3.secret_access_key),
+            ("session_token", &s3.session_token),
+        ] {
+            if let Some(value) = value {
+                self.only_from_variable(span.clone(), key, value);
+            }
+        }
+        if let Some(Setting::Literal(endpoint)) = &s3.endpoint
+            && endpoint.starts_with("http://")
+            && !s3.allow_http
+        {
+            self.report(
+                Problem::at(
+                    span.clone(),
+                    format!("the s3 endpoint `{endpoint}` is plain HTTP"),
+                )
+                .with_help("use https://, or set allow_http = true for a local test server"),
+            );
+        }
+        if matches!(&s3.bucket, Setting::Literal(bucket) if bucket.is_empty()) {
+            self.report(Problem::at(span, "the s3 bucket is empty"));
+        }
+    }
+
+    fn backup_encryption(&mut self, encryption: &Spanned<BackupEncryption>) {
+        let span = encryption.span();
+        let encryption = encryption.get_ref();
+        if encryption.recipients.is_empty() {
+            self.report(
+                Problem::at(span.clone(), "backup encryption has no recipients")
+                    .with_help("add recipients = [\"age1…\"] (the public keys of `age-keygen`)"),
+            );
+        }
+        for recipient in &encryption.recipients {
+            if let Setting::Literal(key) = recipient
+                && !key.starts_with("age1")
+            {
+                self.report(
+                    Problem::at(
+                        span.clone(),
+                        format!("backup recipient `{key}` is not an age public key (age1…)"),
+                    )
+                    .with_help("a recipient is public; the secret key goes in `identity`"),
+                );
+            }
+        }
+        if let Some(identity) = &encryption.identity {
+            self.only_from_variable(span, "identity", identity);
+        }
+    }
+
+    /// A secret of the backup table: a variable without a default, never a literal.
+    fn only_from_variable(&mut self, span: std::ops::Range<usize>, key: &str, value: &Setting) {
+        match value {
+            Setting::FromEnv { default: None, .. } => {}
+            Setting::Literal(_) => self.report(
+                Problem::at(span, format!("`{key}` must not be written in the manifest"))
+                    .with_help(format!(
+                        "name the variable that holds it: {key} = {{ env = \"…\" }}"
+                    )),
+            ),
+            Setting::FromEnv { .. } => self.report(
+                Problem::at(
+                    span,
+                    format!("`{key}` must not have a default in the manifest"),
+                )
+                .with_help("drop `default` and set the variable"),
+            ),
         }
     }
 

@@ -21,6 +21,7 @@ pub(super) struct RawManifest {
     pub servers: BTreeMap<Spanned<String>, RawServer>,
     #[serde(default)]
     pub services: BTreeMap<Spanned<String>, RawService>,
+    pub backup: Option<RawBackup>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -105,6 +106,124 @@ pub struct Pooler {
     pub mode: PoolerMode,
     /// The environments where services connect through it, and its address there.
     pub environments: BTreeMap<String, PoolerAddress>,
+}
+
+/// `[backup]`: how `pgfleet backup` dumps, where it keeps backups per environment, and how
+/// many it keeps.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBackup {
+    /// Services dumped at once on one server (a dump must not starve production).
+    pub jobs_per_server: Option<Spanned<u32>>,
+    /// `pg_dump --jobs` for a database-placed service (its tables dumped in parallel).
+    pub dump_jobs: Option<Spanned<u32>>,
+    /// zstd's level for every file of a backup (1-19).
+    pub zstd_level: Option<Spanned<i32>>,
+    /// `observe alerts`' rule fires when a service's newest verified backup is older.
+    #[serde(default, with = "humantime_serde::option")]
+    pub verified_within: Option<Duration>,
+    #[serde(default)]
+    pub retention: Retention,
+    #[serde(default)]
+    pub environments: BTreeMap<Spanned<String>, RawBackupTarget>,
+}
+
+/// `[backup.environments.E]`: one of `path` (a local folder) or `s3`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBackupTarget {
+    pub path: Option<Spanned<PathBuf>>,
+    pub s3: Option<Spanned<S3Storage>>,
+    pub encryption: Option<Spanned<BackupEncryption>>,
+}
+
+/// Retention for `backup prune`, per service: a backup is kept when any rule keeps it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    /// The newest N complete backups.
+    pub keep_last: Option<u32>,
+    /// The newest backup of each of the last N days that have one.
+    pub keep_daily: Option<u32>,
+    /// The newest backup of each of the last N ISO weeks that have one.
+    pub keep_weekly: Option<u32>,
+    /// The newest backup of each of the last N months that have one.
+    pub keep_monthly: Option<u32>,
+}
+
+/// An S3-compatible bucket. Credentials are variables, never literals; without them the
+/// object store's own chain (instance metadata, `AWS_*` variables) applies.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Storage {
+    pub bucket: Setting,
+    /// Key prefix under which this environment's backups live.
+    #[serde(default)]
+    pub prefix: String,
+    pub region: Option<Setting>,
+    /// An S3-compatible server's URL (MinIO, Ceph, moto); AWS when absent.
+    pub endpoint: Option<Setting>,
+    pub access_key_id: Option<Setting>,
+    pub secret_access_key: Option<Setting>,
+    pub session_token: Option<Setting>,
+    /// Allow an `http://` endpoint (a local test server); refused otherwise.
+    #[serde(default)]
+    pub allow_http: bool,
+}
+
+/// age encryption of every file of a backup.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupEncryption {
+    /// age recipients (`age1…` public keys, literal or from variables): who can decrypt.
+    pub recipients: Vec<Setting>,
+    /// The variable holding an age identity (`AGE-SECRET-KEY-1…`) for verify and restore.
+    pub identity: Option<Setting>,
+    /// A file holding age identities, for verify and restore.
+    pub identity_file: Option<Setting>,
+}
+
+/// Where an environment's backups are kept.
+#[derive(Debug, Clone)]
+pub enum BackupStorage {
+    /// A local folder (absolute).
+    Local {
+        path: PathBuf,
+    },
+    S3(Box<S3Storage>),
+}
+
+/// One environment's backup target.
+#[derive(Debug, Clone)]
+pub struct BackupTarget {
+    pub storage: BackupStorage,
+    pub encryption: Option<BackupEncryption>,
+}
+
+/// `[backup]`, validated and defaulted.
+#[derive(Debug, Clone)]
+pub struct BackupSettings {
+    pub jobs_per_server: u32,
+    pub dump_jobs: u32,
+    pub zstd_level: i32,
+    pub verified_within: Duration,
+    pub retention: Retention,
+    /// Environments with a table of their own; the others keep theirs under
+    /// `.pgfleet/backups/<environment>/` (see `Manifest::backup_target`).
+    pub environments: BTreeMap<String, BackupTarget>,
+}
+
+impl Default for BackupSettings {
+    fn default() -> Self {
+        BackupSettings {
+            jobs_per_server: 2,
+            dump_jobs: 2,
+            zstd_level: 3,
+            verified_within: Duration::from_secs(48 * 3600),
+            retention: Retention::default(),
+            environments: BTreeMap::new(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -505,9 +624,25 @@ pub struct Manifest {
     pub environments: BTreeMap<String, ConnectionSettings>,
     pub servers: BTreeMap<String, Server>,
     pub services: BTreeMap<String, Service>,
+    pub backup: BackupSettings,
 }
 
 impl Manifest {
+    /// Where `environment`'s backups are kept: its `[backup.environments.E]` table, else the
+    /// local folder `.pgfleet/backups/<environment>/`.
+    pub fn backup_target(&self, environment: &str) -> BackupTarget {
+        self.backup
+            .environments
+            .get(environment)
+            .cloned()
+            .unwrap_or_else(|| BackupTarget {
+                storage: BackupStorage::Local {
+                    path: self.state_dir().join("backups").join(environment),
+                },
+                encryption: None,
+            })
+    }
+
     /// Settings for `server` in `environment`: the server's own override over the environment's.
     pub fn settings(&self, server: &Server, environment: &str) -> Option<ConnectionSettings> {
         let base = self.environments.get(environment)?;

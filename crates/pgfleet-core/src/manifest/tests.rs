@@ -627,3 +627,63 @@ fn a_testing_environment_is_local_and_its_ports_are_its_own() {
         ]
     );
 }
+
+#[test]
+fn backups_default_to_a_local_folder_per_environment() {
+    let manifest = parse(GOOD).unwrap();
+    assert_eq!(manifest.backup.jobs_per_server, 2);
+    match manifest.backup_target("production").storage {
+        BackupStorage::Local { path } => {
+            assert_eq!(path, Path::new("/project/.pgfleet/backups/production"))
+        }
+        other => panic!("expected a local folder, got {other:?}"),
+    }
+    let text = format!(
+        "{GOOD}\n[backup]\nzstd_level = 6\nretention = {{ keep_last = 3, keep_weekly = 4 }}\n\
+         [backup.environments.production]\n\
+         s3 = {{ bucket = \"b\", prefix = \"p\", endpoint = {{ env = \"S3_URL\" }}, \
+         access_key_id = {{ env = \"S3_KEY\" }}, secret_access_key = {{ env = \"S3_SECRET\" }} }}\n\
+         encryption = {{ recipients = [\"age1abc\"], identity = {{ env = \"AGE_KEY\" }} }}\n"
+    );
+    let manifest = parse(&text).unwrap();
+    assert_eq!(manifest.backup.zstd_level, 6);
+    assert_eq!(manifest.backup.retention.keep_last, Some(3));
+    let target = manifest.backup_target("production");
+    assert!(matches!(&target.storage, BackupStorage::S3(s3) if s3.prefix == "p"));
+    assert!(target.encryption.is_some());
+}
+
+#[test]
+fn backup_secrets_come_from_variables_and_every_problem_is_listed() {
+    let text = format!(
+        "{GOOD}\n[backup]\njobs_per_server = 0\nzstd_level = 30\n\
+         [backup.environments.staging]\npath = \"b\"\n\
+         [backup.environments.production]\n\
+         s3 = {{ bucket = \"b\", endpoint = \"http://127.0.0.1:9000\", secret_access_key = \"hunter2\" }}\n\
+         encryption = {{ recipients = [\"not-a-key\"], identity = \"AGE-SECRET-KEY-1X\" }}\n"
+    );
+    let found = problems(&text);
+    let messages: Vec<&str> = found
+        .iter()
+        .map(|p| p.splitn(3, ':').nth(2).unwrap().trim())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "jobs_per_server must be at least 1",
+            "zstd_level 30 is not a level of 1-19",
+            "[backup] names environment `staging`, which is not declared",
+            "`secret_access_key` must not be written in the manifest",
+            "the s3 endpoint `http://127.0.0.1:9000` is plain HTTP",
+            "backup recipient `not-a-key` is not an age public key (age1…)",
+            "`identity` must not be written in the manifest",
+        ],
+        "{found:#?}"
+    );
+    assert!(
+        !found
+            .iter()
+            .any(|p| p.contains("hunter2") || p.contains("SECRET-KEY")),
+        "a secret written in the manifest is never repeated: {found:#?}"
+    );
+}

@@ -1,0 +1,91 @@
+//! Where backups are kept. Every store has the same shape: `<id>/backup.json` beside
+//! `<id>/<service>/…`, and a backup exists for readers only once its `backup.json` does.
+//! A backup is assembled in a local staging folder first (`staging`), then `publish`ed.
+
+pub mod local;
+
+use crate::{BackupError, Catalog};
+use std::path::{Path, PathBuf};
+
+/// A backup store of one environment.
+#[derive(Debug)]
+pub enum Store {
+    Local(local::LocalStore),
+}
+
+impl Store {
+    /// Where it is, as messages and the catalog show it (never a credential).
+    pub fn describe(&self) -> String {
+        match self {
+            Store::Local(store) => store.root().display().to_string(),
+        }
+    }
+
+    /// A fresh, empty local folder to assemble backup `id` in.
+    pub fn staging(&self, id: &str) -> Result<PathBuf, BackupError> {
+        match self {
+            Store::Local(store) => store.staging(id),
+        }
+    }
+
+    /// Makes the backup assembled in `staging` visible, `catalog` last: until then no
+    /// reader lists it.
+    pub async fn publish(
+        &self,
+        id: &str,
+        staging: &Path,
+        catalog: &Catalog,
+    ) -> Result<(), BackupError> {
+        match self {
+            Store::Local(store) => store.publish(id, staging, catalog),
+        }
+    }
+
+    /// The ids of published backups, sorted.
+    pub async fn list(&self) -> Result<Vec<String>, BackupError> {
+        match self {
+            Store::Local(store) => store.list(),
+        }
+    }
+
+    pub async fn read_catalog(&self, id: &str) -> Result<Catalog, BackupError> {
+        match self {
+            Store::Local(store) => store.read_catalog(id),
+        }
+    }
+
+    /// Replaces a published backup's catalog (to add a verification) in one step.
+    pub async fn write_catalog(&self, id: &str, catalog: &Catalog) -> Result<(), BackupError> {
+        match self {
+            Store::Local(store) => store.write_catalog(id, catalog),
+        }
+    }
+
+    /// A local path holding the stored bytes of `file` of backup `id`: the file itself in a
+    /// local store, a download into `scratch` otherwise.
+    pub async fn local_copy(
+        &self,
+        id: &str,
+        file: &str,
+        _scratch: &Path,
+    ) -> Result<PathBuf, BackupError> {
+        match self {
+            Store::Local(store) => store.file_path(id, file),
+        }
+    }
+
+    /// Removes a published backup: its catalog first, so a crash part-way leaves no listed
+    /// backup with missing files.
+    pub async fn delete(&self, id: &str) -> Result<(), BackupError> {
+        match self {
+            Store::Local(store) => store.delete(id),
+        }
+    }
+}
+
+/// Catalog bytes as stored: pretty JSON with a final newline.
+pub(crate) fn catalog_bytes(catalog: &Catalog) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(catalog).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
+}
