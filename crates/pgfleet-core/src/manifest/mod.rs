@@ -351,6 +351,7 @@ impl Validator {
         }
         self.cross_service_checks(&raw, &services);
         self.roles_apart_from_logins(&raw, &fleet_name, &services, &servers, &environments);
+        self.derived_names(&raw, fleet, &services, any_local, any_testing);
         let backup = raw
             .backup
             .as_ref()
@@ -371,6 +372,52 @@ impl Validator {
             servers,
             services,
             backup,
+        }
+    }
+
+    /// Names pgfleet derives from the manifest's are identifiers too: a name PostgreSQL would
+    /// truncate silently (63 bytes) is refused where the name it comes from is written.
+    fn derived_names(
+        &mut self,
+        raw: &RawManifest,
+        fleet: &model::RawFleet,
+        services: &BTreeMap<String, Service>,
+        any_local: bool,
+        any_testing: bool,
+    ) {
+        if any_testing && let Some(name) = &fleet.name {
+            let runner = format!("{}_test_runner", name.get_ref());
+            if let Some(why) = identifier_problem(&runner) {
+                self.report(
+                    Problem::at(
+                        name.span(),
+                        format!("the testing environment's login `{runner}` {why}"),
+                    )
+                    .with_help("shorten the fleet's name"),
+                );
+            }
+        }
+        if !any_local {
+            return;
+        }
+        for (name, raw_service) in &raw.services {
+            let Some(service) = services.get(name.get_ref()) else {
+                continue;
+            };
+            let template = format!("{}_template", service.placement.database());
+            if let Some(why) = identifier_problem(&template) {
+                let span = raw_service
+                    .database
+                    .as_ref()
+                    .map_or_else(|| name.span(), |d| d.span());
+                self.report(
+                    Problem::at(
+                        span,
+                        format!("`pgfleet dev template`'s database `{template}` {why}"),
+                    )
+                    .with_help("shorten the database's name"),
+                );
+            }
         }
     }
 

@@ -687,3 +687,31 @@ fn backup_secrets_come_from_variables_and_every_problem_is_listed() {
         "a secret written in the manifest is never repeated: {found:#?}"
     );
 }
+
+#[test]
+fn names_pgfleet_derives_are_held_to_the_identifier_limit() {
+    let long_db = "d".repeat(60);
+    let long_fleet = "f".repeat(55);
+    let text = GOOD
+        .replace("name = \"demo\"", &format!("name = \"{long_fleet}\""))
+        .replace(
+            "database = \"billing_db\"",
+            &format!("database = \"{long_db}\""),
+        )
+        .replace(
+            "[environments.production]",
+            "[environments.testing]\nlocal = true\ntesting = true\n\n[environments.production]",
+        );
+    let found = problems(&text);
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert!(
+        found[0].contains(&format!(
+            "the testing environment's login `{long_fleet}_test_runner` is 67 bytes long"
+        )),
+        "{found:#?}"
+    );
+    assert!(
+        found[1].contains(&format!("database `{long_db}_template` is 69 bytes long")),
+        "{found:#?}"
+    );
+}
