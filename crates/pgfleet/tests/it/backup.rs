@@ -462,3 +462,74 @@ async fn a_killed_create_is_never_listed_and_the_next_one_succeeds() {
     assert_eq!(tables[0]["rows"], 600000);
     assert_files_match(&store_dir(&ctx).join(&id), &catalog["services"][0]["files"]);
 }
+
+/// A snapshot of a run's output with what differs between runs replaced: backup ids' times,
+/// sizes, ages (and, in tables, the padding they changed), progress lines sorted.
+fn snapshot(ctx: &TestContext, name: &str, args: &[&str]) {
+    let mut run = ctx.run_filtered(args);
+    // Parts run at once: their progress lines come in any order.
+    let mut lines: Vec<&str> = run.stderr.lines().collect();
+    lines.sort();
+    run.stderr = lines.join("\n");
+    let json = args.contains(&"json");
+    let mut text = run.snapshot();
+    for (pattern, replacement) in [
+        (r"_\d{8}_\d{6}\b", "_[STAMP]"),
+        (r#""(bytes|raw_bytes|age_seconds)": \d+"#, r#""$1": "[N]""#),
+        (r"\b\d+(\.\d+)? (B|KiB|MiB|GiB)\b", "[SIZE]"),
+        (r"\b\d+[smhd]\b", "[AGE]"),
+    ] {
+        text = regex::Regex::new(pattern)
+            .unwrap()
+            .replace_all(&text, replacement)
+            .into_owned();
+    }
+    if !json {
+        text = regex::Regex::new(r"[ ]{2,}")
+            .unwrap()
+            .replace_all(&text, "   ")
+            .into_owned();
+    }
+    insta::assert_snapshot!(name, text, &format!("pgfleet {}", args.join(" ")));
+}
+
+#[tokio::test]
+async fn list_and_status_snapshots() {
+    let (ctx, _orders, _shared) = seeded_fleet("bks").await;
+    let empty = |name, args: &[&str]| snapshot(&ctx, name, args);
+    empty("backup_01_list_empty", &["backup", "list"]);
+    empty("backup_02_status_empty", &["backup", "status"]);
+    snapshot(&ctx, "backup_03_create", &["backup", "create", "--all"]);
+    let first = ctx
+        .run(&["backup", "list", "--format", "json"])
+        .success()
+        .json();
+    let id = first[0]["id"].as_str().unwrap().to_owned();
+    // A verification as `backup verify` records it, so the columns show one.
+    let path = store_dir(&ctx).join(&id).join("backup.json");
+    let mut catalog: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    catalog["verifications"] = serde_json::json!([{
+        "service": "bks_orders",
+        "at": catalog["finished_at"],
+        "ok": true,
+        "restored_on": "main/scratch",
+        "duration_ms": 5,
+        "problems": []
+    }]);
+    std::fs::write(&path, serde_json::to_vec_pretty(&catalog).unwrap()).unwrap();
+    // A second second, so the newest backup is not the verified one.
+    std::thread::sleep(Duration::from_millis(1100));
+    ctx.run(&["backup", "create", "bks_users"]).success();
+    snapshot(&ctx, "backup_04_list", &["backup", "list"]);
+    snapshot(
+        &ctx,
+        "backup_05_list_json",
+        &["backup", "list", "bks_users", "--format", "json"],
+    );
+    snapshot(&ctx, "backup_06_status", &["backup", "status"]);
+    snapshot(
+        &ctx,
+        "backup_07_status_json",
+        &["backup", "status", "--format", "json"],
+    );
+}
