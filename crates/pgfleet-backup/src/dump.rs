@@ -70,6 +70,7 @@ pub(crate) async fn dump_part(
     dir: &Path,
     dump_jobs: u32,
     connect_timeout: Duration,
+    started: &(dyn Fn(u32) + Send + Sync),
     progress: &(dyn Fn(u64) + Send + Sync),
 ) -> Result<Dumped, BackupError> {
     std::fs::create_dir_all(dir)
@@ -117,7 +118,7 @@ pub(crate) async fn dump_part(
         args.push(format!("--schema={}", quoted_pattern(schema)));
     }
     let command = client_command(bins, "pg_dump", &part.connection, "pgfleet backup", &args)?;
-    run_watched(command, &dir.join(DUMP_DIR), progress).await?;
+    run_watched(command, &dir.join(DUMP_DIR), started, progress).await?;
     // The snapshot had to outlive pg_dump's import of it; nothing was written.
     client.batch_execute("ROLLBACK").await?;
 
@@ -144,6 +145,7 @@ pub(crate) async fn dump_roles(
     bins: &PgBinaries,
     connection: &Connection,
     file: &Path,
+    started: &(dyn Fn(u32) + Send + Sync),
 ) -> Result<(), BackupError> {
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir)
@@ -157,14 +159,15 @@ pub(crate) async fn dump_roles(
         format!("--file={}", file.display()),
     ];
     let command = client_command(bins, "pg_dumpall", connection, "pgfleet backup", &args)?;
-    run_watched(command, file, &|_| {}).await
+    run_watched(command, file, started, &|_| {}).await
 }
 
-/// Runs a client tool to its end, reporting the bytes under `output` every quarter second.
-/// The child dies with the future (`kill_on_drop`).
+/// Runs a client tool to its end, telling `started` its pid and reporting the bytes under
+/// `output` every quarter second. The child dies with the future (`kill_on_drop`).
 async fn run_watched(
     command: pgfleet_cluster::dump::ClientCommand,
     output: &Path,
+    started: &(dyn Fn(u32) + Send + Sync),
     progress: &(dyn Fn(u64) + Send + Sync),
 ) -> Result<(), BackupError> {
     let pgfleet_cluster::dump::ClientCommand {
@@ -178,6 +181,9 @@ async fn run_watched(
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| BackupError::io(format!("running {shown}"), e))?;
+    if let Some(pid) = child.id() {
+        started(pid);
+    }
     let mut stderr = child.stderr.take();
     let read_stderr = async {
         let mut text = Vec::new();

@@ -460,6 +460,28 @@ async fn a_killed_create_is_never_listed_and_the_next_one_succeeds() {
     .unwrap();
     let tables = &catalog["services"][0]["tables"];
     assert_eq!(tables[0]["rows"], 600000);
+    // No pg_dump of a killed run is left loading the server.
+    let client = db.client().await;
+    let started = Instant::now();
+    loop {
+        let sessions: Vec<i64> = column(
+            &client,
+            &format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND application_name = 'pgfleet backup'",
+                db.name
+            ),
+        )
+        .await;
+        if sessions[0] == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{} pg_dump session(s) left",
+            sessions[0]
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert_files_match(&store_dir(&ctx).join(&id), &catalog["services"][0]["files"]);
 }
 
