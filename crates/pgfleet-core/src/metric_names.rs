@@ -56,6 +56,13 @@ pub mod serve {
     // drift
     pub const ACCESS_DRIFT: &str = "pgfleet_access_drift";
 
+    // backups (the environment's backup store)
+    pub const BACKUP_LAST_COMPLETE_AGE_SECONDS: &str = "pgfleet_backup_last_complete_age_seconds";
+    pub const BACKUP_LAST_COMPLETE_BYTES: &str = "pgfleet_backup_last_complete_bytes";
+    pub const BACKUP_LAST_VERIFIED_AGE_SECONDS: &str = "pgfleet_backup_last_verified_age_seconds";
+    pub const BACKUP_LAST_VERIFY_SUCCESS: &str = "pgfleet_backup_last_verify_success";
+    pub const BACKUP_VERIFIED_WITHIN_SECONDS: &str = "pgfleet_backup_verified_within_seconds";
+
     // statements
     pub const STATEMENTS_AVAILABLE: &str = "pgfleet_statements_available";
     pub const STATEMENTS_CALLS: &str = "pgfleet_statements_calls";

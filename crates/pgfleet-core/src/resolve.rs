@@ -215,6 +215,11 @@ impl<'a> Resolver<'a> {
         Self { manifest, vars }
     }
 
+    /// The variables it resolves from (for settings outside a connection: a backup bucket's).
+    pub fn vars(&self) -> &'a Vars {
+        self.vars
+    }
+
     /// The active environment: `explicit` (`--env`), else the manifest's selecting variable,
     /// else its default. Names are matched case-insensitively (`PRODUCTION` is `production`).
     pub fn environment(&self, explicit: Option<&str>) -> Result<String, ResolveError> {

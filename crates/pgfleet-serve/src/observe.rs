@@ -16,7 +16,7 @@ struct Alert {
 }
 
 /// The rules; expressions name metrics through [`names`], so a renamed metric renames them.
-fn alerts() -> [Alert; 10] {
+fn alerts() -> [Alert; 12] {
     [
         Alert {
             name: "PgfleetDatabaseDown",
@@ -97,6 +97,28 @@ fn alerts() -> [Alert; 10] {
             severity: "warning",
             summary: "database {{ $labels.database }}: deadlocks in the last 10 minutes",
             description: "PostgreSQL detected {{ $value }} deadlock(s) in {{ $labels.database }}.",
+        },
+        Alert {
+            name: "PgfleetNoVerifiedBackup",
+            // Too old, or none at all: the threshold is the manifest's, carried by a metric so
+            // that the rules stay the same for every fleet.
+            expr: format!(
+                "{age} > {within} or ({within} unless {age})",
+                age = names::BACKUP_LAST_VERIFIED_AGE_SECONDS,
+                within = names::BACKUP_VERIFIED_WITHIN_SECONDS
+            ),
+            for_: "15m",
+            severity: "warning",
+            summary: "{{ $labels.service }}: no verified backup within its verified_within",
+            description: "No backup of {{ $labels.service }} young enough has been proven to restore: run pgfleet backup create, then pgfleet backup verify.",
+        },
+        Alert {
+            name: "PgfleetBackupVerifyFailed",
+            expr: format!("{} == 0", names::BACKUP_LAST_VERIFY_SUCCESS),
+            for_: "0m",
+            severity: "critical",
+            summary: "{{ $labels.service }}: its newest verified backup failed to verify",
+            description: "pgfleet backup verify found a missing or changed file, a failed restore or different row counts: see pgfleet backup list {{ $labels.service }}.",
         },
         Alert {
             name: "PgfleetCollectorFailing",

@@ -7,7 +7,7 @@ use pgfleet_core::{Manifest, ResolveError, Resolver};
 use pgfleet_pg::pool::{PoolBuildError, PoolLimits};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Why the targets cannot be built.
@@ -196,6 +196,9 @@ pub struct Targets {
     pub services: Vec<ServiceTarget>,
     pub databases: Vec<DatabaseTarget>,
     pub servers: Vec<ServerTarget>,
+    /// The environment's backup store, or why it cannot be opened (the backups collector
+    /// reports that as its failure; everything else is served all the same).
+    pub backups: Result<Arc<pgfleet_backup::Store>, String>,
 }
 
 impl Targets {
@@ -294,6 +297,9 @@ impl Targets {
             }
         }
         Ok(Targets {
+            backups: pgfleet_backup::Store::open(manifest, environment, resolver.vars())
+                .map(Arc::new)
+                .map_err(|e| e.to_string()),
             fleet: manifest.fleet.name.clone(),
             environment: environment.to_owned(),
             services,

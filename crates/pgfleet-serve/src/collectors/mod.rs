@@ -6,6 +6,7 @@
 //! deadline.
 
 mod activity;
+mod backups;
 mod drift;
 mod migrations;
 mod probe;
@@ -14,6 +15,7 @@ mod statements;
 mod tables;
 
 pub use activity::{DatabaseStats, ServerActivity, Sessions};
+pub use backups::Backups;
 pub use drift::Drift;
 pub use migrations::Migrations;
 pub use probe::Probe;
@@ -44,6 +46,7 @@ fn registry(targets: &Targets, settings: &Settings) -> Vec<Box<dyn Registered>> 
         slot::<Sizes>(targets, settings),
         slot::<Migrations>(targets, settings),
         slot::<Drift>(targets, settings),
+        slot::<Backups>(targets, settings),
     ]
 }
 
@@ -53,11 +56,14 @@ pub enum Per {
     Server,
     Database,
     Service,
+    /// One cache for the whole fleet: what is read once for every service (the backup store).
+    Fleet,
 }
 
 impl Per {
     fn count(self, targets: &Targets) -> usize {
         match self {
+            Per::Fleet => 1,
             Per::Server => targets.servers.len(),
             Per::Database => targets.databases.len(),
             Per::Service => targets.services.len(),
@@ -67,7 +73,7 @@ impl Per {
     /// The database whose pool cache `index` draws on; `None` for a server's own session.
     fn database(self, targets: &Targets, index: usize) -> Option<usize> {
         match self {
-            Per::Server => None,
+            Per::Server | Per::Fleet => None,
             Per::Database => Some(index),
             Per::Service => Some(targets.services[index].db),
         }
@@ -76,6 +82,7 @@ impl Per {
     /// The `target` label of cache `index`.
     pub fn target(self, targets: &Targets, index: usize) -> String {
         match self {
+            Per::Fleet => targets.fleet.clone(),
             Per::Server => targets.servers[index].name.clone(),
             Per::Database => {
                 let d = &targets.databases[index];
@@ -314,7 +321,8 @@ impl<C: Collector> Slot<C> {
         let (errors, refreshes) = (self.errors.clone(), self.refreshes.clone());
         // A background refresh waits for its server's turn (`ServerTarget::background`); one
         // that a scrape waits for (no value young enough to serve) does not.
-        let gate = C::FRESHNESS.serves_stale().then(|| {
+        // The fleet's own reads (the backup store) touch no server, so no server's turn.
+        let gate = (C::FRESHNESS.serves_stale() && C::PER != Per::Fleet).then(|| {
             let server = match C::PER.database(&owner.targets, index) {
                 Some(db) => owner.targets.databases[db].server_index,
                 None => index,

@@ -360,9 +360,46 @@ async fn metrics_cover_every_service_and_pass_promtool() {
         .await
         .unwrap();
     let _second = fleet.runtime("catalog", &fleet.shared).await;
+    // A backup of one service: serve reads the environment's store.
+    fleet
+        .ctx
+        .run(&["backup", "create", &format!("{p}_catalog")])
+        .success();
 
     let mut daemon = Daemon::start(&fleet.ctx, &["--top-queries", "3"]);
     let scrape = daemon.metrics();
+    let backed_up = [("service", format!("{p}_catalog"))];
+    let backed_up: Vec<(&str, &str)> = backed_up.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let age = sample(
+        &scrape,
+        "pgfleet_backup_last_complete_age_seconds",
+        &backed_up,
+    )
+    .expect("the backup's age");
+    assert!((0.0..600.0).contains(&age), "{age}");
+    assert!(
+        sample(&scrape, "pgfleet_backup_last_complete_bytes", &backed_up).unwrap() > 0.0,
+        "{scrape}"
+    );
+    assert_eq!(
+        sample(
+            &scrape,
+            "pgfleet_backup_last_verified_age_seconds",
+            &backed_up
+        ),
+        None,
+        "never verified: no age, and the alert's `unless` fires"
+    );
+    let orders = [("service", format!("{p}_orders"))];
+    let orders: Vec<(&str, &str)> = orders.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(
+        sample(&scrape, "pgfleet_backup_last_complete_age_seconds", &orders),
+        None
+    );
+    assert_eq!(
+        sample(&scrape, "pgfleet_backup_verified_within_seconds", &orders),
+        Some(48.0 * 3600.0)
+    );
     let labels = |service: &str| vec![("service", format!("{p}_{service}"))];
     for service in ["catalog", "orders", "billing"] {
         let l = labels(service);
@@ -539,7 +576,48 @@ tests:
         values: '0 120x10'
       - series: 'pgfleet_access_drift{service="billing",database="billing",schema=""}'
         values: '0x20'
+      # Backups: orders' verified backup ages past its 2 h threshold at minute 5 (its age
+      # grows 1800 s a step); billing has never been verified; shop's verify failed.
+      - series: 'pgfleet_backup_verified_within_seconds{service="orders",database="shop",schema="orders"}'
+        values: '7200x40'
+      - series: 'pgfleet_backup_last_verified_age_seconds{service="orders",database="shop",schema="orders"}'
+        values: '0+1800x40'
+      - series: 'pgfleet_backup_last_verify_success{service="orders",database="shop",schema="orders"}'
+        values: '1x40'
+      - series: 'pgfleet_backup_verified_within_seconds{service="billing",database="billing",schema=""}'
+        values: '7200x40'
+      - series: 'pgfleet_backup_verified_within_seconds{service="shop",database="shop",schema="shop"}'
+        values: '7200x40'
+      - series: 'pgfleet_backup_last_verified_age_seconds{service="shop",database="shop",schema="shop"}'
+        values: '60x40'
+      - series: 'pgfleet_backup_last_verify_success{service="shop",database="shop",schema="shop"}'
+        values: '1 1 0x40'
     alert_rule_test:
+      - eval_time: 10m
+        alertname: PgfleetNoVerifiedBackup
+        exp_alerts: []
+      - eval_time: 30m
+        alertname: PgfleetNoVerifiedBackup
+        exp_alerts:
+          - exp_labels: {severity: warning, service: billing, database: billing}
+            exp_annotations:
+              summary: "billing: no verified backup within its verified_within"
+              description: "No backup of billing young enough has been proven to restore: run pgfleet backup create, then pgfleet backup verify."
+          - exp_labels: {severity: warning, service: orders, database: shop, schema: orders}
+            exp_annotations:
+              summary: "orders: no verified backup within its verified_within"
+              description: "No backup of orders young enough has been proven to restore: run pgfleet backup create, then pgfleet backup verify."
+      - eval_time: 1m
+        alertname: PgfleetBackupVerifyFailed
+        exp_alerts: []
+      - eval_time: 3m
+        alertname: PgfleetBackupVerifyFailed
+        exp_alerts:
+          - exp_labels: {severity: critical, service: shop, database: shop, schema: shop}
+            exp_annotations:
+              summary: "shop: its newest verified backup failed to verify"
+              description: "pgfleet backup verify found a missing or changed file, a failed restore or different row counts: see pgfleet backup list shop."
+
       - eval_time: 4m
         alertname: PgfleetDatabaseDown
         exp_alerts:
