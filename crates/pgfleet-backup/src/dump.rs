@@ -300,22 +300,13 @@ async fn history_copy(
     service: &str,
     file: &Path,
 ) -> Result<bool, BackupError> {
-    let found = client
-        .query_one(
-            "SELECT to_regclass('pgfleet.migrations') IS NOT NULL,
-                    EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass('pgfleet.migrations')
-                               AND attname = 'down_checksum' AND NOT attisdropped)",
-            &[],
-        )
-        .await?;
-    if !found.get::<_, bool>(0) {
+    let Some(down_checksum) = pgfleet_pg::history::down_checksum_column(client).await? else {
         return Ok(false);
-    }
-    // An older table lacks down_checksum: NULL, "not recorded", in its place.
+    };
     let columns: Vec<&str> = HISTORY_COLUMNS
         .iter()
         .map(|c| match *c {
-            "down_checksum" if !found.get::<_, bool>(1) => "NULL::text",
+            "down_checksum" => down_checksum,
             other => other,
         })
         .collect();

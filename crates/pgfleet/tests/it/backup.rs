@@ -91,6 +91,20 @@ fn store_dir(ctx: &TestContext) -> PathBuf {
     ctx.dir.path().join(".pgfleet/backups/testing")
 }
 
+/// `backup list --format json`, which must succeed.
+#[track_caller]
+fn listed(ctx: &TestContext) -> Value {
+    ctx.run(&["backup", "list", "--format", "json"])
+        .success()
+        .json()
+}
+
+/// The stored catalog of backup `id`.
+fn catalog_of(ctx: &TestContext, id: &str) -> Value {
+    let path = store_dir(ctx).join(id).join("backup.json");
+    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+}
+
 fn sha256_hex(path: &Path) -> String {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     Sha256::digest(&bytes)
@@ -164,8 +178,7 @@ async fn create_all_records_counts_versions_hashes_and_roles_without_passwords()
     let id = backups[0]["id"].as_str().unwrap().to_owned();
     assert!(id.starts_with("full_"), "{id}");
     let backup = store_dir(&ctx).join(&id);
-    let catalog: Value =
-        serde_json::from_slice(&std::fs::read(backup.join("backup.json")).unwrap()).unwrap();
+    let catalog = catalog_of(&ctx, &id);
     assert_eq!(catalog["kind"], "full");
     assert_eq!(catalog["fleet"], "bk");
     assert_eq!(catalog["environment"], "testing");
@@ -242,10 +255,7 @@ async fn create_all_records_counts_versions_hashes_and_roles_without_passwords()
     }
 
     // Listed, one row per part; nothing left in staging.
-    let list = ctx
-        .run(&["backup", "list", "--format", "json"])
-        .success()
-        .json();
+    let list = listed(&ctx);
     let rows = list.as_array().unwrap();
     assert_eq!(rows.len(), 3, "{list:#}");
     assert!(
@@ -307,10 +317,7 @@ database = "bkf_dropped_before_the_run"
     let gone_dir = store_dir(&ctx).join(gone["id"].as_str().unwrap());
     assert!(!gone_dir.join("bkf_gone").exists());
 
-    let list = ctx
-        .run(&["backup", "list", "--format", "json"])
-        .success()
-        .json();
+    let list = listed(&ctx);
     let status: Vec<(String, String)> = list
         .as_array()
         .unwrap()
@@ -431,20 +438,14 @@ async fn a_killed_create_is_never_listed_and_the_next_one_succeeds() {
         }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        let list = ctx
-            .run(&["backup", "list", "--format", "json"])
-            .success()
-            .json();
+        let list = listed(&ctx);
         assert_eq!(list, Value::Array(Vec::new()), "killed {moment}: {list:#}");
     }
     let run = ctx
         .run(&["backup", "create", "bkk_big", "--format", "json"])
         .success();
     let id = run.json()["backups"][0]["id"].as_str().unwrap().to_owned();
-    let list = ctx
-        .run(&["backup", "list", "--format", "json"])
-        .success()
-        .json();
+    let list = listed(&ctx);
     let rows = list.as_array().unwrap();
     assert_eq!(rows.len(), 1, "{list:#}");
     assert_eq!(
@@ -454,10 +455,7 @@ async fn a_killed_create_is_never_listed_and_the_next_one_succeeds() {
         ),
         (id.as_str(), "complete")
     );
-    let catalog: Value = serde_json::from_slice(
-        &std::fs::read(store_dir(&ctx).join(&id).join("backup.json")).unwrap(),
-    )
-    .unwrap();
+    let catalog = catalog_of(&ctx, &id);
     let tables = &catalog["services"][0]["tables"];
     assert_eq!(tables[0]["rows"], 600000);
     // No pg_dump of a killed run is left loading the server.
@@ -498,7 +496,7 @@ fn snapshot(ctx: &TestContext, name: &str, args: &[&str]) {
     for (pattern, replacement) in [
         (r"_\d{8}_\d{6}\b", "_[STAMP]"),
         (r#""(bytes|raw_bytes|age_seconds)": \d+"#, r#""$1": "[N]""#),
-        (r"\b\d+(\.\d+)? (B|KiB|MiB|GiB)\b", "[SIZE]"),
+        (r"\b\d+(\.\d+)? (B|kB|MB|GB)\b", "[SIZE]"),
         (r"\b\d+[smhd]\b", "[AGE]"),
     ] {
         text = regex::Regex::new(pattern)
@@ -522,14 +520,11 @@ async fn list_and_status_snapshots() {
     empty("backup_01_list_empty", &["backup", "list"]);
     empty("backup_02_status_empty", &["backup", "status"]);
     snapshot(&ctx, "backup_03_create", &["backup", "create", "--all"]);
-    let first = ctx
-        .run(&["backup", "list", "--format", "json"])
-        .success()
-        .json();
+    let first = listed(&ctx);
     let id = first[0]["id"].as_str().unwrap().to_owned();
     // A verification as `backup verify` records it, so the columns show one.
     let path = store_dir(&ctx).join(&id).join("backup.json");
-    let mut catalog: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let mut catalog = catalog_of(&ctx, &id);
     catalog["verifications"] = serde_json::json!([{
         "service": "bks_orders",
         "at": catalog["finished_at"],
