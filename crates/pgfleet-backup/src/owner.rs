@@ -60,23 +60,74 @@ pub(crate) fn remove_dead_runs(partial: &Path) {
         if lines.next().and_then(process).is_some_and(is_running) {
             continue;
         }
+        // Only while the tool itself still runs is its group known to be its own.
         for child in lines
             .filter_map(|l| l.strip_prefix("child "))
             .filter_map(process)
         {
-            if is_running(child)
-                && let Ok(pid) = i32::try_from(child.0)
-            {
-                tracing::info!(pid, "stopping a tool a killed backup left running");
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
+            if is_running(child) {
+                tracing::info!(
+                    pid = child.0,
+                    "stopping a tool a killed backup left running"
                 );
+                stop_group(child.0);
+                await_group(child.0);
             }
         }
         tracing::info!(folder = %partial.join(id).display(), "removing the staging folder of a run that is gone");
         let _ = std::fs::remove_dir_all(partial.join(id));
         let _ = std::fs::remove_file(&path);
+    }
+}
+
+/// A tool started in its own process group (its workers in it too), stopped with all of them
+/// when dropped before it `ended`.
+#[derive(Debug)]
+pub(crate) struct Group {
+    pid: Option<u32>,
+}
+
+impl Group {
+    pub(crate) fn new(pid: u32) -> Group {
+        Group { pid: Some(pid) }
+    }
+
+    /// The tool exited by itself: nothing to stop.
+    pub(crate) fn ended(&mut self) {
+        self.pid = None;
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid {
+            stop_group(pid);
+        }
+    }
+}
+
+/// SIGKILL to the process group led by `pid`.
+fn stop_group(pid: u32) {
+    if let Ok(pid) = i32::try_from(pid) {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+/// Waits (a little) until the group led by `pid` is gone, so none of it writes into a folder
+/// being removed.
+fn await_group(pid: u32) {
+    let Ok(pid) = i32::try_from(pid) else {
+        return;
+    };
+    let group = nix::unistd::Pid::from_raw(pid);
+    let started = std::time::Instant::now();
+    while nix::sys::signal::killpg(group, None).is_ok()
+        && started.elapsed() < std::time::Duration::from_secs(2)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
 
@@ -109,6 +160,7 @@ fn process_start(pid: u32) -> Option<u64> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use std::os::unix::process::CommandExt as _;
 
     #[test]
     fn staging_folders_of_dead_runs_go_with_their_tools_and_live_ones_stay() {
@@ -123,8 +175,10 @@ mod tests {
             folder("b_20240101_000000"),
             folder("c_20240101_000000"),
         );
-        let mut tool = std::process::Command::new("sleep")
-            .arg("60")
+        // A tool with a worker, in its own group as run_watched starts them.
+        let mut tool = std::process::Command::new("sh")
+            .args(["-c", "sleep 60 & wait"])
+            .process_group(0)
             .spawn()
             .unwrap();
         let owner = Owner::claim(&live, "a_20240101_000000").unwrap();
@@ -145,9 +199,18 @@ mod tests {
         assert!(!dead.exists() && !dead_owner.path.exists());
         // No owner file: not known to be dead, left alone.
         assert!(stranger.is_dir());
-        // The dead run's tool was stopped.
+        // The dead run's tool was stopped, its worker too.
         let status = tool.wait().unwrap();
         assert!(!status.success(), "{status:?}");
+        let pgid = nix::unistd::Pid::from_raw(i32::try_from(tool.id()).unwrap());
+        let started = std::time::Instant::now();
+        while nix::sys::signal::killpg(pgid, None).is_ok() {
+            assert!(
+                started.elapsed().as_secs() < 5,
+                "the worker outlived its tool"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         owner.release();
         assert!(!owner.path.exists());
     }

@@ -48,7 +48,22 @@ pub async fn create(ctx: &Context, selection: &Selection, format: ReportFormat) 
         let bars = bars.clone();
         Arc::new(move |event: &Event| bars.show(event))
     };
-    let catalogs = pgfleet_backup::create(&request, &store, progress).await?;
+    // On SIGINT or SIGTERM the run is dropped: its pg_dumps are stopped with it, and what it
+    // staged is never published (the next run removes it).
+    let catalogs = tokio::select! {
+        catalogs = pgfleet_backup::create(&request, &store, progress) => catalogs?,
+        _ = async {
+            // Signals that cannot be watched never stop the run.
+            if super::migrate::wait_for_signal().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        } => {
+            bars.clear();
+            return Err(CliError::Interrupted(
+                "backup create stopped by a signal; nothing of this run is listed".to_owned(),
+            ));
+        }
+    };
     bars.clear();
     let report = CreateReport {
         store: store.describe(),

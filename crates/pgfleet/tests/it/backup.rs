@@ -4,6 +4,7 @@
 
 use crate::context::{TestContext, column};
 use crate::migrate::write;
+use nix::sys::signal::Signal;
 use pgfleet_testkit::{TestCluster, TestDatabase};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -388,7 +389,7 @@ fn has_file(dir: &Path, suffix: &str) -> bool {
 }
 
 #[tokio::test]
-async fn a_killed_create_is_never_listed_and_the_next_one_succeeds() {
+async fn a_killed_or_stopped_create_is_never_listed_and_the_next_one_succeeds() {
     let db = TestCluster::shared().fresh_database().await;
     // About 50 MB, so the dump and its sealing each take a moment.
     db.client()
@@ -408,16 +409,26 @@ async fn a_killed_create_is_never_listed_and_the_next_one_succeeds() {
         ),
     );
     type Moment = fn(&TestContext) -> bool;
-    let moments: [(&str, Moment); 3] = [
-        ("right after start", |_| true),
-        ("during the dump", |ctx| {
-            staging(ctx).is_some_and(|s| has_file(&s, ".dat"))
-        }),
-        ("during sealing", |ctx| {
-            staging(ctx).is_some_and(|s| has_file(&s, ".dat.zst"))
-        }),
+    let moments: [(&str, Moment, Signal); 4] = [
+        ("right after start", |_| true, Signal::SIGKILL),
+        (
+            "during the dump",
+            |ctx| staging(ctx).is_some_and(|s| has_file(&s, ".dat")),
+            Signal::SIGKILL,
+        ),
+        (
+            "during sealing",
+            |ctx| staging(ctx).is_some_and(|s| has_file(&s, ".dat.zst")),
+            Signal::SIGKILL,
+        ),
+        (
+            "during the dump, by SIGTERM",
+            |ctx| staging(ctx).is_some_and(|s| has_file(&s, ".dat")),
+            Signal::SIGTERM,
+        ),
     ];
-    for (moment, reached) in moments {
+    let mut published = Vec::new();
+    for (moment, reached, signal) in moments {
         let mut child = ctx
             .command(&["backup", "create", "bkk_big"])
             .stdout(std::process::Stdio::null())
@@ -436,29 +447,57 @@ async fn a_killed_create_is_never_listed_and_the_next_one_succeeds() {
             );
             std::thread::sleep(Duration::from_millis(5));
         }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        let list = listed(&ctx);
-        assert_eq!(list, Value::Array(Vec::new()), "killed {moment}: {list:#}");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+        let status = child.wait().unwrap();
+        if signal == Signal::SIGTERM {
+            // pgfleet stops its pg_dumps itself and says so.
+            assert_eq!(status.code(), Some(130), "{moment}: {status:?}");
+            no_dump_sessions(&db).await;
+        }
+        let ids: Vec<String> = listed(&ctx)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(ids, published, "killed {moment}");
+
+        // The next run succeeds, is listed, and removed what the killed one left.
+        let run = ctx
+            .run(&["backup", "create", "bkk_big", "--format", "json"])
+            .success();
+        let id = run.json()["backups"][0]["id"].as_str().unwrap().to_owned();
+        published.insert(0, id.clone());
+        let rows = listed(&ctx);
+        let listed_ids: Vec<&str> = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(listed_ids, published, "after {moment}");
+        assert!(
+            rows.as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["status"] == "complete")
+        );
+        let left: Vec<_> = std::fs::read_dir(store_dir(&ctx).join(".partial"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.file_name())
+            .collect();
+        assert!(left.is_empty(), "after {moment}: {left:?}");
+        let catalog = catalog_of(&ctx, &id);
+        assert_eq!(catalog["services"][0]["tables"][0]["rows"], 600000);
+        assert_files_match(&store_dir(&ctx).join(&id), &catalog["services"][0]["files"]);
+        // No pg_dump of a killed run is left loading the server.
+        no_dump_sessions(&db).await;
     }
-    let run = ctx
-        .run(&["backup", "create", "bkk_big", "--format", "json"])
-        .success();
-    let id = run.json()["backups"][0]["id"].as_str().unwrap().to_owned();
-    let list = listed(&ctx);
-    let rows = list.as_array().unwrap();
-    assert_eq!(rows.len(), 1, "{list:#}");
-    assert_eq!(
-        (
-            rows[0]["id"].as_str().unwrap(),
-            rows[0]["status"].as_str().unwrap()
-        ),
-        (id.as_str(), "complete")
-    );
-    let catalog = catalog_of(&ctx, &id);
-    let tables = &catalog["services"][0]["tables"];
-    assert_eq!(tables[0]["rows"], 600000);
-    // No pg_dump of a killed run is left loading the server.
+}
+
+/// Waits (up to 10 s) until no pg_dump of pgfleet's is connected to `db`.
+async fn no_dump_sessions(db: &TestDatabase) {
     let client = db.client().await;
     let started = Instant::now();
     loop {
@@ -471,7 +510,7 @@ async fn a_killed_create_is_never_listed_and_the_next_one_succeeds() {
         )
         .await;
         if sessions[0] == 0 {
-            break;
+            return;
         }
         assert!(
             started.elapsed() < Duration::from_secs(10),
@@ -480,7 +519,6 @@ async fn a_killed_create_is_never_listed_and_the_next_one_succeeds() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_files_match(&store_dir(&ctx).join(&id), &catalog["services"][0]["files"]);
 }
 
 /// A snapshot of a run's output with what differs between runs replaced: backup ids' times,
