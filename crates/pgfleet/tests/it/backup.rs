@@ -218,6 +218,29 @@ async fn create_all_records_counts_versions_hashes_and_roles_without_passwords()
             .any(|f| f["path"] == "bka_orders/dump/toc.dat.zst")
     );
     assert_files_match(&backup, &orders["files"]);
+    // Opened again, the part is a directory-format dump pg_restore reads.
+    let restored = tempfile::tempdir().unwrap();
+    for file in orders["files"].as_array().unwrap() {
+        let path = file["path"].as_str().unwrap();
+        let name = Path::new(path).file_name().unwrap().to_str().unwrap();
+        pgfleet_backup::open_file(
+            &backup.join(path),
+            &restored.path().join(name.trim_end_matches(".zst")),
+        )
+        .unwrap();
+    }
+    let listing = std::process::Command::new(TestCluster::shared().bins().tool("pg_restore"))
+        .arg("--list")
+        .arg(restored.path())
+        .output()
+        .unwrap();
+    assert!(
+        listing.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listing.stderr)
+    );
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(listing.contains("TABLE DATA public items"), "{listing}");
 
     let users = part(&catalog, "bka_users");
     assert_eq!(users["status"]["state"], "complete");
@@ -361,6 +384,71 @@ database = "bkf_dropped_before_the_run"
 
     // Neither a name nor --all: refused.
     ctx.run(&["backup", "create"]).failure(4);
+}
+
+#[tokio::test]
+async fn a_full_backup_with_a_server_down_records_its_parts_and_roles_as_failed() {
+    let good = TestCluster::shared().fresh_database().await;
+    let down_port = crate::context::free_port();
+    let ctx = TestContext::on_test_cluster(
+        "name = \"bk\"\nmanage_roles = false",
+        &format!(
+            r#"
+[servers.main]
+
+[servers.down.environments.testing]
+port = {down_port}
+
+[services.bkd_good]
+server = "main"
+database = "{good}"
+
+[services.bkd_far]
+server = "down"
+database = "far"
+"#,
+            good = good.name
+        ),
+    );
+    let run = ctx
+        .run(&["backup", "create", "--all", "--format", "json"])
+        .failure(1);
+    assert!(
+        run.stderr.contains("2 part(s) failed: bkd_far, roles@down"),
+        "{}",
+        run.stderr
+    );
+    let catalog = &run.json()["backups"][0];
+    assert_eq!(part(catalog, "bkd_good")["status"]["state"], "complete");
+    let far = &part(catalog, "bkd_far")["status"];
+    assert_eq!(far["state"], "failed");
+    let error = far["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("cannot connect to postgresql://"),
+        "{error}"
+    );
+    let roles: Vec<(String, String)> = catalog["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["server"].as_str().unwrap().to_owned(),
+                r["status"]["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            ("down".to_owned(), "failed".to_owned()),
+            ("main".to_owned(), "complete".to_owned())
+        ]
+    );
+    let backup = store_dir(&ctx).join(catalog["id"].as_str().unwrap());
+    assert!(backup.join("roles/main.sql.zst").is_file());
+    assert!(!backup.join("roles/down.sql").exists() && !backup.join("roles/down.sql.zst").exists());
+    assert!(!backup.join("bkd_far").exists());
 }
 
 /// The folder a running `backup create` assembles in, once it exists.
