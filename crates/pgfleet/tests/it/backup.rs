@@ -23,7 +23,7 @@ async fn seeded_fleet(prefix: &str) -> (TestContext, TestDatabase, TestDatabase)
         .client()
         .await
         .batch_execute(&format!(
-            "CREATE SCHEMA {prefix}_users; CREATE SCHEMA {prefix}_auth;"
+            "CREATE SCHEMA {prefix}_users; CREATE SCHEMA {prefix}_auth; CREATE EXTENSION citext;"
         ))
         .await
         .unwrap();
@@ -260,6 +260,19 @@ async fn create_all_records_counts_versions_hashes_and_roles_without_passwords()
     let history = opened(&backup.join("bka_users/history.copy.zst"));
     assert_eq!(history.lines().count(), 1, "{history}");
     assert!(history.starts_with("bka_users\t1\t"), "{history}");
+    // What its schema's dump lacks for a clean database: the database's extensions.
+    let extensions: Vec<&str> = users["extensions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(extensions, ["citext"], "{users:#}");
+    assert!(
+        users["extensions"][0]["version"]
+            .as_str()
+            .is_some_and(|v| !v.is_empty())
+    );
     assert_eq!(part(&catalog, "bka_auth")["migration_version"], "2");
 
     // The server's roles, without a password or a verifier.
@@ -675,4 +688,42 @@ async fn list_and_status_snapshots() {
         "backup_07_status_json",
         &["backup", "status", "--format", "json"],
     );
+}
+
+#[tokio::test]
+async fn parts_of_one_server_run_at_most_jobs_per_server_at_once() {
+    let cluster = TestCluster::shared();
+    let mut services = String::from("[backup]\njobs_per_server = 1\n\n[servers.main]\n");
+    let mut databases = Vec::new();
+    for n in 1..=3 {
+        let db = cluster.fresh_database().await;
+        services.push_str(&format!(
+            "\n[services.bkj_{n}]\ndatabase = \"{}\"\n",
+            db.name
+        ));
+        databases.push(db);
+    }
+    let ctx = TestContext::on_test_cluster("name = \"bk\"\nmanage_roles = false", &services);
+    let run = ctx.run(&["backup", "create", "--all"]).success();
+    // Through a pipe a line per part as it starts and ends: with one slot, each part ends
+    // before the next starts (the server's roles take a slot too).
+    let mut running: Option<String> = None;
+    let mut ended = 0;
+    for line in run.stderr.lines() {
+        let (part, what) = line.split_once(": ").unwrap();
+        if what.starts_with("dumping") {
+            assert!(
+                running.is_none(),
+                "{part} started beside {running:?}:\n{}",
+                run.stderr
+            );
+            running = Some(part.to_owned());
+        } else {
+            assert_eq!(running.as_deref(), Some(part), "{}", run.stderr);
+            assert!(what.starts_with("complete"), "{line}");
+            running = None;
+            ended += 1;
+        }
+    }
+    assert_eq!(ended, 4, "{}", run.stderr);
 }
