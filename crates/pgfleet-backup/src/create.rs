@@ -501,15 +501,15 @@ impl PartJob {
                     Ok::<_, BackupError>(sealed_file)
                 })
                 .await
-                .map_err(|e| BackupError::Postgres(format!("compressing stopped: {e}")))?;
+                .map_err(|e| BackupError::Task(format!("compressing stopped: {e}")))?;
                 result.map(|sealed| (n, sealed))
             });
         }
         let mut sealed = vec![None; files.len()];
         let mut done = 0;
         while let Some(joined) = tasks.join_next().await {
-            let (n, file) = joined
-                .map_err(|e| BackupError::Postgres(format!("compressing stopped: {e}")))??;
+            let (n, file) =
+                joined.map_err(|e| BackupError::Task(format!("compressing stopped: {e}")))??;
             done += file.raw_bytes;
             (self.progress)(&Event::Sealing {
                 backup: self.backup.clone(),

@@ -27,19 +27,12 @@ pub async fn create(ctx: &Context, selection: &Selection, format: ReportFormat) 
         environment: &ctx.environment,
         selection: if selection.all {
             pgfleet_backup::Selection::All
+        } else if selection.services.is_empty() {
+            return Err(CliError::Config(
+                "name the services to back up, or pass --all for every service".to_owned(),
+            ));
         } else {
-            pgfleet_backup::Selection::Services(ctx.services(&selection.services).and_then(
-                |services| {
-                    if selection.services.is_empty() {
-                        Err(CliError::Config(
-                            "name the services to back up, or pass --all for every service"
-                                .to_owned(),
-                        ))
-                    } else {
-                        Ok(services)
-                    }
-                },
-            )?)
+            pgfleet_backup::Selection::Services(ctx.services(&selection.services)?)
         },
         connect_timeout: ctx.connect_timeout,
     };
@@ -122,11 +115,9 @@ impl Bars {
             .or_insert_with(|| {
                 let bar = self.multi.add(ProgressBar::new(0));
                 bar.set_style(
-                    ProgressStyle::with_template(
-                        "{prefix:<24} [{bar:30}] {bytes:>10}/{total_bytes:<10} {msg}",
-                    )
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
+                    ProgressStyle::with_template("{prefix:<24} [{bar:30}] {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> "),
                 );
                 bar.set_prefix(part.to_owned());
                 bar
@@ -152,18 +143,21 @@ impl Bars {
         }
         match event {
             Event::Started { part, .. } => self.bar(part).set_message("dumping"),
-            Event::Dumping { part, bytes, .. } => {
-                let bar = self.bar(part);
-                bar.set_length(*bytes);
-                bar.set_position(*bytes);
-            }
+            // pg_dump's total is not known beforehand: its bytes so far.
+            Event::Dumping { part, bytes, .. } => self
+                .bar(part)
+                .set_message(format!("dumping, {}", human_bytes(*bytes))),
             Event::Sealing {
                 part, done, total, ..
             } => {
                 let bar = self.bar(part);
-                bar.set_message("compressing");
                 bar.set_length(*total);
                 bar.set_position(*done);
+                bar.set_message(format!(
+                    "compressing, {} of {}",
+                    human_bytes(*done),
+                    human_bytes(*total)
+                ));
             }
             Event::Finished { part, bytes, .. } => self
                 .bar(part)
