@@ -163,7 +163,7 @@ pub(crate) async fn dump_roles(
 }
 
 /// Runs a client tool to its end, telling `started` its pid and reporting the bytes under
-/// `output` every quarter second. The child dies with the future (`kill_on_drop`).
+/// `output` every quarter second. The tool and its workers die with the future.
 async fn run_watched(
     command: pgfleet_cluster::dump::ClientCommand,
     output: &Path,
@@ -174,15 +174,21 @@ async fn run_watched(
         command: std_command,
         shown,
     } = command;
+    let mut std_command = std_command;
+    // Its own process group: pg_dump --jobs forks workers that write the data files, and a
+    // group is how all of them are stopped at once (here when the run is dropped, or by a
+    // later run when this one was killed).
+    std::os::unix::process::CommandExt::process_group(&mut std_command, 0);
     let mut child = tokio::process::Command::from(std_command)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .map_err(|e| BackupError::io(format!("running {shown}"), e))?;
+    let mut group = None;
     if let Some(pid) = child.id() {
         started(pid);
+        group = Some(crate::owner::Group::new(pid));
     }
     let mut stderr = child.stderr.take();
     let read_stderr = async {
@@ -202,6 +208,10 @@ async fn run_watched(
         }
     };
     let (status, text) = tokio::join!(wait, read_stderr);
+    // It ended by itself (pg_dump stops its workers when it fails).
+    if let Some(group) = group.as_mut() {
+        group.ended();
+    }
     let status = status.map_err(|e| BackupError::io(format!("running {shown}"), e))?;
     if !status.success() {
         return Err(BackupError::Tool(
@@ -300,22 +310,13 @@ async fn history_copy(
     service: &str,
     file: &Path,
 ) -> Result<bool, BackupError> {
-    let found = client
-        .query_one(
-            "SELECT to_regclass('pgfleet.migrations') IS NOT NULL,
-                    EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass('pgfleet.migrations')
-                               AND attname = 'down_checksum' AND NOT attisdropped)",
-            &[],
-        )
-        .await?;
-    if !found.get::<_, bool>(0) {
+    let Some(down_checksum) = pgfleet_pg::history::down_checksum_column(client).await? else {
         return Ok(false);
-    }
-    // An older table lacks down_checksum: NULL, "not recorded", in its place.
+    };
     let columns: Vec<&str> = HISTORY_COLUMNS
         .iter()
         .map(|c| match *c {
-            "down_checksum" if !found.get::<_, bool>(1) => "NULL::text",
+            "down_checksum" => down_checksum,
             other => other,
         })
         .collect();

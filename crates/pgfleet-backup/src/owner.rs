@@ -8,6 +8,9 @@ use std::fs::OpenOptions;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+/// The name of a run's probe folder, before its pid.
+pub(crate) const PROBE: &str = ".probe-";
+
 /// The owner file of a staging folder, for as long as this run assembles it.
 #[derive(Debug, Clone)]
 pub(crate) struct Owner {
@@ -15,12 +18,10 @@ pub(crate) struct Owner {
 }
 
 impl Owner {
-    /// Marks `staging` (of backup `id`) as this process's.
-    pub(crate) fn claim(staging: &Path, id: &str) -> Result<Owner, BackupError> {
-        let path = staging
-            .parent()
-            .unwrap_or(staging)
-            .join(format!("{id}.pid"));
+    /// Marks the staging folder of backup `id` in `partial` as this process's, before it is
+    /// made (so no folder is ever without its owner).
+    pub(crate) fn claim(partial: &Path, id: &str) -> Result<Owner, BackupError> {
+        let path = partial.join(format!("{id}.pid"));
         let pid = std::process::id();
         let text = format!("{pid} {}\n", process_start(pid).unwrap_or(0));
         std::fs::write(&path, text)
@@ -49,6 +50,18 @@ pub(crate) fn remove_dead_runs(partial: &Path) {
     };
     for entry in entries.filter_map(Result::ok) {
         let path = entry.path();
+        // An empty probe folder of a run that is gone (see `create::staging_root`).
+        if let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.strip_prefix(PROBE))
+            .and_then(|p| p.parse::<u32>().ok())
+        {
+            if process_start(pid).is_none() {
+                let _ = std::fs::remove_dir(&path);
+            }
+            continue;
+        }
         let (Some(id), Some("pid")) = (
             path.file_stem().and_then(|s| s.to_str()),
             path.extension().and_then(|s| s.to_str()),
@@ -60,23 +73,74 @@ pub(crate) fn remove_dead_runs(partial: &Path) {
         if lines.next().and_then(process).is_some_and(is_running) {
             continue;
         }
+        // Only while the tool itself still runs is its group known to be its own.
         for child in lines
             .filter_map(|l| l.strip_prefix("child "))
             .filter_map(process)
         {
-            if is_running(child)
-                && let Ok(pid) = i32::try_from(child.0)
-            {
-                tracing::info!(pid, "stopping a tool a killed backup left running");
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
+            if is_running(child) {
+                tracing::info!(
+                    pid = child.0,
+                    "stopping a tool a killed backup left running"
                 );
+                stop_group(child.0);
+                await_group(child.0);
             }
         }
         tracing::info!(folder = %partial.join(id).display(), "removing the staging folder of a run that is gone");
         let _ = std::fs::remove_dir_all(partial.join(id));
         let _ = std::fs::remove_file(&path);
+    }
+}
+
+/// A tool started in its own process group (its workers in it too), stopped with all of them
+/// when dropped before it `ended`.
+#[derive(Debug)]
+pub(crate) struct Group {
+    pid: Option<u32>,
+}
+
+impl Group {
+    pub(crate) fn new(pid: u32) -> Group {
+        Group { pid: Some(pid) }
+    }
+
+    /// The tool exited by itself: nothing to stop.
+    pub(crate) fn ended(&mut self) {
+        self.pid = None;
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid {
+            stop_group(pid);
+        }
+    }
+}
+
+/// SIGKILL to the process group led by `pid`.
+fn stop_group(pid: u32) {
+    if let Ok(pid) = i32::try_from(pid) {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+/// Waits (a little) until the group led by `pid` is gone, so none of it writes into a folder
+/// being removed.
+fn await_group(pid: u32) {
+    let Ok(pid) = i32::try_from(pid) else {
+        return;
+    };
+    let group = nix::unistd::Pid::from_raw(pid);
+    let started = std::time::Instant::now();
+    while nix::sys::signal::killpg(group, None).is_ok()
+        && started.elapsed() < std::time::Duration::from_secs(2)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
 
@@ -109,6 +173,7 @@ fn process_start(pid: u32) -> Option<u64> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use std::os::unix::process::CommandExt as _;
 
     #[test]
     fn staging_folders_of_dead_runs_go_with_their_tools_and_live_ones_stay() {
@@ -123,13 +188,15 @@ mod tests {
             folder("b_20240101_000000"),
             folder("c_20240101_000000"),
         );
-        let mut tool = std::process::Command::new("sleep")
-            .arg("60")
+        // A tool with a worker, in its own group as run_watched starts them.
+        let mut tool = std::process::Command::new("sh")
+            .args(["-c", "sleep 60 & wait"])
+            .process_group(0)
             .spawn()
             .unwrap();
-        let owner = Owner::claim(&live, "a_20240101_000000").unwrap();
+        let owner = Owner::claim(partial.path(), "a_20240101_000000").unwrap();
         owner.child(tool.id());
-        let dead_owner = Owner::claim(&dead, "b_20240101_000000").unwrap();
+        let dead_owner = Owner::claim(partial.path(), "b_20240101_000000").unwrap();
         dead_owner.child(tool.id());
         // The dead run's pid is running, but it is not the process that wrote the file.
         let text = std::fs::read_to_string(&dead_owner.path).unwrap();
@@ -140,14 +207,26 @@ mod tests {
         )
         .unwrap();
 
+        let probe = partial.path().join(format!("{PROBE}{}", u32::MAX));
+        std::fs::create_dir(&probe).unwrap();
         remove_dead_runs(partial.path());
+        assert!(!probe.exists());
         assert!(live.is_dir() && owner.path.is_file());
         assert!(!dead.exists() && !dead_owner.path.exists());
         // No owner file: not known to be dead, left alone.
         assert!(stranger.is_dir());
-        // The dead run's tool was stopped.
+        // The dead run's tool was stopped, its worker too.
         let status = tool.wait().unwrap();
         assert!(!status.success(), "{status:?}");
+        let pgid = nix::unistd::Pid::from_raw(i32::try_from(tool.id()).unwrap());
+        let started = std::time::Instant::now();
+        while nix::sys::signal::killpg(pgid, None).is_ok() {
+            assert!(
+                started.elapsed().as_secs() < 5,
+                "the worker outlived its tool"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         owner.release();
         assert!(!owner.path.exists());
     }
