@@ -460,6 +460,31 @@ pub enum DevCommand {
         #[command(flatten)]
         report: ReportArgs,
     },
+    /// Keep a named copy of a service's local data (a template copy of its database, or a
+    /// dump of its schema), to try a migration or a seed and go back with `dev restore`.
+    Snapshot {
+        service: String,
+        /// The snapshot's name (lowercase letters, digits and underscores).
+        name: String,
+        /// Replace the service's snapshot of that name.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
+    /// Put a service's local data back as snapshot NAME holds it (the snapshot is kept).
+    Restore {
+        service: String,
+        name: String,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
+    /// The snapshots of a service (default: every service): name, kind, size, when taken.
+    Snapshots {
+        service: Option<String>,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
     /// Open psql on a service's database, as the service's role.
     Psql {
         service: String,

@@ -136,6 +136,20 @@ async fn run(cli: &Cli) -> Result<(), CliError> {
             force,
             report,
         }) => commands::dev_template::template(&ctx, service, *force, report.format).await,
+        Command::Dev(DevCommand::Snapshot {
+            service,
+            name,
+            force,
+            report,
+        }) => commands::dev_snapshot::snapshot(&ctx, service, name, *force, report.format).await,
+        Command::Dev(DevCommand::Restore {
+            service,
+            name,
+            report,
+        }) => commands::dev_snapshot::restore(&ctx, service, name, report.format).await,
+        Command::Dev(DevCommand::Snapshots { service, report }) => {
+            commands::dev_snapshot::list(&ctx, service.as_deref(), report.format).await
+        }
         Command::Dev(DevCommand::Psql { service, args }) => {
             commands::dev::psql(&ctx, service, args)
         }

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod confirm;
 pub mod dev;
+pub mod dev_snapshot;
 pub mod dev_template;
 pub mod env;
 pub mod generate;

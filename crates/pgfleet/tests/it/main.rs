@@ -14,6 +14,7 @@ mod cli_conventions;
 mod context;
 mod corpus;
 mod dev;
+mod dev_snapshot;
 mod drivers;
 mod env;
 mod examples;
