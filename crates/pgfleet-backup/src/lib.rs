@@ -13,7 +13,9 @@ mod catalog;
 mod error;
 mod id;
 mod pipeline;
+pub mod restore;
 mod store;
+pub mod verify;
 
 pub use catalog::{
     BackupKind, CATALOG_FILE, CATALOG_FORMAT, Catalog, FileEntry, PartStatus, RolesPart,
