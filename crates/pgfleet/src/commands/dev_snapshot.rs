@@ -13,6 +13,7 @@ use pgfleet_cluster::fleet::{self as local, LocalFleet};
 use pgfleet_cluster::{ClusterStatus, LocalCluster};
 use pgfleet_core::ident::{MAX_IDENTIFIER_LEN, identifier_problem, quote_ident, quote_literal};
 use pgfleet_core::manifest::Service;
+use pgfleet_backup::{Catalog, LocalStore, Store};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -178,12 +179,7 @@ pub async fn snapshot(
     let (config, _fleet, cluster) = service_cluster(ctx, service).await?;
     let report = match config.placement.schema() {
         None => snapshot_database_copy(ctx, config, &cluster, name, force, started).await?,
-        Some(_) => {
-            return Err(CliError::Config(format!(
-                "service `{}` is placed by schema; snapshots of schema-placed services are not available yet",
-                config.name
-            )));
-        }
+        Some(_) => snapshot_dump(ctx, config, name, force, started).await?,
     };
     output::print_report(&report, format);
     Ok(())
@@ -417,12 +413,7 @@ pub async fn restore(ctx: &Context, service: &str, name: &str, format: ReportFor
     let (config, fleet, cluster) = service_cluster(ctx, service).await?;
     let report = match config.placement.schema() {
         None => restore_database_copy(ctx, config, &fleet, &cluster, name, started).await?,
-        Some(_) => {
-            return Err(CliError::Config(format!(
-                "service `{}` is placed by schema; snapshots of schema-placed services are not available yet",
-                config.name
-            )));
-        }
+        Some(_) => restore_dump(ctx, config, name, started).await?,
     };
     output::print_report(&report, format);
     Ok(())
@@ -559,9 +550,184 @@ pub async fn list(ctx: &Context, service: Option<&str>, format: ReportFormat) ->
             });
         }
     }
+    for config in ctx.manifest.services.values().filter(|s| {
+        s.placement.schema().is_some() && only.as_ref().is_none_or(|o| *o == s.name)
+    }) {
+        report.snapshots.extend(dump_snapshots(ctx, &config.name).await?);
+    }
     report
         .snapshots
         .sort_by(|a, b| (&a.service, &a.name).cmp(&(&b.service, &b.name)));
     output::print_report(&report, format);
     Ok(())
+}
+
+/// Where the dump snapshots of `service` live: `.pgfleet/snapshots/<service>/<name>/`, each a
+/// local backup store holding one backup of the service (a testing environment's under
+/// `.pgfleet/testing/`, beside its clusters).
+fn dump_snapshots_dir(ctx: &Context, service: &str) -> std::path::PathBuf {
+    let state = ctx.manifest.state_dir();
+    let base = if ctx.manifest.is_testing(&ctx.environment) {
+        state.join("testing")
+    } else {
+        state
+    };
+    base.join("snapshots").join(service)
+}
+
+/// The one backup of the dump snapshot in `dir`, if there is one.
+async fn dump_snapshot_catalog(dir: &std::path::Path) -> Result<Option<(Store, Catalog)>> {
+    let store = Store::Local(LocalStore::new(dir.to_path_buf()));
+    let Some(id) = store.list().await?.pop() else {
+        return Ok(None);
+    };
+    let catalog = store.read_catalog(&id).await?;
+    Ok(Some((store, catalog)))
+}
+
+async fn snapshot_dump(
+    ctx: &Context,
+    config: &Service,
+    name: &str,
+    force: bool,
+    started: Instant,
+) -> Result<SnapshotReport> {
+    let dir = dump_snapshots_dir(ctx, &config.name);
+    let final_dir = dir.join(name);
+    let existing = dump_snapshot_catalog(&final_dir).await?;
+    if let Some((_, catalog)) = &existing
+        && !force
+    {
+        return Err(CliError::Failed(format!(
+            "service `{}` already has a snapshot `{name}` (taken {})\n  hint: pass --force to replace it, or choose another name",
+            config.name,
+            catalog.finished_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        )));
+    }
+    // Written beside the old one, which is replaced only once the new one is complete.
+    let incoming = dir.join(format!(".{name}.incoming"));
+    let _ = std::fs::remove_dir_all(&incoming);
+    let store = Store::Local(LocalStore::new(incoming.clone()));
+    let resolver = ctx.resolver();
+    let request = pgfleet_backup::CreateRequest {
+        manifest: &ctx.manifest,
+        resolver: &resolver,
+        environment: &ctx.environment,
+        selection: pgfleet_backup::Selection::Services(vec![config.name.clone()]),
+        connect_timeout: ctx.connect_timeout,
+    };
+    let catalogs = pgfleet_backup::create(&request, &store, std::sync::Arc::new(|_| {})).await?;
+    let part = catalogs
+        .first()
+        .and_then(|c| c.services.first())
+        .cloned()
+        .ok_or_else(|| CliError::Failed("the snapshot's dump wrote nothing".to_owned()))?;
+    if let pgfleet_backup::PartStatus::Failed { error } = &part.status {
+        let _ = std::fs::remove_dir_all(&incoming);
+        return Err(CliError::Failed(format!(
+            "the snapshot of `{}` failed: {error}",
+            config.name
+        )));
+    }
+    let io = |e: std::io::Error| {
+        CliError::Failed(format!("cannot replace {}: {e}", final_dir.display()))
+    };
+    if final_dir.exists() {
+        std::fs::remove_dir_all(&final_dir).map_err(io)?;
+    }
+    std::fs::rename(&incoming, &final_dir).map_err(io)?;
+    Ok(SnapshotReport {
+        environment: ctx.environment.clone(),
+        service: config.name.clone(),
+        name: name.to_owned(),
+        kind: "dump",
+        location: final_dir.display().to_string(),
+        result: if existing.is_some() {
+            "replaced"
+        } else {
+            "created"
+        },
+        size_bytes: part.bytes,
+        duration_ms: elapsed_ms(started),
+    })
+}
+
+/// The dump put back over the service's schema (its history rows with it), whatever its
+/// migration version: going back is what a snapshot is for.
+async fn restore_dump(
+    ctx: &Context,
+    config: &Service,
+    name: &str,
+    started: Instant,
+) -> Result<SnapshotReport> {
+    let dir = dump_snapshots_dir(ctx, &config.name).join(name);
+    let Some((store, catalog)) = dump_snapshot_catalog(&dir).await? else {
+        return Err(CliError::Failed(format!(
+            "service `{}` has no snapshot `{name}`\n  hint: `pgfleet dev snapshots {}` lists its snapshots",
+            config.name, config.name
+        )));
+    };
+    let scratch = dir.join(".scratch");
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch)
+        .map_err(|e| CliError::Failed(format!("cannot create {}: {e}", scratch.display())))?;
+    let request = pgfleet_backup::restore::RestoreRequest {
+        store: &store,
+        catalog: &catalog,
+        service: &config.name,
+        target: ctx.resolver().resolve_admin(&config.name, &ctx.environment)?,
+        mode: pgfleet_backup::restore::Mode::Replace { allow_older: true },
+        session_roles: vec![
+            config.access.runtime_role.clone(),
+            config.access.migration_role.clone(),
+        ],
+        jobs: ctx.manifest.backup.dump_jobs,
+        connect_timeout: ctx.connect_timeout,
+        scratch: &scratch,
+    };
+    let restored = pgfleet_backup::restore::restore(&request, &|_| {}).await;
+    let _ = std::fs::remove_dir_all(&scratch);
+    restored?;
+    let size_bytes = pgfleet_backup::restore::part_of(&catalog, &config.name)?.bytes;
+    Ok(SnapshotReport {
+        environment: ctx.environment.clone(),
+        service: config.name.clone(),
+        name: name.to_owned(),
+        kind: "dump",
+        location: dir.display().to_string(),
+        result: "restored",
+        size_bytes,
+        duration_ms: elapsed_ms(started),
+    })
+}
+
+async fn dump_snapshots(ctx: &Context, service: &str) -> Result<Vec<SnapshotEntry>> {
+    let dir = dump_snapshots_dir(ctx, service);
+    let mut entries = Vec::new();
+    let Ok(names) = std::fs::read_dir(&dir) else {
+        return Ok(entries);
+    };
+    for entry in names.filter_map(|e| e.ok()) {
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if name.starts_with('.') {
+            continue;
+        }
+        let Some((_, catalog)) = dump_snapshot_catalog(&entry.path()).await? else {
+            continue;
+        };
+        let Ok(part) = pgfleet_backup::restore::part_of(&catalog, service) else {
+            continue;
+        };
+        entries.push(SnapshotEntry {
+            name,
+            service: service.to_owned(),
+            kind: "dump",
+            size_bytes: part.bytes,
+            created_at: catalog.finished_at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            location: entry.path().display().to_string(),
+        });
+    }
+    Ok(entries)
 }

@@ -200,3 +200,61 @@ fn snapshots_refuse_bad_names_and_other_environments() {
     ctx.run(&["--env", "production", "dev", "snapshots"])
         .failure(4);
 }
+
+#[test]
+fn a_dump_snapshot_round_trips_a_seeded_schema_placed_service() {
+    let ctx = fleet();
+    ctx.run(&["dev", "up"]).success();
+    ctx.run(&["migrate", "up", "--all"]).success();
+    ctx.run(&["dev", "seed"]).success();
+    let taken = ctx
+        .run(&["dev", "snapshot", "notes", "seeded", "--format", "json"])
+        .success()
+        .json();
+    assert_eq!(taken["kind"], "dump");
+    assert_eq!(taken["result"], "created");
+    assert!(
+        taken["location"]
+            .as_str()
+            .unwrap()
+            .ends_with(".pgfleet/snapshots/notes/seeded"),
+        "{taken}"
+    );
+
+    psql(&ctx, "notes", "delete from notes where id = 2; insert into notes values (7, 'seven')");
+    ctx.write(
+        "services/notes/migrations/002_more.up.sql",
+        "ALTER TABLE notes ADD COLUMN tag text;\n",
+    );
+    ctx.run(&["migrate", "up", "notes"]).success();
+    // Another service changes too, and is left alone.
+    psql(&ctx, "files", "insert into files values (5, 'five')");
+
+    let restored = ctx
+        .run(&["dev", "restore", "notes", "seeded", "--format", "json"])
+        .success()
+        .json();
+    assert_eq!(restored["result"], "restored");
+    assert_eq!(
+        psql(&ctx, "notes", "select string_agg(name, ',' order by id) from notes"),
+        "one,two"
+    );
+    assert_eq!(
+        psql(
+            &ctx,
+            "notes",
+            "select count(*) from information_schema.columns where table_name = 'notes' and column_name = 'tag'"
+        ),
+        "0"
+    );
+    assert_eq!(psql(&ctx, "files", "select count(*) from files"), "3");
+    std::fs::remove_file(ctx.dir.path().join("services/notes/migrations/002_more.up.sql")).unwrap();
+    ctx.run(&["migrate", "status", "notes", "--check"]).success();
+    ctx.run(&["access", "check"]).success();
+    let listed = ctx
+        .run(&["dev", "snapshots", "notes", "--format", "json"])
+        .success()
+        .json();
+    assert_eq!(listed["snapshots"][0]["name"], "seeded");
+    assert_eq!(listed["snapshots"][0]["kind"], "dump");
+}
