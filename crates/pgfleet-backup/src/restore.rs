@@ -185,9 +185,9 @@ pub(crate) fn read_script(script: &str) -> DumpScript {
         if let Some((_, owner)) = body.rsplit_once(" OWNER TO ") {
             out.roles.extend(identifiers(owner));
         }
-        if body.starts_with("GRANT ")
-            && let Some((_, grantees)) = body.rsplit_once(" TO ")
-        {
+        let grant = body.starts_with("GRANT ")
+            || body.starts_with("ALTER DEFAULT PRIVILEGES ") && body.contains(" GRANT ");
+        if grant && let Some((_, grantees)) = body.rsplit_once(" TO ") {
             let grantees = grantees
                 .split(" WITH GRANT OPTION")
                 .next()
@@ -201,8 +201,7 @@ pub(crate) fn read_script(script: &str) -> DumpScript {
         }
         let on_database = body.starts_with("ALTER DATABASE ")
             || body.starts_with("COMMENT ON DATABASE ")
-            || body.starts_with("SECURITY LABEL ")
-                && body.contains(" ON DATABASE ")
+            || body.starts_with("SECURITY LABEL ") && body.contains(" ON DATABASE ")
             || (body.starts_with("GRANT ") || body.starts_with("REVOKE "))
                 && body.contains(" ON DATABASE ")
             || body.starts_with("ALTER ROLE ") && body.contains(" IN DATABASE ");
@@ -367,18 +366,30 @@ async fn drop_database(client: &tokio_postgres::Client, database: &str) -> Resul
     Ok(())
 }
 
+/// How restores run the tools.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tools<'a> {
+    pub bins: &'a PgBinaries,
+    /// `pg_restore --jobs`.
+    pub jobs: u32,
+    pub connect_timeout: Duration,
+}
+
 /// The part restored into database `database` (created here, dropped again if anything
 /// fails), with the dump's database-level statements.
 pub(crate) async fn restore_into_new_database(
-    bins: &PgBinaries,
+    tools: &Tools<'_>,
     admin: &Connection,
     part: &ServicePart,
     dump_root: &Path,
     database: &str,
-    jobs: u32,
-    connect_timeout: Duration,
     progress: &(dyn Fn(&RestoreEvent) + Send + Sync),
 ) -> Result<(), BackupError> {
+    let Tools {
+        bins,
+        jobs,
+        connect_timeout,
+    } = *tools;
     let maintenance = with_database(admin, MAINTENANCE_DATABASE);
     let server = pgfleet_pg::connect(&maintenance, "restore", connect_timeout).await?;
     let dump_dir = dump_root.join(&part.service).join(DUMP_DIR);
@@ -417,8 +428,7 @@ pub(crate) async fn restore_into_new_database(
                 }
             }
             Some(_) => {
-                restore_schema_part(bins, &target, part, dump_root, jobs, connect_timeout)
-                    .await?;
+                restore_schema_part(bins, &target, part, dump_root, jobs, connect_timeout).await?;
             }
         }
         Ok::<_, BackupError>(())
@@ -474,11 +484,9 @@ async fn restore_schema_part(
     }
     let dump_dir = dump_root.join(&part.service).join(DUMP_DIR);
     run_pg_restore(bins, target, &dump_dir, jobs).await?;
-    let history = dump_root.join(&part.service).join(
-        HISTORY_FILE
-            .strip_suffix(".zst")
-            .unwrap_or(HISTORY_FILE),
-    );
+    let history = dump_root
+        .join(&part.service)
+        .join(HISTORY_FILE.strip_suffix(".zst").unwrap_or(HISTORY_FILE));
     put_history(&client, &part.service, &history).await
 }
 
@@ -500,7 +508,10 @@ async fn put_history(
     let result = async {
         for table in ["pgfleet.migrations", "pgfleet.repeatables"] {
             client
-                .execute(&format!("DELETE FROM {table} WHERE service = $1"), &[&service])
+                .execute(
+                    &format!("DELETE FROM {table} WHERE service = $1"),
+                    &[&service],
+                )
                 .await?;
         }
         if let Some(rows) = rows {
@@ -563,6 +574,11 @@ pub async fn restore(
     let started = Instant::now();
     let part = part_of(request.catalog, request.service)?;
     let bins = PgBinaries::discover()?;
+    let tools = Tools {
+        bins: &bins,
+        jobs: request.jobs,
+        connect_timeout: request.connect_timeout,
+    };
     let target = &request.target;
     let backup_version = part
         .migration_version
@@ -608,33 +624,15 @@ pub async fn restore(
     let dump_root = fetch_part(request, part, progress).await?;
     match (&part.schema, replacing) {
         (None, false) => {
-            restore_into_new_database(
-                &bins,
-                target,
-                part,
-                &dump_root,
-                &target.database,
-                request.jobs,
-                request.connect_timeout,
-                progress,
-            )
-            .await?;
+            restore_into_new_database(&tools, target, part, &dump_root, &target.database, progress)
+                .await?;
         }
         (None, true) => {
             // Restored beside the live database first; only then does it take its place.
             let stamp = jiff::Timestamp::now().strftime("%Y%m%d%H%M%S").to_string();
             let incoming = derived_name(&target.database, &format!("incoming_{stamp}"));
-            restore_into_new_database(
-                &bins,
-                target,
-                part,
-                &dump_root,
-                &incoming,
-                request.jobs,
-                request.connect_timeout,
-                progress,
-            )
-            .await?;
+            restore_into_new_database(&tools, target, part, &dump_root, &incoming, progress)
+                .await?;
             // The dump's database-level statements named the incoming copy; the renamed
             // database keeps them.
             drop_database(&server, &target.database).await?;
@@ -658,8 +656,12 @@ pub async fn restore(
                     .await?;
             }
             let client = pgfleet_pg::connect(target, "restore", request.connect_timeout).await?;
-            let script = dump_script(&bins, &maintenance, &dump_root.join(&part.service).join(DUMP_DIR))
-                .await?;
+            let script = dump_script(
+                &bins,
+                &maintenance,
+                &dump_root.join(&part.service).join(DUMP_DIR),
+            )
+            .await?;
             let missing = missing_roles(&client, &script).await?;
             if !missing.is_empty() {
                 return Err(BackupError::MissingRoles {

@@ -6,7 +6,7 @@
 
 use crate::catalog::{ServicePart, Verification};
 use crate::restore::{
-    RestoreEvent, check_files, derived_name, migration_version, open_part, part_of,
+    RestoreEvent, Tools, check_files, derived_name, migration_version, open_part, part_of,
     restore_into_new_database,
 };
 use crate::{BackupError, Store};
@@ -92,11 +92,11 @@ async fn verify_part(
     let stamp = at.strftime("%Y%m%d%H%M%S").to_string();
     let database = derived_name(&part.database, &format!("verify_{stamp}"));
     let restored_on = format!("{}/{database}", connection.server);
-    let done = |problems: Vec<String>| Verification {
+    let done = |restored_on: &str, problems: Vec<String>| Verification {
         service: part.service.clone(),
         at,
         ok: problems.is_empty(),
-        restored_on: restored_on.clone(),
+        restored_on: restored_on.to_owned(),
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         problems,
     };
@@ -105,29 +105,26 @@ async fn verify_part(
     let (files, problems) =
         check_files(request.store, request.backup, part, scratch, progress).await?;
     if !problems.is_empty() {
-        return Ok(done(problems));
+        // Nothing was restored: the files alone failed.
+        return Ok(done("", problems));
     }
     let root = open_part(files, scratch).await?;
-    let restored = restore_into_new_database(
+    let tools = Tools {
         bins,
-        connection,
-        part,
-        &root,
-        &database,
-        request.jobs,
-        request.connect_timeout,
-        progress,
-    )
-    .await;
+        jobs: request.jobs,
+        connect_timeout: request.connect_timeout,
+    };
+    let restored =
+        restore_into_new_database(&tools, connection, part, &root, &database, progress).await;
     if let Err(e) = restored {
-        return Ok(done(vec![format!("the restore failed: {e}")]));
+        return Ok(done(&restored_on, vec![format!("the restore failed: {e}")]));
     }
     progress(&RestoreEvent::Comparing);
     let mut scratch_connection = connection.clone();
     scratch_connection.database = database.clone();
     let compared = compare(&scratch_connection, part, request.connect_timeout).await;
     drop_scratch(connection, &database, request.connect_timeout).await?;
-    Ok(done(compared?))
+    Ok(done(&restored_on, compared?))
 }
 
 /// Row counts and the migration version of the restored copy against the catalog's.

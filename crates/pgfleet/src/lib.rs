@@ -9,7 +9,10 @@ pub mod error;
 pub mod output;
 
 use clap::Parser as _;
-use cli::{AccessCommand, Cli, Command, DevCommand, EnvCommand, MigrateCommand, ObserveCommand};
+use cli::{
+    AccessCommand, BackupCommand, Cli, Command, DevCommand, EnvCommand, MigrateCommand,
+    ObserveCommand,
+};
 use context::Context;
 use error::{CliError, exit};
 use pgfleet_migrate::Direction;
@@ -179,6 +182,56 @@ async fn run(cli: &Cli) -> Result<(), CliError> {
         }
         Command::Access(AccessCommand::Check { services, report }) => {
             commands::access::check(&ctx, services, report.format).await
+        }
+        Command::Backup(BackupCommand::Create { selection, report }) => {
+            commands::backup::create(&ctx, selection, report.format).await
+        }
+        Command::Backup(BackupCommand::List { services, report }) => {
+            commands::backup::list(&ctx, services, report.format).await
+        }
+        Command::Backup(BackupCommand::Verify {
+            id,
+            latest,
+            services,
+            report,
+        }) => {
+            // With --latest every positional names a service.
+            let mut services = services.clone();
+            let id = match (id, latest) {
+                (Some(first), true) => {
+                    services.insert(0, first.clone());
+                    None
+                }
+                (id, _) => id.as_deref(),
+            };
+            commands::backup_restore::verify(&ctx, id, *latest, &services, report.format).await
+        }
+        Command::Backup(BackupCommand::Restore {
+            id,
+            service,
+            into,
+            replace,
+            force_older,
+            yes,
+            report,
+        }) => {
+            let flags = commands::backup_restore::RestoreFlags {
+                replace: *replace,
+                force_older: *force_older,
+                yes: *yes,
+            };
+            commands::backup_restore::restore(
+                &ctx,
+                id,
+                service,
+                into.as_deref(),
+                flags,
+                report.format,
+            )
+            .await
+        }
+        Command::Backup(BackupCommand::Status(report)) => {
+            commands::backup::status(&ctx, report.format).await
         }
         Command::Serve(args) => commands::serve::run(ctx, args).await,
         Command::Observe(_) | Command::Completions { .. } | Command::Man => Ok(()),

@@ -5,6 +5,8 @@
 pub mod local;
 
 use crate::{BackupError, Catalog};
+use pgfleet_core::manifest::BackupStorage;
+use pgfleet_core::{Manifest, Vars};
 use std::path::{Path, PathBuf};
 
 /// A backup store of one environment.
@@ -14,6 +16,21 @@ pub enum Store {
 }
 
 impl Store {
+    /// The store of `environment` as the manifest's `[backup]` table sets it (a local folder
+    /// under `.pgfleet/backups/` by default); `vars` holds what a bucket's settings name.
+    pub fn open(
+        manifest: &Manifest,
+        environment: &str,
+        _vars: &Vars,
+    ) -> Result<Store, BackupError> {
+        match manifest.backup_target(environment).storage {
+            BackupStorage::Local { path } => Ok(Store::Local(local::LocalStore::new(path))),
+            BackupStorage::S3(_) => Err(BackupError::Unsupported(format!(
+                "the backups of environment `{environment}` are in S3, which this build cannot reach yet\n  hint: use path = \"…\" in [backup.environments.{environment}]"
+            ))),
+        }
+    }
+
     /// Where it is, as messages and the catalog show it (never a credential).
     pub fn describe(&self) -> String {
         match self {

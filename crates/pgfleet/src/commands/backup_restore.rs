@@ -7,7 +7,7 @@ use crate::error::{CliError, Result};
 use crate::output::{self, Report};
 use indicatif::{ProgressBar, ProgressStyle};
 use pgfleet_backup::restore::{Mode, RestoreEvent, RestoreRequest, Restored, derived_name};
-use pgfleet_backup::verify::{VerifyRequest, Verified};
+use pgfleet_backup::verify::{Verified, VerifyRequest};
 use pgfleet_backup::{BackupId, Catalog, Store};
 use pgfleet_core::ident::identifier_problem;
 use serde::Serialize;
@@ -220,9 +220,11 @@ pub async fn verify(
                 return Err(e.into());
             }
         };
-        report
-            .results
-            .extend(verified.into_iter().map(|Verified { verification, audit_problem }| {
+        report.results.extend(verified.into_iter().map(
+            |Verified {
+                 verification,
+                 audit_problem,
+             }| {
                 PartVerified {
                     backup: backup.clone(),
                     service: verification.service,
@@ -232,7 +234,8 @@ pub async fn verify(
                     problems: verification.problems,
                     audit_problem,
                 }
-            }));
+            },
+        ));
     }
     bar.finish_and_clear();
     output::print_report(&report, format);
@@ -272,7 +275,9 @@ impl Report for RestoreReport {
                 Some(schema) => format!("{}.{schema}", r.database),
                 None => r.database.clone(),
             },
-            r.migration_version.clone().unwrap_or_else(|| "none".to_owned()),
+            r.migration_version
+                .clone()
+                .unwrap_or_else(|| "none".to_owned()),
             match &r.replaced_version {
                 Some(version) => format!("replaced (was {version})"),
                 None => "restored".to_owned(),

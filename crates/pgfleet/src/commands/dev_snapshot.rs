@@ -9,11 +9,11 @@ use crate::cli::ReportFormat;
 use crate::context::Context;
 use crate::error::{CliError, Result, pg_error};
 use crate::output::{self, Report};
+use pgfleet_backup::{Catalog, LocalStore, Store};
 use pgfleet_cluster::fleet::{self as local, LocalFleet};
 use pgfleet_cluster::{ClusterStatus, LocalCluster};
 use pgfleet_core::ident::{MAX_IDENTIFIER_LEN, identifier_problem, quote_ident, quote_literal};
 use pgfleet_core::manifest::Service;
-use pgfleet_backup::{Catalog, LocalStore, Store};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -86,7 +86,7 @@ impl Report for SnapshotsReport {
                 s.name.clone(),
                 s.service.clone(),
                 s.kind.to_owned(),
-                human_bytes(s.size_bytes),
+                output::human_bytes(s.size_bytes),
                 s.created_at.clone(),
             ]);
         }
@@ -101,20 +101,6 @@ impl Report for SnapshotsReport {
         }
         text
     }
-}
-
-fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// A snapshot's name must be an identifier: it is part of a database's name.
@@ -550,10 +536,14 @@ pub async fn list(ctx: &Context, service: Option<&str>, format: ReportFormat) ->
             });
         }
     }
-    for config in ctx.manifest.services.values().filter(|s| {
-        s.placement.schema().is_some() && only.as_ref().is_none_or(|o| *o == s.name)
-    }) {
-        report.snapshots.extend(dump_snapshots(ctx, &config.name).await?);
+    for config in
+        ctx.manifest.services.values().filter(|s| {
+            s.placement.schema().is_some() && only.as_ref().is_none_or(|o| *o == s.name)
+        })
+    {
+        report
+            .snapshots
+            .extend(dump_snapshots(ctx, &config.name).await?);
     }
     report
         .snapshots
@@ -675,7 +665,9 @@ async fn restore_dump(
         store: &store,
         catalog: &catalog,
         service: &config.name,
-        target: ctx.resolver().resolve_admin(&config.name, &ctx.environment)?,
+        target: ctx
+            .resolver()
+            .resolve_admin(&config.name, &ctx.environment)?,
         mode: pgfleet_backup::restore::Mode::Replace { allow_older: true },
         session_roles: vec![
             config.access.runtime_role.clone(),
@@ -725,7 +717,10 @@ async fn dump_snapshots(ctx: &Context, service: &str) -> Result<Vec<SnapshotEntr
             service: service.to_owned(),
             kind: "dump",
             size_bytes: part.bytes,
-            created_at: catalog.finished_at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            created_at: catalog
+                .finished_at
+                .strftime("%Y-%m-%dT%H:%M:%SZ")
+                .to_string(),
             location: entry.path().display().to_string(),
         });
     }

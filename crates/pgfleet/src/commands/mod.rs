@@ -1,6 +1,8 @@
 //! One module per command group. Each returns `Result`; printing goes through `output`.
 
 pub mod access;
+pub mod backup;
+pub mod backup_restore;
 pub mod confirm;
 pub mod dev;
 pub mod dev_snapshot;

@@ -77,7 +77,11 @@ fn store_dir(ctx: &TestContext) -> std::path::PathBuf {
 
 #[tokio::test]
 async fn backup_drop_restore_gives_the_same_schema_rows_version_and_grants() {
-    let (ctx, orders_db, shared_db) = seeded_fleet("bkr").await;
+    let (mut ctx, orders_db, shared_db) = seeded_fleet("bkr").await;
+    for service in ["BKR_ORDERS", "BKR_USERS", "BKR_AUTH"] {
+        ctx.var(&format!("{service}_DB_PASSWORD"), "restore-test");
+    }
+    ctx.run(&["access", "apply"]).success();
     ctx.run(&["access", "check"]).success();
     let orders_tables = [("public", "items"), ("public", "notes")];
     let users_tables = [("bkr_users", "accounts")];
@@ -99,13 +103,20 @@ async fn backup_drop_restore_gives_the_same_schema_rows_version_and_grants() {
         .success()
         .json();
     let copy = beside["database"].as_str().unwrap().to_owned();
-    assert!(copy.starts_with(&format!("{}_restore_", orders_db.name)), "{beside}");
+    assert!(
+        copy.starts_with(&format!("{}_restore_", orders_db.name)),
+        "{beside}"
+    );
     assert_eq!(beside["migration_version"], "2");
     assert_eq!(counts(&copy, &orders_tables).await, orders_rows);
     admin(&format!("DROP DATABASE \"{copy}\" WITH (FORCE)")).await;
 
     // Dropped, then restored under its own name.
-    admin(&format!("DROP DATABASE \"{}\" WITH (FORCE)", orders_db.name)).await;
+    admin(&format!(
+        "DROP DATABASE \"{}\" WITH (FORCE)",
+        orders_db.name
+    ))
+    .await;
     ctx.run(&[
         "backup",
         "restore",
@@ -131,21 +142,24 @@ async fn backup_drop_restore_gives_the_same_schema_rows_version_and_grants() {
         .json();
     assert_eq!(restored["schema"], "bkr_users");
     assert_eq!(restored["database"], shared_db.name.as_str());
-    assert_eq!(schema_dump(&shared_db.name, Some("bkr_users")), users_schema);
+    assert_eq!(
+        schema_dump(&shared_db.name, Some("bkr_users")),
+        users_schema
+    );
     assert_eq!(counts(&shared_db.name, &users_tables).await, users_rows);
     // Restoring it again over itself needs --replace.
-    let again = ctx
-        .run(&["backup", "restore", &id, "bkr_users"])
-        .failure(1);
+    let again = ctx.run(&["backup", "restore", &id, "bkr_users"]).failure(1);
     assert!(
-        again.stderr.contains("schema `bkr_users` already exists") && again.stderr.contains("--replace"),
+        again.stderr.contains("schema `bkr_users` already exists")
+            && again.stderr.contains("--replace"),
         "{}",
         again.stderr
     );
 
     // Each service's history is what it was: nothing pending, nothing dirty.
     for service in ["bkr_orders", "bkr_users", "bkr_auth"] {
-        ctx.run(&["migrate", "status", service, "--check"]).success();
+        ctx.run(&["migrate", "status", service, "--check"])
+            .success();
     }
     ctx.run(&["access", "check"]).success();
 }
@@ -222,10 +236,12 @@ async fn verify_passes_a_good_backup_and_names_a_changed_or_missing_file() {
         "{json:#}"
     );
     // A restore of a damaged part is refused before anything changes.
-    let refused = ctx
-        .run(&["backup", "restore", &id, "bkv_users"])
-        .failure(1);
-    assert!(refused.stderr.contains(&format!("{removed}: missing")), "{}", refused.stderr);
+    let refused = ctx.run(&["backup", "restore", &id, "bkv_users"]).failure(1);
+    assert!(
+        refused.stderr.contains(&format!("{removed}: missing")),
+        "{}",
+        refused.stderr
+    );
 }
 
 fn part_files(catalog: &Value, service: &str) -> Vec<String> {
@@ -245,6 +261,10 @@ fn part_files(catalog: &Value, service: &str) -> Vec<String> {
 #[tokio::test]
 async fn a_restore_over_a_newer_live_version_is_refused_unless_forced() {
     let (mut ctx, orders_db, _shared_db) = seeded_fleet("bkn").await;
+    for service in ["BKN_ORDERS", "BKN_USERS", "BKN_AUTH"] {
+        ctx.var(&format!("{service}_DB_PASSWORD"), "restore-test");
+    }
+    ctx.run(&["access", "apply", "bkn_orders"]).success();
     let id = backup_id(
         &ctx.run(&["backup", "create", "bkn_orders", "--format", "json"])
             .success()

@@ -146,8 +146,7 @@ fn a_database_snapshot_round_trips_a_seeded_service() {
     assert_eq!(snapshots[0]["service"], "files");
     ctx.filter(snapshots[0]["created_at"].as_str().unwrap(), "[CREATED]");
     let size = snapshots[0]["size_bytes"].as_u64().unwrap();
-    let shown = format!("{:.1} MB", size as f64 / 1024.0 / 1024.0);
-    ctx.filter(&shown, "[SIZE]");
+    ctx.filter(&pgfleet::output::human_bytes(size), "[SIZE]");
     insta::assert_snapshot!(
         "dev_snapshots_table",
         ctx.run_filtered(&["dev", "snapshots"]).snapshot()
@@ -221,7 +220,11 @@ fn a_dump_snapshot_round_trips_a_seeded_schema_placed_service() {
         "{taken}"
     );
 
-    psql(&ctx, "notes", "delete from notes where id = 2; insert into notes values (7, 'seven')");
+    psql(
+        &ctx,
+        "notes",
+        "delete from notes where id = 2; insert into notes values (7, 'seven')",
+    );
     ctx.write(
         "services/notes/migrations/002_more.up.sql",
         "ALTER TABLE notes ADD COLUMN tag text;\n",
@@ -236,7 +239,11 @@ fn a_dump_snapshot_round_trips_a_seeded_schema_placed_service() {
         .json();
     assert_eq!(restored["result"], "restored");
     assert_eq!(
-        psql(&ctx, "notes", "select string_agg(name, ',' order by id) from notes"),
+        psql(
+            &ctx,
+            "notes",
+            "select string_agg(name, ',' order by id) from notes"
+        ),
         "one,two"
     );
     assert_eq!(
@@ -248,8 +255,14 @@ fn a_dump_snapshot_round_trips_a_seeded_schema_placed_service() {
         "0"
     );
     assert_eq!(psql(&ctx, "files", "select count(*) from files"), "3");
-    std::fs::remove_file(ctx.dir.path().join("services/notes/migrations/002_more.up.sql")).unwrap();
-    ctx.run(&["migrate", "status", "notes", "--check"]).success();
+    std::fs::remove_file(
+        ctx.dir
+            .path()
+            .join("services/notes/migrations/002_more.up.sql"),
+    )
+    .unwrap();
+    ctx.run(&["migrate", "status", "notes", "--check"])
+        .success();
     ctx.run(&["access", "check"]).success();
     let listed = ctx
         .run(&["dev", "snapshots", "notes", "--format", "json"])

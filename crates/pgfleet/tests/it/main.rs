@@ -10,6 +10,8 @@
 mod access;
 mod adopt;
 mod analyzer_matches_server;
+mod backup;
+mod backup_restore;
 mod cli_conventions;
 mod context;
 mod corpus;
