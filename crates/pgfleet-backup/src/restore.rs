@@ -12,6 +12,7 @@ use pgfleet_cluster::PgBinaries;
 use pgfleet_cluster::dump::client_command;
 use pgfleet_core::Connection;
 use pgfleet_core::ident::{MAX_IDENTIFIER_LEN, quote_ident};
+use pgfleet_pg::history::{AuditEntry, AuditResult};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -36,6 +37,8 @@ pub struct RestoreRequest<'a> {
     pub store: &'a Store,
     pub catalog: &'a Catalog,
     pub service: &'a str,
+    /// The environment, for the audit row.
+    pub environment: &'a str,
     /// pgfleet's login on the target server; its `database` is the database to restore into.
     pub target: Connection,
     pub mode: Mode,
@@ -62,6 +65,8 @@ pub struct Restored {
     pub replaced_version: Option<String>,
     pub replaced: bool,
     pub duration_ms: u64,
+    /// Why the audit row could not be written, if so.
+    pub audit_problem: Option<String>,
 }
 
 /// Progress of a restore or a verify.
@@ -634,7 +639,8 @@ pub async fn restore(
             restore_into_new_database(&tools, target, part, &dump_root, &incoming, progress)
                 .await?;
             // The dump's database-level statements named the incoming copy; the renamed
-            // database keeps them.
+            // database keeps them. The live audit log outlives the data it describes.
+            carry_audit_log(target, &incoming, request.connect_timeout).await?;
             drop_database(&server, &target.database).await?;
             server
                 .batch_execute(&format!(
@@ -687,7 +693,7 @@ pub async fn restore(
             }
         }
     }
-    Ok(Restored {
+    let restored = Restored {
         backup: request.catalog.id.clone(),
         service: request.service.to_owned(),
         server: target.server.clone(),
@@ -697,7 +703,96 @@ pub async fn restore(
         replaced_version,
         replaced: replacing,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        audit_problem: None,
+    };
+    let entry = AuditEntry {
+        service: request.service,
+        command: "backup restore",
+        environment: request.environment,
+        os_user: pgfleet_pg::history::os_user(),
+        version_before: restored
+            .replaced_version
+            .as_deref()
+            .and_then(|v| v.parse().ok()),
+        version_after: backup_version,
+        result: AuditResult::Success,
+        duration_ms: i64::try_from(restored.duration_ms).unwrap_or(i64::MAX),
+        detail: serde_json::json!({
+            "backup": restored.backup,
+            "database": restored.database,
+            "schema": restored.schema,
+            "replaced": restored.replaced,
+        }),
+    };
+    let audit_problem = audit_row(target, request.connect_timeout, &entry)
+        .await
+        .err();
+    Ok(Restored {
+        audit_problem,
+        ..restored
     })
+}
+
+/// The live database's audit rows written since the backup (ids above the restored copy's
+/// newest), added to the copy that replaces it.
+async fn carry_audit_log(
+    live: &Connection,
+    incoming: &str,
+    connect_timeout: Duration,
+) -> Result<(), BackupError> {
+    let live_client = pgfleet_pg::connect(live, "restore", connect_timeout).await?;
+    let copy_client =
+        pgfleet_pg::connect(&with_database(live, incoming), "restore", connect_timeout).await?;
+    let has_log = "SELECT to_regclass('pgfleet.audit_log') IS NOT NULL";
+    if !live_client.query_one(has_log, &[]).await?.get::<_, bool>(0) {
+        return Ok(());
+    }
+    pgfleet_pg::history::ensure_tables(&copy_client).await?;
+    let newest: i64 = copy_client
+        .query_one("SELECT coalesce(max(id), 0) FROM pgfleet.audit_log", &[])
+        .await?
+        .get(0);
+    let rows: Option<String> = live_client
+        .query_one(
+            "SELECT json_agg(a ORDER BY id)::text FROM pgfleet.audit_log a WHERE id > $1",
+            &[&newest],
+        )
+        .await?
+        .get(0);
+    if let Some(rows) = rows {
+        copy_client
+            .execute(
+                "INSERT INTO pgfleet.audit_log
+                 SELECT * FROM json_populate_recordset(NULL::pgfleet.audit_log, $1::text::json)",
+                &[&rows],
+            )
+            .await?;
+        copy_client
+            .batch_execute(
+                "SELECT setval(pg_get_serial_sequence('pgfleet.audit_log', 'id'),
+                               (SELECT max(id) FROM pgfleet.audit_log))",
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// An audit row in the `pgfleet` schema of `connection`'s database, through the one audit
+/// writer; why it could not be written, if so.
+pub(crate) async fn audit_row(
+    connection: &Connection,
+    connect_timeout: Duration,
+    entry: &AuditEntry<'_>,
+) -> Result<(), String> {
+    let client = pgfleet_pg::connect(connection, "audit", connect_timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    pgfleet_pg::history::ensure_tables(&client)
+        .await
+        .map_err(|e| pgfleet_pg::pg_error_text(&e))?;
+    pgfleet_pg::history::audit(&client, entry)
+        .await
+        .map_err(|e| pgfleet_pg::pg_error_text(&e))
 }
 
 /// The live schema is set aside (renamed) with the service's sessions ended, the backup's

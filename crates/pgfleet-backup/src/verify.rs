@@ -6,8 +6,8 @@
 
 use crate::catalog::{ServicePart, Verification};
 use crate::restore::{
-    RestoreEvent, Tools, check_files, derived_name, migration_version, open_part, part_of,
-    restore_into_new_database,
+    RestoreEvent, Tools, audit_row, check_files, derived_name, migration_version, open_part,
+    part_of, restore_into_new_database,
 };
 use crate::{BackupError, Store};
 use jiff::Timestamp;
@@ -189,18 +189,12 @@ async fn drop_scratch(
     Ok(())
 }
 
-/// The verification's audit row, in the service's database (`pgfleet_pg::history::audit`).
+/// The verification's audit row, in the service's database.
 async fn audit(
     request: &VerifyRequest<'_>,
     connection: &Connection,
     verification: &Verification,
 ) -> Result<(), String> {
-    let client = pgfleet_pg::connect(connection, "verify", request.connect_timeout)
-        .await
-        .map_err(|e| e.to_string())?;
-    pgfleet_pg::history::ensure_tables(&client)
-        .await
-        .map_err(|e| pgfleet_pg::pg_error_text(&e))?;
     let entry = AuditEntry {
         service: &verification.service,
         command: "backup verify",
@@ -220,7 +214,5 @@ async fn audit(
             "problems": verification.problems,
         }),
     };
-    pgfleet_pg::history::audit(&client, &entry)
-        .await
-        .map_err(|e| pgfleet_pg::pg_error_text(&e))
+    audit_row(connection, request.connect_timeout, &entry).await
 }

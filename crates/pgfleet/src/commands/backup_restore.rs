@@ -284,7 +284,11 @@ impl Report for RestoreReport {
             },
             format!("{} ms", r.duration_ms),
         ]);
-        table.to_string()
+        let mut text = table.to_string();
+        if let Some(problem) = &r.audit_problem {
+            text.push_str(&format!("\nno audit row: {problem}"));
+        }
+        text
     }
 }
 
@@ -346,6 +350,7 @@ pub async fn restore(
         store: &store,
         catalog: &catalog,
         service: &service,
+        environment: &ctx.environment,
         target,
         mode: if flags.replace {
             Mode::Replace {

@@ -665,6 +665,7 @@ async fn restore_dump(
         store: &store,
         catalog: &catalog,
         service: &config.name,
+        environment: &ctx.environment,
         target: ctx
             .resolver()
             .resolve_admin(&config.name, &ctx.environment)?,

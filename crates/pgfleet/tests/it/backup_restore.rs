@@ -189,8 +189,10 @@ async fn verify_passes_a_good_backup_and_names_a_changed_or_missing_file() {
     let listed = ctx
         .run(&["backup", "list", "--format", "json"])
         .success()
-        .stdout;
-    assert!(listed.contains("verified"), "{listed}");
+        .json();
+    let rows = listed.as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{listed:#}");
+    assert!(rows.iter().all(|r| r["verified"] == true), "{listed:#}");
     // The audit log of each service's database has the verification.
     let orders_audit: Vec<String> = column(
         &orders_db.client().await,
@@ -235,6 +237,21 @@ async fn verify_passes_a_good_backup_and_names_a_changed_or_missing_file() {
             .contains("bkv_orders/dump/toc.dat.zst: changed"),
         "{json:#}"
     );
+    // --latest takes each service's newest backup: the untouched part still verifies, and
+    // the damaged one's failure shows in `backup list`.
+    let latest = ctx
+        .run(&[
+            "backup", "verify", "--latest", "bkv_auth", "--format", "json",
+        ])
+        .success()
+        .json();
+    assert_eq!(latest["results"][0]["backup"], id.as_str());
+    assert_eq!(latest["results"][0]["ok"], true);
+    let listed = ctx
+        .run(&["backup", "list", "bkv_orders", "--format", "json"])
+        .success()
+        .json();
+    assert_eq!(listed[0]["verified"], false, "{listed:#}");
     // A restore of a damaged part is refused before anything changes.
     let refused = ctx.run(&["backup", "restore", &id, "bkv_users"]).failure(1);
     assert!(
@@ -305,7 +322,57 @@ async fn a_restore_over_a_newer_live_version_is_refused_unless_forced() {
     .await;
     assert_eq!(history, [2]);
     ctx.run(&["access", "check", "bkn_orders"]).success();
-    // The same backup over the same version needs no force.
+    // The same backup over the same version needs no force, and each restore is audited.
     ctx.run(&["backup", "restore", &id, "bkn_orders", "--replace"])
         .success();
+    let audited: Vec<String> = column(
+        &orders_db.client().await,
+        "SELECT coalesce(version_before::text, '-') || '>' || version_after FROM pgfleet.audit_log
+          WHERE command = 'backup restore' ORDER BY id",
+    )
+    .await;
+    // The live audit log is carried over the restores that replace its database.
+    assert_eq!(audited, ["3>2", "2>2"]);
+
+    // A protected environment asks first; with no terminal to ask on, it refuses.
+    let production = backup_id(
+        &ctx.run(&[
+            "--env",
+            "production",
+            "backup",
+            "create",
+            "bkn_orders",
+            "--format",
+            "json",
+        ])
+        .success()
+        .json(),
+    );
+    let asked = ctx
+        .run(&[
+            "--env",
+            "production",
+            "backup",
+            "restore",
+            &production,
+            "bkn_orders",
+            "--replace",
+        ])
+        .failure(1);
+    assert!(
+        asked.stderr.contains("without confirmation") && asked.stderr.contains("--yes"),
+        "{}",
+        asked.stderr
+    );
+    ctx.run(&[
+        "--env",
+        "production",
+        "backup",
+        "restore",
+        &production,
+        "bkn_orders",
+        "--replace",
+        "--yes",
+    ])
+    .success();
 }
