@@ -67,6 +67,15 @@ async fn admin(sql: &str) {
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
+/// A table's columns three spaces apart whatever the width of the values filtered out of
+/// them (a testkit database's name varies in length).
+fn columns(text: &str) -> String {
+    regex::Regex::new(" {3,}")
+        .unwrap()
+        .replace_all(text, "   ")
+        .into_owned()
+}
+
 fn backup_id(run: &Value) -> String {
     run["backups"][0]["id"].as_str().unwrap().to_owned()
 }
@@ -117,15 +126,18 @@ async fn backup_drop_restore_gives_the_same_schema_rows_version_and_grants() {
         orders_db.name
     ))
     .await;
-    ctx.run(&[
-        "backup",
-        "restore",
-        &id,
-        "bkr_orders",
-        "--into",
-        &orders_db.name,
-    ])
-    .success();
+    ctx.filter(&id, "[BACKUP]");
+    let into = ctx
+        .run_filtered(&[
+            "backup",
+            "restore",
+            &id,
+            "bkr_orders",
+            "--into",
+            &orders_db.name,
+        ])
+        .success();
+    insta::assert_snapshot!("backup_restore_into", columns(&into.snapshot()));
     assert_eq!(schema_dump(&orders_db.name, None), orders_schema);
     assert_eq!(counts(&orders_db.name, &orders_tables).await, orders_rows);
 
@@ -173,19 +185,20 @@ async fn verify_passes_a_good_backup_and_names_a_changed_or_missing_file() {
             .json(),
     );
     ctx.filter(&id, "[BACKUP]");
-    let verified = ctx
-        .run(&["backup", "verify", &id, "--format", "json"])
-        .success()
-        .json();
-    let results = verified["results"].as_array().unwrap();
-    assert_eq!(results.len(), 3, "{verified:#}");
-    assert!(results.iter().all(|r| r["ok"] == true), "{verified:#}");
+    let verified = ctx.run_filtered(&["backup", "verify", &id]).success();
+    let stamp = regex::Regex::new(r"_verify_\d{14}").unwrap();
+    insta::assert_snapshot!(
+        "backup_verify_good",
+        columns(&stamp.replace_all(&verified.snapshot(), "_verify_[STAMP]"))
+    );
     // The catalog holds the verifications, and `backup list` shows them.
     let catalog: Value = serde_json::from_slice(
         &std::fs::read(store_dir(&ctx).join(&id).join("backup.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(catalog["verifications"].as_array().unwrap().len(), 3);
+    let verifications = catalog["verifications"].as_array().unwrap();
+    assert_eq!(verifications.len(), 3, "{catalog:#}");
+    assert!(verifications.iter().all(|v| v["ok"] == true), "{catalog:#}");
     let listed = ctx
         .run(&["backup", "list", "--format", "json"])
         .success()
@@ -375,4 +388,40 @@ async fn a_restore_over_a_newer_live_version_is_refused_unless_forced() {
         "--yes",
     ])
     .success();
+}
+
+#[tokio::test]
+async fn a_restore_names_the_roles_the_server_lacks() {
+    let (mut ctx, _orders_db, shared_db) = seeded_fleet("bkm").await;
+    for service in ["BKM_ORDERS", "BKM_USERS", "BKM_AUTH"] {
+        ctx.var(&format!("{service}_DB_PASSWORD"), "restore-test");
+    }
+    ctx.run(&["access", "apply"]).success();
+    let id = backup_id(
+        &ctx.run(&["backup", "create", "bkm_users", "--format", "json"])
+            .success()
+            .json(),
+    );
+    // The service's read-only role is gone from the server (its grants with it).
+    shared_db
+        .client()
+        .await
+        .batch_execute("DROP OWNED BY bkm_users_ro; DROP ROLE bkm_users_ro")
+        .await
+        .unwrap();
+    let into = format!("{}_elsewhere", shared_db.name);
+    let refused = ctx
+        .run(&["backup", "restore", &id, "bkm_users", "--into", &into])
+        .failure(1);
+    assert!(
+        refused.stderr.contains("does not have: bkm_users_ro")
+            && refused.stderr.contains("pgfleet access apply"),
+        "{}",
+        refused.stderr
+    );
+    ctx.run(&["access", "apply"]).success();
+    ctx.run(&["backup", "restore", &id, "bkm_users", "--into", &into])
+        .success();
+    assert_eq!(counts(&into, &[("bkm_users", "accounts")]).await, [5]);
+    admin(&format!("DROP DATABASE \"{into}\" WITH (FORCE)")).await;
 }
