@@ -33,6 +33,32 @@ pub enum BackupError {
     /// A task of the run stopped before its work was done.
     #[error("{0}")]
     Task(String),
+    #[error(
+        "backup `{backup}` has no complete part of service `{service}`\n  hint: `pgfleet backup list {service}` shows its backups"
+    )]
+    NoPart { backup: String, service: String },
+    /// Files missing or changed since the backup was written, each `<path>: <why>`.
+    #[error("backup `{backup}` is damaged:\n  {}", problems.join("\n  "))]
+    Corrupt {
+        backup: String,
+        problems: Vec<String>,
+    },
+    #[error(
+        "the backup needs role(s) that server `{server}` does not have: {}\n  hint: run `pgfleet access apply` first (or restore a full backup's roles file)",
+        roles.join(", ")
+    )]
+    MissingRoles { server: String, roles: Vec<String> },
+    #[error(
+        "the live `{service}` is at migration version {live}, newer than the backup's {backup}\n  hint: pass --force-older to restore the older version over it"
+    )]
+    NewerLive {
+        service: String,
+        live: String,
+        backup: String,
+    },
+    /// The target of a restore exists.
+    #[error("{0}\n  hint: restore with --into another name, or over it with --replace")]
+    Exists(String),
 }
 
 impl BackupError {

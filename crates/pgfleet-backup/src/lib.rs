@@ -16,8 +16,10 @@ mod error;
 mod id;
 mod owner;
 mod pipeline;
+pub mod restore;
 pub mod status;
 mod store;
+pub mod verify;
 
 pub use catalog::{
     BackupKind, CATALOG_FILE, CATALOG_FORMAT, Catalog, Extension, FileEntry, PartStatus, RolesPart,

@@ -169,6 +169,42 @@ pub enum BackupCommand {
     },
     /// Totals, and per service its newest complete and newest verified backup.
     Status(ReportArgs),
+    /// Prove backups restore: every file's SHA-256 against the catalog, a restore into a
+    /// scratch database on the service's server, row counts per table and the migration
+    /// version compared with the catalog. Recorded in the catalog and the audit log; exit 1
+    /// when any part fails.
+    Verify {
+        /// The backup (see `backup list`); with --latest, the first service.
+        id: Option<String>,
+        /// Each service's newest complete backup.
+        #[arg(long)]
+        latest: bool,
+        /// Services (default: every part of the backup, or every service with --latest).
+        services: Vec<String>,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
+    /// Restore one service of a backup: into a new database by default (a schema-placed
+    /// service into its shared database), over the live one only with --replace.
+    Restore {
+        id: String,
+        service: String,
+        /// The database to restore into (created for a database-placed service).
+        #[arg(long, value_name = "DATABASE", conflicts_with = "replace")]
+        into: Option<String>,
+        /// Restore over the live database or schema (its sessions are ended).
+        #[arg(long)]
+        replace: bool,
+        /// With --replace: go ahead when the live migration version is newer than the
+        /// backup's.
+        #[arg(long, requires = "replace")]
+        force_older: bool,
+        /// Do not ask for confirmation in a protected environment (production).
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -484,6 +520,31 @@ pub enum DevCommand {
         /// Rebuild even when it is fresh.
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
+    /// Keep a named copy of a service's local data (a template copy of its database, or a
+    /// dump of its schema), to try a migration or a seed and go back with `dev restore`.
+    Snapshot {
+        service: String,
+        /// The snapshot's name (lowercase letters, digits and underscores).
+        name: String,
+        /// Replace the service's snapshot of that name.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
+    /// Put a service's local data back as snapshot NAME holds it (the snapshot is kept).
+    Restore {
+        service: String,
+        name: String,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
+    /// The snapshots of a service (default: every service): name, kind, size, when taken.
+    Snapshots {
+        service: Option<String>,
         #[command(flatten)]
         report: ReportArgs,
     },

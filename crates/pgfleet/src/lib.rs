@@ -139,6 +139,20 @@ async fn run(cli: &Cli) -> Result<(), CliError> {
             force,
             report,
         }) => commands::dev_template::template(&ctx, service, *force, report.format).await,
+        Command::Dev(DevCommand::Snapshot {
+            service,
+            name,
+            force,
+            report,
+        }) => commands::dev_snapshot::snapshot(&ctx, service, name, *force, report.format).await,
+        Command::Dev(DevCommand::Restore {
+            service,
+            name,
+            report,
+        }) => commands::dev_snapshot::restore(&ctx, service, name, report.format).await,
+        Command::Dev(DevCommand::Snapshots { service, report }) => {
+            commands::dev_snapshot::list(&ctx, service.as_deref(), report.format).await
+        }
         Command::Dev(DevCommand::Psql { service, args }) => {
             commands::dev::psql(&ctx, service, args)
         }
@@ -174,6 +188,47 @@ async fn run(cli: &Cli) -> Result<(), CliError> {
         }
         Command::Backup(BackupCommand::List { services, report }) => {
             commands::backup::list(&ctx, services, report.format).await
+        }
+        Command::Backup(BackupCommand::Verify {
+            id,
+            latest,
+            services,
+            report,
+        }) => {
+            // With --latest every positional names a service.
+            let mut services = services.clone();
+            let id = match (id, latest) {
+                (Some(first), true) => {
+                    services.insert(0, first.clone());
+                    None
+                }
+                (id, _) => id.as_deref(),
+            };
+            commands::backup_restore::verify(&ctx, id, *latest, &services, report.format).await
+        }
+        Command::Backup(BackupCommand::Restore {
+            id,
+            service,
+            into,
+            replace,
+            force_older,
+            yes,
+            report,
+        }) => {
+            let flags = commands::backup_restore::RestoreFlags {
+                replace: *replace,
+                force_older: *force_older,
+                yes: *yes,
+            };
+            commands::backup_restore::restore(
+                &ctx,
+                id,
+                service,
+                into.as_deref(),
+                flags,
+                report.format,
+            )
+            .await
         }
         Command::Backup(BackupCommand::Status(report)) => {
             commands::backup::status(&ctx, report.format).await

@@ -2,8 +2,10 @@
 
 pub mod access;
 pub mod backup;
+pub mod backup_restore;
 pub mod confirm;
 pub mod dev;
+pub mod dev_snapshot;
 pub mod dev_template;
 pub mod env;
 pub mod generate;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 /// A fleet with `<p>_orders` in its own database and `<p>_users` and `<p>_auth` by schema in a
 /// shared one, each migrated (`<p>` keeps the roles of parallel tests apart).
-async fn seeded_fleet(prefix: &str) -> (TestContext, TestDatabase, TestDatabase) {
+pub(crate) async fn seeded_fleet(prefix: &str) -> (TestContext, TestDatabase, TestDatabase) {
     let cluster = TestCluster::shared();
     let (orders_db, shared_db) = (
         cluster.fresh_database().await,

@@ -1,0 +1,277 @@
+//! Issue 15, item 6: `dev snapshot` / `dev restore` / `dev snapshots` on real local clusters.
+
+use crate::context::{TestContext, free_port};
+
+/// One server: `notes` by schema in the shared database `kb`, `files` in a database of its
+/// own; each with a migration and a seed.
+fn fleet() -> TestContext {
+    let mut ctx = TestContext::new(&format!(
+        r#"
+[fleet]
+name = "kb"
+
+[environments.development]
+local = true
+
+[environments.production]
+host = "db.example.com"
+user = "kb"
+
+[servers.main]
+dev_port = {port}
+database = "kb"
+
+[services.notes]
+schema = "notes"
+
+[services.files]
+database = "files"
+"#,
+        port = free_port()
+    ));
+    ctx.stop_clusters_on_drop = true;
+    for (service, table) in [("notes", "notes"), ("files", "files")] {
+        ctx.write(
+            &format!("services/{service}/migrations/001_init.up.sql"),
+            &format!("CREATE TABLE {table} (id int PRIMARY KEY, name text);\n"),
+        );
+        ctx.write(
+            &format!("services/{service}/seeds/001_rows.sql"),
+            &format!("INSERT INTO {table} VALUES (1, 'one'), (2, 'two') ON CONFLICT DO NOTHING;\n"),
+        );
+    }
+    ctx
+}
+
+fn psql(ctx: &TestContext, service: &str, sql: &str) -> String {
+    ctx.run(&["dev", "psql", service, "--", "-XtAc", sql])
+        .success()
+        .stdout
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn a_database_snapshot_round_trips_a_seeded_service() {
+    let mut ctx = fleet();
+    ctx.run(&["dev", "up"]).success();
+    ctx.run(&["migrate", "up", "--all"]).success();
+    ctx.run(&["dev", "seed"]).success();
+    assert_eq!(
+        psql(
+            &ctx,
+            "files",
+            "select string_agg(name, ',' order by id) from files"
+        ),
+        "one,two"
+    );
+
+    let taken = ctx
+        .run(&["dev", "snapshot", "files", "before", "--format", "json"])
+        .success()
+        .json();
+    assert_eq!(taken["kind"], "database");
+    assert_eq!(taken["location"], "files__snap_before");
+    assert_eq!(taken["result"], "created");
+    assert!(taken["size_bytes"].as_u64().unwrap() > 0, "{taken}");
+    // A second one of the same name is refused unless replaced.
+    let again = ctx.run(&["dev", "snapshot", "files", "before"]).failure(1);
+    assert!(
+        again.stderr.contains("already has a snapshot `before`"),
+        "{}",
+        again.stderr
+    );
+    assert!(again.stderr.contains("--force"), "{}", again.stderr);
+
+    // Try something: data and schema change.
+    psql(
+        &ctx,
+        "files",
+        "delete from files where id = 1; insert into files values (3, 'three')",
+    );
+    ctx.write(
+        "services/files/migrations/002_more.up.sql",
+        "ALTER TABLE files ADD COLUMN size bigint;\n",
+    );
+    ctx.run(&["migrate", "up", "files"]).success();
+    assert_eq!(
+        psql(
+            &ctx,
+            "files",
+            "select string_agg(name, ',' order by id) from files"
+        ),
+        "two,three"
+    );
+
+    let restored = ctx
+        .run(&["dev", "restore", "files", "before", "--format", "json"])
+        .success()
+        .json();
+    assert_eq!(restored["result"], "restored");
+    // The data and the migration version are back, and the service's role reaches them.
+    assert_eq!(
+        psql(
+            &ctx,
+            "files",
+            "select string_agg(name, ',' order by id) from files"
+        ),
+        "one,two"
+    );
+    assert_eq!(
+        psql(
+            &ctx,
+            "files",
+            "select count(*) from information_schema.columns where table_name = 'files' and column_name = 'size'"
+        ),
+        "0"
+    );
+    std::fs::remove_file(
+        ctx.dir
+            .path()
+            .join("services/files/migrations/002_more.up.sql"),
+    )
+    .unwrap();
+    ctx.run(&["migrate", "status", "files", "--check"])
+        .success();
+    ctx.run(&["access", "check", "files"]).success();
+    // The snapshot is kept: a second restore works, and it is listed.
+    ctx.run(&["dev", "restore", "files", "before"]).success();
+    let listed = ctx
+        .run(&["dev", "snapshots", "--format", "json"])
+        .success()
+        .json();
+    let snapshots = listed["snapshots"].as_array().unwrap();
+    assert_eq!(snapshots.len(), 1, "{listed}");
+    assert_eq!(snapshots[0]["name"], "before");
+    assert_eq!(snapshots[0]["service"], "files");
+    ctx.filter(snapshots[0]["created_at"].as_str().unwrap(), "[CREATED]");
+    let size = snapshots[0]["size_bytes"].as_u64().unwrap();
+    ctx.filter(&pgfleet::output::human_bytes(size), "[SIZE]");
+    // Columns three spaces apart whatever the width of the size filtered out of them.
+    let table = ctx.run_filtered(&["dev", "snapshots"]).snapshot();
+    insta::assert_snapshot!(
+        "dev_snapshots_table",
+        regex::Regex::new(" {3,}")
+            .unwrap()
+            .replace_all(&table, "   ")
+    );
+    insta::assert_snapshot!(
+        "dev_snapshot_unknown",
+        ctx.run_filtered(&["dev", "restore", "files", "nope"])
+            .snapshot()
+    );
+    // --force replaces it with the data as it is now.
+    psql(&ctx, "files", "delete from files");
+    let replaced = ctx
+        .run(&[
+            "dev", "snapshot", "files", "before", "--force", "--format", "json",
+        ])
+        .success()
+        .json();
+    assert_eq!(replaced["result"], "replaced");
+    psql(&ctx, "files", "insert into files values (9, 'nine')");
+    ctx.run(&["dev", "restore", "files", "before"]).success();
+    assert_eq!(psql(&ctx, "files", "select count(*) from files"), "0");
+}
+
+#[test]
+fn snapshots_refuse_bad_names_and_other_environments() {
+    let ctx = fleet();
+    let bad = ctx
+        .run(&["dev", "snapshot", "files", "Before-1"])
+        .failure(4);
+    assert!(
+        bad.stderr.contains("snapshot name `Before-1`"),
+        "{}",
+        bad.stderr
+    );
+    let long = "x".repeat(60);
+    let too_long = ctx.run(&["dev", "snapshot", "files", &long]).failure(4);
+    assert!(
+        too_long.stderr.contains("at most 63"),
+        "{}",
+        too_long.stderr
+    );
+    let elsewhere = ctx
+        .run(&["--env", "production", "dev", "snapshot", "files", "x"])
+        .failure(4);
+    assert!(
+        elsewhere.stderr.contains("is not local"),
+        "{}",
+        elsewhere.stderr
+    );
+    ctx.run(&["--env", "production", "dev", "snapshots"])
+        .failure(4);
+}
+
+#[test]
+fn a_dump_snapshot_round_trips_a_seeded_schema_placed_service() {
+    let ctx = fleet();
+    ctx.run(&["dev", "up"]).success();
+    ctx.run(&["migrate", "up", "--all"]).success();
+    ctx.run(&["dev", "seed"]).success();
+    let taken = ctx
+        .run(&["dev", "snapshot", "notes", "seeded", "--format", "json"])
+        .success()
+        .json();
+    assert_eq!(taken["kind"], "dump");
+    assert_eq!(taken["result"], "created");
+    assert!(
+        taken["location"]
+            .as_str()
+            .unwrap()
+            .ends_with(".pgfleet/snapshots/notes/seeded"),
+        "{taken}"
+    );
+
+    psql(
+        &ctx,
+        "notes",
+        "delete from notes where id = 2; insert into notes values (7, 'seven')",
+    );
+    ctx.write(
+        "services/notes/migrations/002_more.up.sql",
+        "ALTER TABLE notes ADD COLUMN tag text;\n",
+    );
+    ctx.run(&["migrate", "up", "notes"]).success();
+    // Another service changes too, and is left alone.
+    psql(&ctx, "files", "insert into files values (5, 'five')");
+
+    let restored = ctx
+        .run(&["dev", "restore", "notes", "seeded", "--format", "json"])
+        .success()
+        .json();
+    assert_eq!(restored["result"], "restored");
+    assert_eq!(
+        psql(
+            &ctx,
+            "notes",
+            "select string_agg(name, ',' order by id) from notes"
+        ),
+        "one,two"
+    );
+    assert_eq!(
+        psql(
+            &ctx,
+            "notes",
+            "select count(*) from information_schema.columns where table_name = 'notes' and column_name = 'tag'"
+        ),
+        "0"
+    );
+    assert_eq!(psql(&ctx, "files", "select count(*) from files"), "3");
+    std::fs::remove_file(
+        ctx.dir
+            .path()
+            .join("services/notes/migrations/002_more.up.sql"),
+    )
+    .unwrap();
+    ctx.run(&["migrate", "status", "notes", "--check"])
+        .success();
+    ctx.run(&["access", "check"]).success();
+    let listed = ctx
+        .run(&["dev", "snapshots", "notes", "--format", "json"])
+        .success()
+        .json();
+    assert_eq!(listed["snapshots"][0]["name"], "seeded");
+    assert_eq!(listed["snapshots"][0]["kind"], "dump");
+}
