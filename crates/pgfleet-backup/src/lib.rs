@@ -10,9 +10,11 @@
 //! Never depends on clap or the CLI, and never prints (progress is a callback of events).
 
 mod catalog;
+pub mod crypt;
 mod error;
 mod id;
 mod pipeline;
+pub mod prune;
 mod store;
 
 pub use catalog::{
@@ -21,5 +23,5 @@ pub use catalog::{
 };
 pub use error::BackupError;
 pub use id::{BackupId, FULL};
-pub use pipeline::{SealedFile, hash_file, open_file, seal_file};
+pub use pipeline::{Opener, SealedFile, Sealer, hash_file, open_file, seal_file};
 pub use store::{Store, local::LocalStore};
