@@ -24,4 +24,4 @@ pub use catalog::{
 pub use error::BackupError;
 pub use id::{BackupId, FULL};
 pub use pipeline::{Opener, SealedFile, Sealer, hash_file, open_file, seal_file};
-pub use store::{Store, local::LocalStore};
+pub use store::{Store, local::LocalStore, s3::S3Store};

@@ -3,6 +3,7 @@
 //! A backup is assembled in a local staging folder first (`staging`), then `publish`ed.
 
 pub mod local;
+pub mod s3;
 
 use crate::{BackupError, Catalog};
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 pub enum Store {
     Local(local::LocalStore),
+    S3(s3::S3Store),
 }
 
 impl Store {
@@ -18,6 +20,7 @@ impl Store {
     pub fn describe(&self) -> String {
         match self {
             Store::Local(store) => store.root().display().to_string(),
+            Store::S3(store) => store.describe(),
         }
     }
 
@@ -25,6 +28,7 @@ impl Store {
     pub fn staging(&self, id: &str) -> Result<PathBuf, BackupError> {
         match self {
             Store::Local(store) => store.staging(id),
+            Store::S3(store) => store.staging(id),
         }
     }
 
@@ -38,6 +42,7 @@ impl Store {
     ) -> Result<(), BackupError> {
         match self {
             Store::Local(store) => store.publish(id, staging, catalog),
+            Store::S3(store) => store.publish(id, staging, catalog).await,
         }
     }
 
@@ -45,12 +50,14 @@ impl Store {
     pub async fn list(&self) -> Result<Vec<String>, BackupError> {
         match self {
             Store::Local(store) => store.list(),
+            Store::S3(store) => store.list().await,
         }
     }
 
     pub async fn read_catalog(&self, id: &str) -> Result<Catalog, BackupError> {
         match self {
             Store::Local(store) => store.read_catalog(id),
+            Store::S3(store) => store.read_catalog(id).await,
         }
     }
 
@@ -58,6 +65,7 @@ impl Store {
     pub async fn write_catalog(&self, id: &str, catalog: &Catalog) -> Result<(), BackupError> {
         match self {
             Store::Local(store) => store.write_catalog(id, catalog),
+            Store::S3(store) => store.write_catalog(id, catalog).await,
         }
     }
 
@@ -67,10 +75,11 @@ impl Store {
         &self,
         id: &str,
         file: &str,
-        _scratch: &Path,
+        scratch: &Path,
     ) -> Result<PathBuf, BackupError> {
         match self {
             Store::Local(store) => store.file_path(id, file),
+            Store::S3(store) => store.local_copy(id, file, scratch).await,
         }
     }
 
@@ -79,6 +88,7 @@ impl Store {
     pub async fn delete(&self, id: &str) -> Result<(), BackupError> {
         match self {
             Store::Local(store) => store.delete(id),
+            Store::S3(store) => store.delete(id).await,
         }
     }
 }
