@@ -66,6 +66,18 @@ pub struct ServicePart {
     pub duration_ms: u64,
     /// Every file of the part, relative to the backup's folder.
     pub files: Vec<FileEntry>,
+    /// The database's extensions when it was dumped: a schema-placed part's dump holds none,
+    /// so a restore into a clean database creates these first.
+    #[serde(default)]
+    pub extensions: Vec<Extension>,
+}
+
+/// An extension of a part's database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extension {
+    pub name: String,
+    pub version: String,
+    pub schema: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

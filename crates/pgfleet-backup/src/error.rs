@@ -27,6 +27,21 @@ pub enum BackupError {
     Encrypt(String),
     #[error("{file} cannot be opened: {why}")]
     Decrypt { file: String, why: String },
+    /// A service's connection does not resolve (configuration).
+    #[error(transparent)]
+    Resolve(#[from] pgfleet_core::ResolveError),
+    /// The PostgreSQL tools are missing or cannot be run.
+    #[error(transparent)]
+    Tool(#[from] pgfleet_cluster::ClusterError),
+    /// A session or a statement failed (the server's message, never a password).
+    #[error("{0}")]
+    Postgres(String),
+    /// What the manifest asks for cannot be done faithfully: refused, never weakened.
+    #[error("{0}")]
+    Unsupported(String),
+    /// Nothing to back up, or a service named twice: the command line's fault.
+    #[error("{0}")]
+    Usage(String),
 }
 
 impl BackupError {
@@ -35,5 +50,17 @@ impl BackupError {
             what: what.into(),
             source,
         }
+    }
+}
+
+impl From<pgfleet_pg::PgError> for BackupError {
+    fn from(error: pgfleet_pg::PgError) -> Self {
+        BackupError::Postgres(error.to_string())
+    }
+}
+
+impl From<tokio_postgres::Error> for BackupError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        BackupError::Postgres(pgfleet_pg::pg_error_text(&error))
     }
 }

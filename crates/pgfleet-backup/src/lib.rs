@@ -10,17 +10,22 @@
 //! Never depends on clap or the CLI, and never prints (progress is a callback of events).
 
 mod catalog;
+pub mod create;
 pub mod crypt;
+pub mod dump;
 mod error;
 mod id;
 mod pipeline;
 pub mod prune;
+pub mod status;
 mod store;
 
 pub use catalog::{
-    BackupKind, CATALOG_FILE, CATALOG_FORMAT, Catalog, FileEntry, PartStatus, RolesPart,
+    BackupKind, CATALOG_FILE, CATALOG_FORMAT, Catalog, Extension, FileEntry, PartStatus, RolesPart,
     ServicePart, TableRows, Verification,
 };
+pub use create::{CreateRequest, Event, Progress, Selection, create};
+pub use dump::{DUMP_DIR, HISTORY_COLUMNS, HISTORY_FILE};
 pub use error::BackupError;
 pub use id::{BackupId, FULL};
 pub use pipeline::{Opener, SealedFile, Sealer, hash_file, open_file, seal_file};

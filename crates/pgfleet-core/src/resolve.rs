@@ -215,6 +215,12 @@ impl<'a> Resolver<'a> {
         Self { manifest, vars }
     }
 
+    /// The variables snapshot it reads (for the other settings that name variables, such as
+    /// a backup bucket's credentials).
+    pub fn vars(&self) -> &'a Vars {
+        self.vars
+    }
+
     /// The active environment: `explicit` (`--env`), else the manifest's selecting variable,
     /// else its default. Names are matched case-insensitively (`PRODUCTION` is `production`).
     pub fn environment(&self, explicit: Option<&str>) -> Result<String, ResolveError> {

@@ -10,9 +10,9 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::TestkitError;
 use crate::reaper::Reaper;
 use crate::test_cluster::free_port;
-use crate::TestkitError;
 
 const HOST: &str = "127.0.0.1";
 const PORT_ATTEMPTS: u32 = 5;

@@ -22,7 +22,8 @@ pub const VERSION: &str = env!("PGFLEET_VERSION");
     name = "pgfleet",
     version = VERSION,
     about = "Runs the PostgreSQL side of a microservice fleet from one manifest (fleet.toml).",
-    after_help = "Exit codes: 0 success, 1 a command or check failed, 2 usage error, \
+    after_help = "Exit codes: 0 success, 1 a command or check failed (`backup create`: any part \
+                  failed), 2 usage error, \
                   3 invalid or missing manifest, 4 configuration problem (variables, environment), \
                   5 local PostgreSQL problem (binaries, cluster), 6 `access check` found drift, \
                   126/127 `env exec` could not run / found no command, 130 interrupted; \
@@ -85,6 +86,9 @@ pub enum Command {
     /// Roles and grants as code: least privilege per service, cross-service reads, RLS.
     #[command(subcommand)]
     Access(AccessCommand),
+    /// Per-service logical backups (pg_dump) with a catalog of hashes, row counts and versions.
+    #[command(subcommand)]
+    Backup(BackupCommand),
     /// Prometheus metrics, health probes and a status page for every service database.
     Serve(ServeArgs),
     /// Dashboards and alert rules for the metrics `pgfleet serve` emits.
@@ -142,6 +146,28 @@ pub struct ServeArgs {
     /// (or set PGFLEET_SERVE_TOKEN).
     #[arg(long, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Back up services: each named service as its own backup (`<service>_<time>`), or with
+    /// --all every service and each server's roles as one (`full_<time>`). Exit 1 if any
+    /// part failed (the others are kept).
+    Create {
+        #[command(flatten)]
+        selection: Selection,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
+    /// One row per backup and service: status, migration version, size, age, verified.
+    List {
+        /// Only these services (default: all).
+        services: Vec<String>,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
+    /// Totals, and per service its newest complete and newest verified backup.
+    Status(ReportArgs),
 }
 
 #[derive(Debug, Subcommand)]

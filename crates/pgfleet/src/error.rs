@@ -100,6 +100,22 @@ impl From<pgfleet_cluster::fleet::FleetError> for CliError {
     }
 }
 
+/// Backups: configuration stays configuration, missing tools are local PostgreSQL's code, the
+/// rest (a server, the store) a failure.
+impl From<pgfleet_backup::BackupError> for CliError {
+    fn from(error: pgfleet_backup::BackupError) -> Self {
+        use pgfleet_backup::BackupError;
+        match error {
+            BackupError::Resolve(e) => CliError::Resolve(e),
+            BackupError::Tool(e) => CliError::Cluster(e),
+            BackupError::Usage(_) | BackupError::Unsupported(_) | BackupError::BadId(_) => {
+                CliError::Config(error.to_string())
+            }
+            other => CliError::Failed(other.to_string()),
+        }
+    }
+}
+
 /// A session that could not be opened, a statement that failed: a failure of the command.
 impl From<PgError> for CliError {
     fn from(error: PgError) -> Self {

@@ -9,7 +9,10 @@ pub mod error;
 pub mod output;
 
 use clap::Parser as _;
-use cli::{AccessCommand, Cli, Command, DevCommand, EnvCommand, MigrateCommand, ObserveCommand};
+use cli::{
+    AccessCommand, BackupCommand, Cli, Command, DevCommand, EnvCommand, MigrateCommand,
+    ObserveCommand,
+};
 use context::Context;
 use error::{CliError, exit};
 use pgfleet_migrate::Direction;
@@ -165,6 +168,15 @@ async fn run(cli: &Cli) -> Result<(), CliError> {
         }
         Command::Access(AccessCommand::Check { services, report }) => {
             commands::access::check(&ctx, services, report.format).await
+        }
+        Command::Backup(BackupCommand::Create { selection, report }) => {
+            commands::backup::create(&ctx, selection, report.format).await
+        }
+        Command::Backup(BackupCommand::List { services, report }) => {
+            commands::backup::list(&ctx, services, report.format).await
+        }
+        Command::Backup(BackupCommand::Status(report)) => {
+            commands::backup::status(&ctx, report.format).await
         }
         Command::Serve(args) => commands::serve::run(ctx, args).await,
         Command::Observe(_) | Command::Completions { .. } | Command::Man => Ok(()),

@@ -6,6 +6,8 @@ pub mod local;
 pub mod s3;
 
 use crate::{BackupError, Catalog};
+use pgfleet_core::manifest::BackupStorage;
+use pgfleet_core::{Manifest, Vars};
 use std::path::{Path, PathBuf};
 
 /// A backup store of one environment.
@@ -16,6 +18,24 @@ pub enum Store {
 }
 
 impl Store {
+    /// The store of `environment` as the manifest's `[backup]` table sets it (a local folder
+    /// under `.pgfleet/backups/` by default); `vars` holds what a bucket's settings name.
+    pub fn open(manifest: &Manifest, environment: &str, vars: &Vars) -> Result<Store, BackupError> {
+        match manifest.backup_target(environment).storage {
+            BackupStorage::Local { path } => Ok(Store::Local(local::LocalStore::new(path))),
+            // Assembled locally first, beside the default local folders.
+            BackupStorage::S3(s3) => Ok(Store::S3(s3::S3Store::open(
+                &s3,
+                vars,
+                manifest
+                    .state_dir()
+                    .join("backups")
+                    .join(".s3-staging")
+                    .join(environment),
+            )?)),
+        }
+    }
+
     /// Where it is, as messages and the catalog show it (never a credential).
     pub fn describe(&self) -> String {
         match self {

@@ -1,6 +1,7 @@
 //! One module per command group. Each returns `Result`; printing goes through `output`.
 
 pub mod access;
+pub mod backup;
 pub mod confirm;
 pub mod dev;
 pub mod dev_template;

@@ -10,6 +10,7 @@
 mod access;
 mod adopt;
 mod analyzer_matches_server;
+mod backup;
 mod cli_conventions;
 mod context;
 mod corpus;
