@@ -8,6 +8,7 @@
 //! A pure function over catalog entries, so the plan can be shown before anything is deleted
 //! and tested on any calendar.
 
+use crate::{Catalog, PartStatus};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
@@ -93,6 +94,27 @@ impl PrunePlan {
     pub fn kept(&self) -> impl Iterator<Item = &PruneDecision> {
         self.decisions.iter().filter(|d| d.keep())
     }
+}
+
+/// The entries of published backups: one per service part, verified when its newest
+/// verification succeeded.
+pub fn entries(catalogs: &[Catalog]) -> Vec<PruneEntry> {
+    catalogs
+        .iter()
+        .flat_map(|catalog| {
+            let taken_at = crate::status::taken_at(catalog);
+            catalog.services.iter().map(move |part| PruneEntry {
+                id: catalog.id.clone(),
+                service: part.service.clone(),
+                taken_at,
+                complete: part.status == PartStatus::Complete,
+                verified: part.status == PartStatus::Complete
+                    && catalog
+                        .last_verification(&part.service)
+                        .is_some_and(|v| v.ok),
+            })
+        })
+        .collect()
 }
 
 /// Whether `retention` has any rule at all (without one, prune keeps everything).

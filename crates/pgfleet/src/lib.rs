@@ -175,6 +175,11 @@ async fn run(cli: &Cli) -> Result<(), CliError> {
         Command::Backup(BackupCommand::List { services, report }) => {
             commands::backup::list(&ctx, services, report.format).await
         }
+        Command::Backup(BackupCommand::Prune {
+            dry_run,
+            yes,
+            report,
+        }) => commands::backup::prune(&ctx, *dry_run, *yes, report.format).await,
         Command::Backup(BackupCommand::Status(report)) => {
             commands::backup::status(&ctx, report.format).await
         }

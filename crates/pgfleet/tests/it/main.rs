@@ -11,6 +11,7 @@ mod access;
 mod adopt;
 mod analyzer_matches_server;
 mod backup;
+mod backup_s3;
 mod cli_conventions;
 mod context;
 mod corpus;
