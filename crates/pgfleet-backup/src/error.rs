@@ -39,9 +39,12 @@ pub enum BackupError {
     /// What the manifest asks for cannot be done faithfully: refused, never weakened.
     #[error("{0}")]
     Unsupported(String),
-    /// Nothing to back up, or a service named twice: the command line's fault.
+    /// Nothing to back up: the command line's fault.
     #[error("{0}")]
     Usage(String),
+    /// A task of the run stopped before its work was done.
+    #[error("{0}")]
+    Task(String),
 }
 
 impl BackupError {

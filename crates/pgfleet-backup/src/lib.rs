@@ -15,6 +15,7 @@ pub mod crypt;
 pub mod dump;
 mod error;
 mod id;
+mod owner;
 mod pipeline;
 pub mod prune;
 pub mod status;
