@@ -70,8 +70,16 @@ pub struct PruneDecision {
     pub taken_at: Timestamp,
     /// The services the backup holds.
     pub services: Vec<String>,
-    /// Empty when the backup is deleted; otherwise (service, reason) pairs.
-    pub kept_for: Vec<(String, KeepReason)>,
+    /// Empty when the backup is deleted.
+    pub kept_for: Vec<KeptFor>,
+}
+
+/// One reason a backup stays: a rule of one of its services.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct KeptFor {
+    pub service: String,
+    #[serde(flatten)]
+    pub reason: KeepReason,
 }
 
 impl PruneDecision {
@@ -137,15 +145,15 @@ pub fn plan(entries: &[PruneEntry], retention: &Retention) -> PrunePlan {
     for entry in entries {
         by_service.entry(&entry.service).or_default().push(entry);
     }
-    let mut reasons: BTreeMap<String, BTreeSet<(String, KeepReason)>> = BTreeMap::new();
+    let mut reasons: BTreeMap<String, BTreeSet<KeptFor>> = BTreeMap::new();
     for (service, mut parts) in by_service {
         // Newest first; ties by id so the plan does not depend on the input's order.
         parts.sort_by(|a, b| b.taken_at.cmp(&a.taken_at).then_with(|| b.id.cmp(&a.id)));
         let mut keep = |id: &str, reason: KeepReason| {
-            reasons
-                .entry(id.to_owned())
-                .or_default()
-                .insert((service.to_owned(), reason));
+            reasons.entry(id.to_owned()).or_default().insert(KeptFor {
+                service: service.to_owned(),
+                reason,
+            });
         };
         if !policy {
             for part in &parts {
@@ -263,6 +271,13 @@ mod tests {
             .collect()
     }
 
+    fn kept(service: &str, reason: KeepReason) -> KeptFor {
+        KeptFor {
+            service: service.to_owned(),
+            reason,
+        }
+    }
+
     fn policy() -> Retention {
         Retention {
             keep_last: Some(4),
@@ -327,11 +342,11 @@ mod tests {
         assert_eq!(
             newest.kept_for,
             [
-                ("billing".to_owned(), KeepReason::Last),
-                ("billing".to_owned(), KeepReason::Daily("2025-02-03".into())),
-                ("billing".to_owned(), KeepReason::Weekly("2025-W06".into())),
-                ("billing".to_owned(), KeepReason::Monthly("2025-02".into())),
-                ("billing".to_owned(), KeepReason::NewestComplete),
+                kept("billing", KeepReason::Last),
+                kept("billing", KeepReason::Daily("2025-02-03".into())),
+                kept("billing", KeepReason::Weekly("2025-W06".into())),
+                kept("billing", KeepReason::Monthly("2025-02".into())),
+                kept("billing", KeepReason::NewestComplete),
             ]
         );
         let january = plan
@@ -342,8 +357,8 @@ mod tests {
         assert_eq!(
             january.kept_for,
             [
-                ("billing".to_owned(), KeepReason::Daily("2025-01-31".into())),
-                ("billing".to_owned(), KeepReason::Monthly("2025-01".into())),
+                kept("billing", KeepReason::Daily("2025-01-31".into())),
+                kept("billing", KeepReason::Monthly("2025-01".into())),
             ]
         );
     }
@@ -393,14 +408,11 @@ mod tests {
             ..Retention::default()
         };
         let plan = plan(&entries, &retention);
-        let kept: Vec<(&str, &Vec<(String, KeepReason)>)> =
+        let stays: Vec<(&str, &Vec<KeptFor>)> =
             plan.kept().map(|d| (d.id.as_str(), &d.kept_for)).collect();
-        assert_eq!(kept.len(), 3, "{kept:#?}");
-        assert_eq!(kept[2].0, "billing_20240115_060000");
-        assert_eq!(
-            kept[2].1,
-            &[("billing".to_owned(), KeepReason::NewestVerified)]
-        );
+        assert_eq!(stays.len(), 3, "{stays:#?}");
+        assert_eq!(stays[2].0, "billing_20240115_060000");
+        assert_eq!(stays[2].1, &[kept("billing", KeepReason::NewestVerified)]);
         // A newer verified backup takes over the guard: the older one may go.
         entries.last_mut().unwrap().verified = true;
         let again = super::plan(&entries, &retention);
@@ -433,8 +445,8 @@ mod tests {
         assert_eq!(
             plan.kept().next().unwrap().kept_for,
             [
-                ("billing".to_owned(), KeepReason::Last),
-                ("billing".to_owned(), KeepReason::NewestComplete),
+                kept("billing", KeepReason::Last),
+                kept("billing", KeepReason::NewestComplete),
             ]
         );
         assert_eq!(plan.deleted().count(), 4);
@@ -469,8 +481,8 @@ mod tests {
         assert_eq!(
             full.kept_for,
             [
-                ("users".to_owned(), KeepReason::Last),
-                ("users".to_owned(), KeepReason::NewestComplete),
+                kept("users", KeepReason::Last),
+                kept("users", KeepReason::NewestComplete),
             ]
         );
         assert_eq!(
@@ -488,7 +500,7 @@ mod tests {
         assert!(
             plan.decisions
                 .iter()
-                .all(|d| d.kept_for == [("billing".to_owned(), KeepReason::NoPolicy)])
+                .all(|d| d.kept_for == [kept("billing", KeepReason::NoPolicy)])
         );
     }
 }

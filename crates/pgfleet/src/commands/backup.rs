@@ -386,7 +386,7 @@ impl Report for PruneReport {
 /// `billing: last, daily 2024-01-15; users: newest complete`.
 fn kept_for_text(decision: &PruneDecision) -> String {
     let mut services: Vec<(&str, Vec<String>)> = Vec::new();
-    for (service, reason) in &decision.kept_for {
+    for prune::KeptFor { service, reason } in &decision.kept_for {
         match services.iter_mut().find(|(s, _)| s == service) {
             Some((_, reasons)) => reasons.push(reason.to_string()),
             None => services.push((service, vec![reason.to_string()])),

@@ -127,7 +127,7 @@ impl S3Fleet {
 
 #[tokio::test]
 async fn a_backup_to_s3_is_listed_restores_from_the_bucket_and_shows_no_secret() {
-    let fleet = s3_fleet("bks").await;
+    let fleet = s3_fleet("bk3s").await;
     let ctx = &fleet.ctx;
     let run = ctx
         .run(&["backup", "create", &fleet.service, "--format", "json"])
@@ -228,7 +228,7 @@ async fn a_backup_to_s3_is_listed_restores_from_the_bucket_and_shows_no_secret()
 
 #[tokio::test]
 async fn an_unset_credential_variable_is_named_and_nothing_is_written() {
-    let mut fleet = s3_fleet("bku").await;
+    let mut fleet = s3_fleet("bk3u").await;
     // Empty is unset (the last value of a variable wins).
     fleet.ctx.var("T_S3_SECRET", "");
     let run = fleet
@@ -246,7 +246,7 @@ async fn an_unset_credential_variable_is_named_and_nothing_is_written() {
 
 #[tokio::test]
 async fn prune_shows_its_plan_then_deletes_and_asks_in_a_protected_environment() {
-    let fleet = s3_fleet("bkp").await;
+    let fleet = s3_fleet("bk3p").await;
     let ctx = &fleet.ctx;
     let mut ids = Vec::new();
     for _ in 0..3 {
@@ -267,7 +267,10 @@ async fn prune_shows_its_plan_then_deletes_and_asks_in_a_protected_environment()
     assert_eq!(decisions[0]["id"], ids[2].as_str());
     assert_eq!(
         decisions[0]["kept_for"],
-        serde_json::json!([[&fleet.service, {"rule": "last"}], [&fleet.service, {"rule": "newest_complete"}]])
+        serde_json::json!([
+            {"service": &fleet.service, "rule": "last"},
+            {"service": &fleet.service, "rule": "newest_complete"},
+        ])
     );
     assert_eq!(decisions[1]["kept_for"], Value::Array(Vec::new()));
     let table = ctx.run(&["backup", "prune", "--dry-run"]).success();
@@ -345,4 +348,57 @@ fn prune_without_a_policy_says_how_to_set_one() {
         "{}",
         run.stderr
     );
+}
+
+/// `backup prune`'s table and JSON, on a local store (ids and times filtered).
+#[tokio::test]
+async fn prune_snapshots() {
+    let db = TestCluster::shared().fresh_database().await;
+    let ctx = TestContext::on_test_cluster(
+        "name = \"bkn\"",
+        &format!(
+            "[servers.main]\ndatabase = \"{db}\"\n\n[services.bkn_orders]\ndatabase = \"{db}\"\n\
+             migrations = \"migrations/bkn_orders\"\n\n[backup.retention]\nkeep_last = 1\nkeep_daily = 1\n",
+            db = db.name
+        ),
+    );
+    write(
+        &ctx,
+        "bkn_orders",
+        "001_items.up.sql",
+        "CREATE TABLE items (id int);\n",
+    );
+    ctx.run(&["migrate", "up", "--all"]).success();
+    for _ in 0..2 {
+        ctx.run(&["backup", "create", "bkn_orders"]).success();
+    }
+    let filters: Vec<(regex::Regex, &str)> = [
+        (r"_\d{8}_\d{6}\b", "_[STAMP]"),
+        (r"\b\d{4}-\d{2}-\d{2}\b", "[DATE]"),
+        (r"\b\d{4}-W\d{2}\b", "[WEEK]"),
+    ]
+    .into_iter()
+    .map(|(pattern, replacement)| (regex::Regex::new(pattern).unwrap(), replacement))
+    .collect();
+    let columns = regex::Regex::new(r"[ ]{2,}").unwrap();
+    for (name, args) in [
+        (
+            "backup_prune_01_dry_run",
+            &["backup", "prune", "--dry-run"][..],
+        ),
+        (
+            "backup_prune_02_dry_run_json",
+            &["backup", "prune", "--dry-run", "--format", "json"][..],
+        ),
+        ("backup_prune_03_delete", &["backup", "prune"][..]),
+    ] {
+        let mut text = ctx.run_filtered(args).snapshot();
+        for (pattern, replacement) in &filters {
+            text = pattern.replace_all(&text, *replacement).into_owned();
+        }
+        if !args.contains(&"json") {
+            text = columns.replace_all(&text, "   ").into_owned();
+        }
+        insta::assert_snapshot!(name, text, &format!("pgfleet {}", args.join(" ")));
+    }
 }
