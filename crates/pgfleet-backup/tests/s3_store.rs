@@ -99,9 +99,9 @@ fn noise(len: usize) -> Vec<u8> {
         .collect()
 }
 
-/// The keys under `prefix` in `bucket`, read with a client of the test's own.
-async fn keys(server: &TestS3, bucket: &str, prefix: &str) -> Vec<String> {
-    let raw = object_store::aws::AmazonS3Builder::new()
+/// A client of the test's own, around pgfleet's store.
+fn raw_client(server: &TestS3, bucket: &str) -> object_store::aws::AmazonS3 {
+    object_store::aws::AmazonS3Builder::new()
         .with_bucket_name(bucket)
         .with_region(server.region())
         .with_endpoint(server.endpoint())
@@ -109,7 +109,12 @@ async fn keys(server: &TestS3, bucket: &str, prefix: &str) -> Vec<String> {
         .with_access_key_id("test")
         .with_secret_access_key("test")
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+/// The keys under `prefix` in `bucket`, read with a client of the test's own.
+async fn keys(server: &TestS3, bucket: &str, prefix: &str) -> Vec<String> {
+    let raw = raw_client(server, bucket);
     let prefix = object_store::path::Path::from(prefix);
     let mut listed = raw.list(Some(&prefix));
     let mut keys = Vec::new();
@@ -231,15 +236,7 @@ async fn objects_without_a_catalog_are_not_listed() {
     let vars = vars(server);
     let staging_root = tempfile::tempdir().unwrap();
     let store = open(&bucket, &vars, staging_root.path());
-    let raw = object_store::aws::AmazonS3Builder::new()
-        .with_bucket_name(&bucket)
-        .with_region(server.region())
-        .with_endpoint(server.endpoint())
-        .with_allow_http(true)
-        .with_access_key_id("test")
-        .with_secret_access_key("test")
-        .build()
-        .unwrap();
+    let raw = raw_client(server, &bucket);
     use object_store::ObjectStoreExt;
     for key in [
         "team/backups/billing_20240115_000000/billing/toc.dat.zst",

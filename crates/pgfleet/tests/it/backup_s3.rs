@@ -7,9 +7,9 @@
 use crate::context::{TestContext, column};
 use crate::migrate::write;
 use age::secrecy::ExposeSecret;
-use pgfleet_backup::{S3Store, Store, crypt, hash_file, open_file};
+use pgfleet_backup::{Store, crypt, hash_file, open_file};
 use pgfleet_core::Vars;
-use pgfleet_core::manifest::{BackupEncryption, S3Storage, Setting};
+use pgfleet_core::manifest::{BackupEncryption, Setting};
 use pgfleet_testkit::{TestCluster, TestDatabase, TestS3};
 use serde_json::Value;
 use std::path::Path;
@@ -103,25 +103,10 @@ impl S3Fleet {
         self.vars.iter().map(|(k, v)| (*k, v.as_str())).collect()
     }
 
-    /// The bucket as the manifest names it, opened by the test itself.
-    fn store(&self, staging: &Path) -> Store {
-        let var = |name: &str| {
-            Some(Setting::FromEnv {
-                var: name.to_owned(),
-                default: None,
-            })
-        };
-        let settings = S3Storage {
-            bucket: Setting::Literal(self.bucket.clone()),
-            prefix: "fleet/backups".to_owned(),
-            region: var("T_S3_REGION"),
-            endpoint: var("T_S3_ENDPOINT"),
-            access_key_id: var("T_S3_KEY_ID"),
-            secret_access_key: var("T_S3_SECRET"),
-            session_token: var("T_S3_TOKEN"),
-            allow_http: true,
-        };
-        Store::S3(S3Store::open(&settings, &self.snapshot(), staging.to_path_buf()).unwrap())
+    /// The environment's bucket as the manifest names it, opened by the test itself.
+    fn store(&self) -> Store {
+        let manifest = pgfleet_core::Manifest::load(&self.ctx.manifest).unwrap();
+        Store::open(&manifest, "testing", &self.snapshot()).unwrap()
     }
 }
 
@@ -163,7 +148,7 @@ async fn a_backup_to_s3_is_listed_restores_from_the_bucket_and_shows_no_secret()
     // From the bucket: every file's hash as the catalog says, opened with the identity, and
     // pg_restore of the dump gives the same rows in a new database.
     let scratch = tempfile::tempdir().unwrap();
-    let store = fleet.store(&scratch.path().join("staging"));
+    let store = fleet.store();
     assert_eq!(store.list().await.unwrap(), [id.as_str()]);
     let catalog = store.read_catalog(&id).await.unwrap();
     let stored = serde_json::to_string(&catalog).unwrap();
