@@ -5,9 +5,9 @@
 
 use crate::BackupError;
 use crate::pipeline::{Opener, Sealer};
-use pgfleet_core::Vars;
 use pgfleet_core::manifest::{BackupEncryption, Setting};
 use pgfleet_core::secret::Secret;
+use pgfleet_core::{Manifest, Vars};
 use std::path::Path;
 use std::str::FromStr;
 
@@ -111,6 +111,17 @@ pub fn opener(
         )?);
     }
     Ok(Opener::new(identities))
+}
+
+/// The opener of `environment`'s backups as the manifest sets them (for verify and restore):
+/// its identities, a relative `identity_file` read from the manifest's folder.
+pub fn environment_opener(
+    manifest: &Manifest,
+    environment: &str,
+    vars: &Vars,
+) -> Result<Opener, BackupError> {
+    let target = manifest.backup_target(environment);
+    opener(target.encryption.as_ref(), vars, &manifest.project_dir)
 }
 
 /// An identity file is small (one key a line); anything bigger is not one.

@@ -9,10 +9,8 @@ use crate::migrate::write;
 use age::secrecy::ExposeSecret;
 use pgfleet_backup::{Store, crypt, hash_file, open_file};
 use pgfleet_core::Vars;
-use pgfleet_core::manifest::{BackupEncryption, Setting};
 use pgfleet_testkit::{TestCluster, TestDatabase, TestS3};
 use serde_json::Value;
-use std::path::Path;
 
 struct S3Fleet {
     ctx: TestContext,
@@ -155,15 +153,8 @@ async fn a_backup_to_s3_is_listed_restores_from_the_bucket_and_shows_no_secret()
     fleet.assert_no_secret(&stored);
     let part = &catalog.services[0];
     assert_eq!(part.migration_version.as_deref(), Some("1"));
-    let encryption = BackupEncryption {
-        recipients: Vec::new(),
-        identity: Some(Setting::FromEnv {
-            var: "T_AGE_KEY".into(),
-            default: None,
-        }),
-        identity_file: None,
-    };
-    let opener = crypt::opener(Some(&encryption), &fleet.snapshot(), Path::new("/")).unwrap();
+    let manifest = pgfleet_core::Manifest::load(&ctx.manifest).unwrap();
+    let opener = crypt::environment_opener(&manifest, "testing", &fleet.snapshot()).unwrap();
     let opened = scratch.path().join("opened");
     for file in &part.files {
         let copy = store
