@@ -114,7 +114,8 @@ impl Bars {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         bars.entry(part.to_owned())
             .or_insert_with(|| {
-                let bar = self.multi.add(ProgressBar::new(0));
+                // Empty while pg_dump runs (its total is not known), then the compression's share.
+                let bar = self.multi.add(ProgressBar::new(1));
                 bar.set_style(
                     ProgressStyle::with_template("{prefix:<24} [{bar:30}] {msg}")
                         .unwrap_or_else(|_| ProgressStyle::default_bar())

@@ -396,8 +396,11 @@ database = "bkf_dropped_before_the_run"
             .starts_with("bkf_good_")
     );
 
-    // Neither a name nor --all: refused.
+    // Neither a name nor --all, or a service the manifest does not have: refused.
     ctx.run(&["backup", "create"]).failure(4);
+    let run = ctx.run(&["backup", "create", "bkf_nope"]).failure(4);
+    assert!(run.stderr.contains("bkf_nope"), "{}", run.stderr);
+    ctx.run(&["backup", "list", "bkf_nope"]).failure(4);
 }
 
 #[tokio::test]
