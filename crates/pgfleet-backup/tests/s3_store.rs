@@ -405,6 +405,19 @@ async fn credentials_show_in_no_error_or_debug_output() {
         "{err}"
     );
     assert_no_secret(server, &err);
+    // `<VAR>_FILE` holds a secret as Docker and Kubernetes mount it.
+    let secret_file = staging_root.path().join("s3-secret");
+    std::fs::write(&secret_file, format!("{}\n", server.secret_access_key())).unwrap();
+    missing.set("T_S3_SECRET_FILE", secret_file.display().to_string());
+    let bucket = server.fresh_bucket().unwrap();
+    let from_file = S3Store::open(
+        &settings(&bucket),
+        &missing,
+        staging_root.path().to_path_buf(),
+    )
+    .unwrap();
+    let from_file = Store::S3(from_file);
+    assert!(from_file.list().await.unwrap().is_empty());
     let mut plain_http = settings("b");
     plain_http.allow_http = false;
     let err = S3Store::open(&plain_http, &vars, staging_root.path().to_path_buf())
