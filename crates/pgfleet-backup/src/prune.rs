@@ -125,6 +125,21 @@ pub fn entries(catalogs: &[Catalog]) -> Vec<PruneEntry> {
         .collect()
 }
 
+/// How old an interrupted upload must be before prune removes it: younger, it may be a
+/// `backup create` still uploading.
+pub const INCOMPLETE_GRACE: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+
+/// The interrupted uploads (`Store::incomplete`) old enough to remove, by the time in their id.
+pub fn stale_incomplete(ids: &[String], now: Timestamp) -> Vec<String> {
+    ids.iter()
+        .filter(|id| {
+            crate::BackupId::parse(id)
+                .is_ok_and(|id| now.duration_since(id.taken_at) >= INCOMPLETE_GRACE)
+        })
+        .cloned()
+        .collect()
+}
+
 /// Whether `retention` has any rule at all (without one, prune keeps everything).
 pub fn has_policy(retention: &Retention) -> bool {
     [
@@ -489,6 +504,19 @@ mod tests {
             plan.deleted().map(|d| d.id.as_str()).collect::<Vec<_>>(),
             ["users_20240302_000000"]
         );
+    }
+
+    #[test]
+    fn an_interrupted_upload_goes_only_once_no_run_can_still_be_writing_it() {
+        let now = at("2024-03-02T12:00:00Z");
+        let ids: Vec<String> = [
+            "billing_20240301_115959",
+            "billing_20240301_120001",
+            "not-an-id",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        assert_eq!(stale_incomplete(&ids, now), ["billing_20240301_115959"]);
     }
 
     #[test]

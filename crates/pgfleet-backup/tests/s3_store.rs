@@ -101,6 +101,8 @@ fn noise(len: usize) -> Vec<u8> {
 
 /// A client of the test's own, around pgfleet's store.
 fn raw_client(server: &TestS3, bucket: &str) -> object_store::aws::AmazonS3 {
+    // As `S3Store::open` does: reqwest's rustls needs a provider installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     object_store::aws::AmazonS3Builder::new()
         .with_bucket_name(bucket)
         .with_region(server.region())
@@ -228,9 +230,10 @@ async fn a_backup_published_to_s3_is_listed_read_downloaded_and_deleted() {
     ));
 }
 
-/// Files uploaded without their `backup.json` (a run killed during its upload) are no backup.
+/// Files uploaded without their `backup.json` (a run killed during its upload) are no backup,
+/// only an interrupted upload that can be removed.
 #[tokio::test]
-async fn objects_without_a_catalog_are_not_listed() {
+async fn objects_without_a_catalog_are_not_listed_but_found_as_interrupted_uploads() {
     let server = TestS3::shared();
     let bucket = server.fresh_bucket().unwrap();
     let vars = vars(server);
@@ -243,10 +246,24 @@ async fn objects_without_a_catalog_are_not_listed() {
         // A catalog deeper than a backup's own is a file of a service, not a backup.
         "team/backups/billing_20240115_000001/billing/backup.json",
         "elsewhere/billing_20240115_000002/backup.json",
+        // Not named like a backup: never taken for one.
+        "team/backups/notes/readme.txt",
     ] {
         raw.put(&key.into(), b"x".to_vec().into()).await.unwrap();
     }
     assert!(store.list().await.unwrap().is_empty());
+    assert_eq!(
+        store.incomplete().await.unwrap(),
+        ["billing_20240115_000000", "billing_20240115_000001"]
+    );
+    store.delete("billing_20240115_000000").await.unwrap();
+    assert_eq!(
+        keys(server, &bucket, "team/backups").await,
+        [
+            "team/backups/billing_20240115_000001/billing/backup.json",
+            "team/backups/notes/readme.txt",
+        ]
+    );
 }
 
 #[tokio::test]

@@ -103,6 +103,15 @@ impl Store {
         }
     }
 
+    /// Backups whose upload was interrupted: files in the store and no catalog. A local
+    /// store has none (it assembles under `.partial/`, which `create` cleans up).
+    pub async fn incomplete(&self) -> Result<Vec<String>, BackupError> {
+        match self {
+            Store::Local(_) => Ok(Vec::new()),
+            Store::S3(store) => store.incomplete().await,
+        }
+    }
+
     /// Removes a published backup: its catalog first, so a crash part-way leaves no listed
     /// backup with missing files.
     pub async fn delete(&self, id: &str) -> Result<(), BackupError> {

@@ -14,6 +14,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use pgfleet_core::manifest::{S3Storage, Setting};
 use pgfleet_core::{Secret, Vars};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -224,10 +225,26 @@ impl S3Store {
     }
 
     pub(crate) async fn list(&self) -> Result<Vec<String>, BackupError> {
+        Ok(self.scan().await?.0.into_iter().collect())
+    }
+
+    /// Ids with objects and no `backup.json`: uploads that were interrupted (or are under
+    /// way). Only folders named like a backup id count, so nothing else under the prefix
+    /// is ever taken for one.
+    pub(crate) async fn incomplete(&self) -> Result<Vec<String>, BackupError> {
+        let (published, seen) = self.scan().await?;
+        Ok(seen
+            .into_iter()
+            .filter(|id| !published.contains(id) && crate::BackupId::parse(id).is_ok())
+            .collect())
+    }
+
+    /// One listing of the prefix: the ids with a catalog, and every first-level folder.
+    async fn scan(&self) -> Result<(BTreeSet<String>, BTreeSet<String>), BackupError> {
         let prefix = (!self.prefix.is_empty()).then(|| ObjectPath::from(self.prefix.as_str()));
         let depth = prefix.as_ref().map_or(0, |p| p.parts().count());
         let mut objects = self.store.list(prefix.as_ref());
-        let mut ids = Vec::new();
+        let (mut published, mut seen) = (BTreeSet::new(), BTreeSet::new());
         while let Some(object) = objects.next().await {
             let object =
                 object.map_err(|e| self.error(format!("listing {}", self.describe()), e))?;
@@ -236,13 +253,16 @@ impl S3Store {
                 .parts()
                 .map(|p| p.as_ref().to_owned())
                 .collect();
+            if parts.len() < depth + 2 {
+                continue;
+            }
             // `<prefix>/<id>/backup.json` exactly: a service's files are deeper.
             if parts.len() == depth + 2 && parts[depth + 1] == CATALOG_FILE {
-                ids.push(parts[depth].clone());
+                published.insert(parts[depth].clone());
             }
+            seen.insert(parts[depth].clone());
         }
-        ids.sort();
-        Ok(ids)
+        Ok((published, seen))
     }
 
     pub(crate) async fn read_catalog(&self, id: &str) -> Result<Catalog, BackupError> {

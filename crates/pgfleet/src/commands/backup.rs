@@ -350,11 +350,13 @@ pub struct PruneReport {
     pub decisions: Vec<PruneDecision>,
     /// The ids deleted (none on a dry run).
     pub deleted: Vec<String>,
+    /// Interrupted uploads (files, no catalog) older than a day: removed with the plan.
+    pub incomplete: Vec<String>,
 }
 
 impl Report for PruneReport {
     fn table(&self) -> String {
-        if self.decisions.is_empty() {
+        if self.decisions.is_empty() && self.incomplete.is_empty() {
             return format!("no backups in {}", self.store);
         }
         let mut table = output::table(&["ID", "SERVICES", "ACTION", "KEPT FOR"]);
@@ -369,6 +371,19 @@ impl Report for PruneReport {
                 decision.services.join(", "),
                 action.to_owned(),
                 kept_for_text(decision),
+            ]);
+        }
+        for id in &self.incomplete {
+            table.add_row(vec![
+                id.clone(),
+                "(interrupted upload)".to_owned(),
+                if self.dry_run {
+                    "would delete"
+                } else {
+                    "delete"
+                }
+                .to_owned(),
+                "-".to_owned(),
             ]);
         }
         let kept = self.decisions.iter().filter(|d| d.keep()).count();
@@ -417,19 +432,22 @@ pub async fn prune(ctx: &Context, dry_run: bool, yes: bool, format: ReportFormat
         output::note(&format!("warning: {problem} (left alone)"));
     }
     let plan = prune::plan(&prune::entries(&read.catalogs), &retention);
-    let doomed: Vec<&PruneDecision> = plan.deleted().collect();
+    let incomplete = prune::stale_incomplete(&store.incomplete().await?, jiff::Timestamp::now());
+    let doomed: Vec<&str> = plan
+        .deleted()
+        .map(|d| d.id.as_str())
+        .chain(incomplete.iter().map(String::as_str))
+        .collect();
     let mut report = PruneReport {
         store: store.describe(),
         dry_run,
         decisions: plan.decisions.clone(),
         deleted: Vec::new(),
+        incomplete: incomplete.clone(),
     };
     if !dry_run && !doomed.is_empty() {
         if ctx.manifest.is_protected(&ctx.environment) {
-            let list: Vec<String> = doomed
-                .iter()
-                .map(|d| format!("  delete {}", d.id))
-                .collect();
+            let list: Vec<String> = doomed.iter().map(|id| format!("  delete {id}")).collect();
             super::confirm::protected_change(
                 &ctx.environment,
                 &format!("{} backup(s) deleted", doomed.len()),
@@ -437,13 +455,15 @@ pub async fn prune(ctx: &Context, dry_run: bool, yes: bool, format: ReportFormat
                 yes,
             )?;
         }
-        for decision in doomed {
-            if let Err(e) = store.delete(&decision.id).await {
+        for id in doomed {
+            if let Err(e) = store.delete(id).await {
                 // What was deleted so far is reported before the error.
                 output::print_report(&report, format);
                 return Err(e.into());
             }
-            report.deleted.push(decision.id.clone());
+            if !report.incomplete.iter().any(|i| i == id) {
+                report.deleted.push(id.to_owned());
+            }
         }
     }
     output::print_report(&report, format);

@@ -282,6 +282,46 @@ async fn prune_shows_its_plan_then_deletes_and_asks_in_a_protected_environment()
     assert_eq!(left.as_array().unwrap().len(), 1);
     assert_eq!(left[0]["id"], ids[2].as_str());
 
+    // An interrupted upload (files, no catalog) is removed once a day old, not before: a
+    // younger one may be a run still uploading. (pgfleet's store first: it installs the TLS
+    // provider the raw client needs too.)
+    let store = fleet.store();
+    let raw = object_store::aws::AmazonS3Builder::new()
+        .with_bucket_name(&fleet.bucket)
+        .with_region(TestS3::shared().region())
+        .with_endpoint(TestS3::shared().endpoint())
+        .with_allow_http(true)
+        .with_access_key_id("test")
+        .with_secret_access_key("test")
+        .build()
+        .unwrap();
+    // An hour old: no backup of this test has that second (a run may take a later one).
+    let recent = pgfleet_backup::BackupId::new(
+        &fleet.service,
+        jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1),
+    )
+    .to_string();
+    let old = format!("{}_20200101_000000", fleet.service);
+    for id in [&old, &recent] {
+        let key = format!("fleet/backups/{id}/{}/dump/toc.dat.zst", fleet.service);
+        object_store::ObjectStoreExt::put(&raw, &key.as_str().into(), b"x".to_vec().into())
+            .await
+            .unwrap();
+    }
+    let plan = ctx
+        .run(&["backup", "prune", "--dry-run", "--format", "json"])
+        .success()
+        .json();
+    assert_eq!(plan["incomplete"], serde_json::json!([&old]), "{plan:#}");
+    let done = ctx
+        .run(&["backup", "prune", "--format", "json"])
+        .success()
+        .json();
+    assert_eq!(done["incomplete"], serde_json::json!([&old]));
+    assert_eq!(done["deleted"], Value::Array(Vec::new()));
+    assert_eq!(store.incomplete().await.unwrap(), [recent.as_str()]);
+    assert_eq!(store.list().await.unwrap(), [ids[2].as_str()]);
+
     // production (protected, local folder): no terminal to ask on, so no delete without --yes.
     for _ in 0..2 {
         ctx.run(&["--env", "production", "backup", "create", &fleet.service])
