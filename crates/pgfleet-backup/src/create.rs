@@ -6,7 +6,7 @@
 use crate::catalog::{BackupKind, Catalog, FileEntry, PartStatus, RolesPart, ServicePart};
 use crate::dump::{self, PartSource};
 use crate::owner::{self, Owner};
-use crate::{BackupError, BackupId, FULL, Store, seal_file};
+use crate::{BackupError, BackupId, FULL, Sealer, Store, seal_file};
 use jiff::Timestamp;
 use pgfleet_cluster::PgBinaries;
 use pgfleet_core::manifest::Placement;
@@ -107,12 +107,11 @@ pub async fn create(
     let manifest = request.manifest;
     let settings = &manifest.backup;
     let target = manifest.backup_target(request.environment);
-    if target.encryption.is_some() {
-        return Err(BackupError::Unsupported(format!(
-            "the backups of environment `{}` are to be encrypted, which this build cannot do yet\n  hint: remove [backup.environments.{}.encryption] or use a pgfleet that encrypts",
-            request.environment, request.environment
-        )));
-    }
+    let sealer = Arc::new(crate::crypt::sealer(
+        settings.zstd_level,
+        target.encryption.as_ref(),
+        request.resolver.vars(),
+    )?);
     let (services, full) = match &request.selection {
         Selection::All => (manifest.services.keys().cloned().collect::<Vec<_>>(), true),
         Selection::Services(names) => {
@@ -231,7 +230,7 @@ pub async fn create(
             progress: progress.clone(),
             backup: backup.clone(),
             dump_jobs: settings.dump_jobs,
-            zstd_level: settings.zstd_level,
+            sealer: sealer.clone(),
             connect_timeout: request.connect_timeout,
         };
         let label = source.service.clone();
@@ -251,7 +250,7 @@ pub async fn create(
             progress: progress.clone(),
             backup: planned[0].id.clone(),
             dump_jobs: settings.dump_jobs,
-            zstd_level: settings.zstd_level,
+            sealer: sealer.clone(),
             connect_timeout: request.connect_timeout,
         };
         let label = roles_label(&server);
@@ -303,7 +302,7 @@ pub async fn create(
             pgfleet_version: env!("CARGO_PKG_VERSION").to_owned(),
             tools: tools.clone(),
             compression: format!("zstd-{}", settings.zstd_level),
-            encrypted_for: None,
+            encrypted_for: sealer.encrypted_for(),
             services: backup.services,
             roles: backup.roles,
             verifications: Vec::new(),
@@ -343,7 +342,7 @@ struct PartJob {
     progress: Progress,
     backup: String,
     dump_jobs: u32,
-    zstd_level: i32,
+    sealer: Arc<Sealer>,
     connect_timeout: Duration,
 }
 
@@ -489,12 +488,12 @@ impl PartJob {
         for (n, file) in files.iter().enumerate() {
             let raw = dir.join(file);
             let sealed = sealed_name(&raw);
-            let level = self.zstd_level;
+            let sealer = self.sealer.clone();
             let sealers = self.sealers.clone();
             tasks.spawn(async move {
                 let _permit = sealers.acquire_owned().await;
                 let result = tokio::task::spawn_blocking(move || {
-                    let sealed_file = seal_file(&raw, &sealed, level)?;
+                    let sealed_file = seal_file(&raw, &sealed, &sealer)?;
                     std::fs::remove_file(&raw)
                         .map_err(|e| BackupError::io(format!("removing {}", raw.display()), e))?;
                     Ok::<_, BackupError>(sealed_file)

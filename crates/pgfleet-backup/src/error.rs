@@ -15,6 +15,18 @@ pub enum BackupError {
     BadCatalog { path: PathBuf, why: String },
     #[error("`{0}` is not a backup id (expected <name>_YYYYMMDD_HHMMSS)")]
     BadId(String),
+    /// A setting of the backup table that cannot be used: an unset variable (named, never a
+    /// value), a key that does not parse.
+    #[error("{0}")]
+    Config(String),
+    /// Object storage refused or failed (its message names the bucket and key, never a
+    /// credential).
+    #[error("{what}: {message}")]
+    Storage { what: String, message: String },
+    #[error("backup encryption failed: {0}")]
+    Encrypt(String),
+    #[error("{file} cannot be opened: {why}")]
+    Decrypt { file: String, why: String },
     /// A service's connection does not resolve (configuration).
     #[error(transparent)]
     Resolve(#[from] pgfleet_core::ResolveError),

@@ -11,11 +11,13 @@
 
 mod catalog;
 pub mod create;
+pub mod crypt;
 pub mod dump;
 mod error;
 mod id;
 mod owner;
 mod pipeline;
+pub mod prune;
 pub mod restore;
 pub mod status;
 mod store;
@@ -29,5 +31,5 @@ pub use create::{CreateRequest, Event, Progress, Selection, create};
 pub use dump::{DUMP_DIR, HISTORY_COLUMNS, HISTORY_FILE};
 pub use error::BackupError;
 pub use id::{BackupId, FULL};
-pub use pipeline::{SealedFile, hash_file, open_file, seal_file};
-pub use store::{Store, local::LocalStore};
+pub use pipeline::{Opener, SealedFile, Sealer, hash_file, open_file, seal_file};
+pub use store::{Store, local::LocalStore, s3::S3Store};

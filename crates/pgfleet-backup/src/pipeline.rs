@@ -1,11 +1,17 @@
-//! A file on its way into the store: zstd-compressed and hashed in one pass (the hash is of
-//! the stored bytes, so `verify` can check a file without opening it), then synced.
+//! A file on its way into the store: zstd-compressed, then age-encrypted to the environment's
+//! recipients when it has any, and hashed in the same pass (the hash is of the stored bytes,
+//! so `verify` can check a file without opening it), then synced. Opening reverses it: an age
+//! file (told by its header) is decrypted with the configured identities, then decompressed.
 
 use crate::BackupError;
 use sha2::{Digest, Sha256};
+use std::fmt;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::Path;
+
+/// The first bytes of every age file (its version line).
+const AGE_HEADER: &[u8] = b"age-encryption.org/";
 
 /// A file as sealed: its stored size and hash, and the size it had before.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,17 +21,90 @@ pub struct SealedFile {
     pub sha256: String,
 }
 
-/// Writes `source` compressed at `level` to `dest`, synced, and returns its hash.
-pub fn seal_file(source: &Path, dest: &Path, level: i32) -> Result<SealedFile, BackupError> {
+/// How files are sealed: zstd at `level`, then age to `recipients` when there are any.
+#[derive(Clone)]
+pub struct Sealer {
+    pub level: i32,
+    recipients: Vec<age::x25519::Recipient>,
+}
+
+impl Sealer {
+    /// zstd only.
+    pub fn plain(level: i32) -> Self {
+        Sealer {
+            level,
+            recipients: Vec::new(),
+        }
+    }
+
+    pub fn new(level: i32, recipients: Vec<age::x25519::Recipient>) -> Self {
+        Sealer { level, recipients }
+    }
+
+    /// The number of recipients when files are encrypted (the catalog's `encrypted_for`).
+    pub fn encrypted_for(&self) -> Option<usize> {
+        (!self.recipients.is_empty()).then_some(self.recipients.len())
+    }
+}
+
+impl fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.debug_struct("Sealer")
+            .field("level", &self.level)
+            .field("recipients", &self.recipients.len())
+            .finish()
+    }
+}
+
+/// The age identities sealed files are opened with (none: only unencrypted files open).
+pub struct Opener {
+    identities: Vec<Box<dyn age::Identity + Send + Sync>>,
+}
+
+impl Opener {
+    pub fn new(identities: Vec<Box<dyn age::Identity + Send + Sync>>) -> Self {
+        Opener { identities }
+    }
+
+    /// Opens unencrypted files only.
+    pub fn plain() -> Self {
+        Opener::new(Vec::new())
+    }
+}
+
+impl fmt::Debug for Opener {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        // Never the keys: how many there are is all a reader needs.
+        f.debug_struct("Opener")
+            .field("identities", &self.identities.len())
+            .finish()
+    }
+}
+
+/// Writes `source` sealed by `sealer` to `dest`, synced, and returns its hash.
+pub fn seal_file(source: &Path, dest: &Path, sealer: &Sealer) -> Result<SealedFile, BackupError> {
     let what = || format!("compressing {} into {}", source.display(), dest.display());
     let input = File::open(source).map_err(|e| BackupError::io(what(), e))?;
     let output = File::create(dest).map_err(|e| BackupError::io(what(), e))?;
     let mut hashing = HashingWriter::new(BufWriter::new(output));
     let mut reader = CountingReader::new(BufReader::new(input));
-    let mut encoder =
-        zstd::stream::Encoder::new(&mut hashing, level).map_err(|e| BackupError::io(what(), e))?;
-    io::copy(&mut reader, &mut encoder).map_err(|e| BackupError::io(what(), e))?;
-    encoder.finish().map_err(|e| BackupError::io(what(), e))?;
+    if sealer.recipients.is_empty() {
+        compress(&mut reader, &mut hashing, sealer.level)
+            .map_err(|e| BackupError::io(what(), e))?;
+    } else {
+        let encryptor = age::Encryptor::with_recipients(
+            sealer.recipients.iter().map(|r| r as &dyn age::Recipient),
+        )
+        .map_err(|e| BackupError::Encrypt(e.to_string()))?;
+        let mut encrypting = encryptor
+            .wrap_output(&mut hashing)
+            .map_err(|e| BackupError::io(what(), e))?;
+        compress(&mut reader, &mut encrypting, sealer.level)
+            .map_err(|e| BackupError::io(what(), e))?;
+        encrypting
+            .finish()
+            .map_err(|e| BackupError::io(what(), e))?;
+    }
     let (writer, bytes, sha256) = hashing.finish();
     let file = writer
         .into_inner()
@@ -38,15 +117,62 @@ pub fn seal_file(source: &Path, dest: &Path, level: i32) -> Result<SealedFile, B
     })
 }
 
+fn compress(reader: &mut impl Read, writer: &mut impl Write, level: i32) -> io::Result<()> {
+    let mut encoder = zstd::stream::Encoder::new(writer, level)?;
+    io::copy(reader, &mut encoder)?;
+    encoder.finish()?;
+    Ok(())
+}
+
 /// Writes the original of the sealed `source` to `dest`.
-pub fn open_file(source: &Path, dest: &Path) -> Result<u64, BackupError> {
+pub fn open_file(source: &Path, dest: &Path, opener: &Opener) -> Result<u64, BackupError> {
     let what = || format!("decompressing {} into {}", source.display(), dest.display());
     let input = File::open(source).map_err(|e| BackupError::io(what(), e))?;
-    let mut decoder = zstd::stream::Decoder::new(input).map_err(|e| BackupError::io(what(), e))?;
+    let mut input = BufReader::new(input);
+    let encrypted = input
+        .fill_buf()
+        .map_err(|e| BackupError::io(what(), e))?
+        .starts_with(AGE_HEADER);
     let mut output = BufWriter::new(File::create(dest).map_err(|e| BackupError::io(what(), e))?);
-    let written = io::copy(&mut decoder, &mut output).map_err(|e| BackupError::io(what(), e))?;
+    let written = if encrypted {
+        let file = source.display().to_string();
+        if opener.identities.is_empty() {
+            return Err(BackupError::Decrypt {
+                file,
+                why: "it is age-encrypted and no identity is configured\n  hint: set identity = { env = \"…\" } or identity_file = \"…\" in the environment's [backup.environments.E.encryption]".to_owned(),
+            });
+        }
+        let decryptor = age::Decryptor::new_buffered(input).map_err(|e| decrypt_error(&file, e))?;
+        let decrypting = decryptor
+            .decrypt(
+                opener
+                    .identities
+                    .iter()
+                    .map(|i| i.as_ref() as &dyn age::Identity),
+            )
+            .map_err(|e| decrypt_error(&file, e))?;
+        decompress(decrypting, &mut output).map_err(|e| BackupError::io(what(), e))?
+    } else {
+        decompress(input, &mut output).map_err(|e| BackupError::io(what(), e))?
+    };
     output.flush().map_err(|e| BackupError::io(what(), e))?;
     Ok(written)
+}
+
+fn decompress(reader: impl Read, writer: &mut impl Write) -> io::Result<u64> {
+    let mut decoder = zstd::stream::Decoder::new(reader)?;
+    io::copy(&mut decoder, writer)
+}
+
+fn decrypt_error(file: &str, error: age::DecryptError) -> BackupError {
+    let why = match error {
+        age::DecryptError::NoMatchingKeys => "none of the configured age identities is one of its recipients\n  hint: use the identity whose public key was a recipient when the backup was made".to_owned(),
+        other => format!("age cannot decrypt it: {other}"),
+    };
+    BackupError::Decrypt {
+        file: file.to_owned(),
+        why,
+    }
 }
 
 /// The SHA-256 (hex) of a stored file, for `verify`.
@@ -125,7 +251,7 @@ mod tests {
         let text = "1\tsome row\n".repeat(10_000);
         std::fs::write(&original, &text).unwrap();
         let sealed_path = dir.path().join("1234.dat.zst");
-        let sealed = seal_file(&original, &sealed_path, 3).unwrap();
+        let sealed = seal_file(&original, &sealed_path, &Sealer::plain(3)).unwrap();
         assert_eq!(sealed.raw_bytes, text.len() as u64);
         assert!(sealed.bytes < sealed.raw_bytes / 10, "{sealed:?}");
         assert_eq!(
@@ -133,7 +259,48 @@ mod tests {
             (sealed.bytes, sealed.sha256.clone())
         );
         let back = dir.path().join("back.dat");
-        assert_eq!(open_file(&sealed_path, &back).unwrap(), text.len() as u64);
+        assert_eq!(
+            open_file(&sealed_path, &back, &Opener::plain()).unwrap(),
+            text.len() as u64
+        );
         assert_eq!(std::fs::read_to_string(back).unwrap(), text);
+    }
+
+    #[test]
+    fn an_encrypted_file_opens_with_its_identity_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let original = dir.path().join("1234.dat");
+        let text = "2\tanother row\n".repeat(10_000);
+        std::fs::write(&original, &text).unwrap();
+        let identity = age::x25519::Identity::generate();
+        let sealer = Sealer::new(3, vec![identity.to_public()]);
+        let sealed_path = dir.path().join("1234.dat.zst");
+        let sealed = seal_file(&original, &sealed_path, &sealer).unwrap();
+        let stored = std::fs::read(&sealed_path).unwrap();
+        assert!(stored.starts_with(AGE_HEADER));
+        assert!(sealed.bytes < sealed.raw_bytes / 10, "{sealed:?}");
+        assert_eq!(
+            hash_file(&sealed_path).unwrap(),
+            (sealed.bytes, sealed.sha256)
+        );
+
+        let back = dir.path().join("back.dat");
+        let opener = Opener::new(vec![Box::new(identity)]);
+        open_file(&sealed_path, &back, &opener).unwrap();
+        assert_eq!(std::fs::read_to_string(&back).unwrap(), text);
+
+        let err = open_file(&sealed_path, &back, &Opener::plain()).unwrap_err();
+        assert!(
+            err.to_string().contains("no identity is configured"),
+            "{err}"
+        );
+        let other = Opener::new(vec![Box::new(age::x25519::Identity::generate())]);
+        let err = open_file(&sealed_path, &back, &other)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("1234.dat.zst cannot be opened: none of the configured age identities is one of its recipients"),
+            "{err}"
+        );
     }
 }

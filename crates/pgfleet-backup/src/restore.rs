@@ -49,6 +49,8 @@ pub struct RestoreRequest<'a> {
     pub connect_timeout: Duration,
     /// A private folder for the opened files, removed by the caller.
     pub scratch: &'a Path,
+    /// The environment's age identities, for an encrypted backup.
+    pub opener: std::sync::Arc<crate::Opener>,
 }
 
 /// What a restore did.
@@ -150,6 +152,7 @@ pub async fn check_files(
 pub async fn open_part(
     files: Vec<(FileEntry, PathBuf)>,
     scratch: &Path,
+    opener: std::sync::Arc<crate::Opener>,
 ) -> Result<PathBuf, BackupError> {
     let root = scratch.join("open");
     tokio::task::spawn_blocking(move || {
@@ -160,7 +163,7 @@ pub async fn open_part(
                 std::fs::create_dir_all(dir)
                     .map_err(|e| BackupError::io(format!("creating {}", dir.display()), e))?;
             }
-            open_file(&stored, &dest)?;
+            open_file(&stored, &dest, &opener)?;
         }
         Ok(root)
     })
@@ -566,7 +569,7 @@ async fn fetch_part(
             problems,
         });
     }
-    open_part(files, request.scratch).await
+    open_part(files, request.scratch, request.opener.clone()).await
 }
 
 /// Restores the request's service. The files are checked before anything on the server

@@ -32,6 +32,8 @@ pub struct VerifyRequest<'a> {
     pub connect_timeout: Duration,
     /// A private folder for downloads and opened files, removed by the caller.
     pub scratch: &'a Path,
+    /// The environment's age identities, for an encrypted backup.
+    pub opener: std::sync::Arc<crate::Opener>,
 }
 
 /// The result of one part, and whether its audit row was written.
@@ -108,7 +110,7 @@ async fn verify_part(
         // Nothing was restored: the files alone failed.
         return Ok(done("", problems));
     }
-    let root = open_part(files, scratch).await?;
+    let root = open_part(files, scratch, request.opener.clone()).await?;
     let tools = Tools {
         bins,
         jobs: request.jobs,

@@ -215,7 +215,8 @@ impl<'a> Resolver<'a> {
         Self { manifest, vars }
     }
 
-    /// The variables it resolves from (for settings outside a connection: a backup bucket's).
+    /// The variables snapshot it reads (for the other settings that name variables, such as
+    /// a backup bucket's credentials).
     pub fn vars(&self) -> &'a Vars {
         self.vars
     }

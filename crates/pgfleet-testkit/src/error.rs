@@ -19,6 +19,10 @@ pub enum TestkitError {
         source: std::io::Error,
     },
 
+    /// The test S3 server (moto) did not start or answer.
+    #[error("the test S3 server: {0}")]
+    S3(String),
+
     /// Every attempt to start hit a port that another process grabbed in the meantime.
     #[error("could not find a free TCP port for PostgreSQL after {attempts} attempts: {last}")]
     NoFreePort {

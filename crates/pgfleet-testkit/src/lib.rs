@@ -20,12 +20,14 @@ mod database;
 mod error;
 mod pgbouncer;
 mod reaper;
+mod s3;
 mod test_cluster;
 mod tls;
 
 pub use database::TestDatabase;
 pub use error::TestkitError;
 pub use pgbouncer::TestPgBouncer;
+pub use s3::TestS3;
 pub use test_cluster::TestCluster;
 pub use tls::TlsCluster;
 

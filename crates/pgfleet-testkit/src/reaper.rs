@@ -61,7 +61,7 @@ impl Reaper {
     ) -> Result<Self, TestkitError> {
         let mut args = vec![pg_ctl.as_os_str(), data_dir.as_os_str()];
         args.extend(remove.iter().map(|p| p.as_os_str()));
-        Self::spawn_script(run_as, SCRIPT, &args, "the test cluster reaper")
+        Self::spawn_script(Some(run_as), SCRIPT, &args, "the test cluster reaper")
     }
 
     /// A reaper that stops process `pid` (running as the server user) and deletes `remove`.
@@ -73,13 +73,23 @@ impl Reaper {
         let pid = pid.to_string();
         let mut args = vec![std::ffi::OsStr::new(&pid)];
         args.extend(remove.iter().map(|p| p.as_os_str()));
-        Self::spawn_script(run_as, KILL_SCRIPT, &args, "the PgBouncer reaper")
+        Self::spawn_script(Some(run_as), KILL_SCRIPT, &args, "the PgBouncer reaper")
     }
 
-    /// `sh -c script args…` as the server user, in its own process group (so a Ctrl-C of the
-    /// test run does not reach it first), with only its stdin kept: closing it is the signal.
+    /// A reaper that stops process `pid` (a child of the test process, running as its user,
+    /// such as the test S3 server) and deletes `remove`.
+    pub(crate) fn spawn_for_own_pid(pid: u32, remove: &[&Path]) -> Result<Self, TestkitError> {
+        let pid = pid.to_string();
+        let mut args = vec![std::ffi::OsStr::new(&pid)];
+        args.extend(remove.iter().map(|p| p.as_os_str()));
+        Self::spawn_script(None, KILL_SCRIPT, &args, "the test S3 server's reaper")
+    }
+
+    /// `sh -c script args…` as the server user (or the test process's own, for `None`), in
+    /// its own process group (so a Ctrl-C of the test run does not reach it first), with only
+    /// its stdin kept: closing it is the signal.
     fn spawn_script(
-        run_as: &RunAs,
+        run_as: Option<&RunAs>,
         script: &str,
         args: &[&std::ffi::OsStr],
         what: &str,
@@ -93,7 +103,9 @@ impl Reaper {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .process_group(0);
-        run_as.configure(&mut cmd);
+        if let Some(run_as) = run_as {
+            run_as.configure(&mut cmd);
+        }
         let mut child = cmd
             .spawn()
             .map_err(|e| TestkitError::io(format!("spawning {what} (/bin/sh)"), e))?;

@@ -205,6 +205,20 @@ pub enum BackupCommand {
         #[command(flatten)]
         report: ReportArgs,
     },
+    /// Delete the backups that [backup.retention] no longer keeps (keep_last, keep_daily,
+    /// keep_weekly, keep_monthly, per service, UTC): the plan first, each backup with why it
+    /// stays. A service's newest complete and newest verified backup always stay. A protected
+    /// environment asks first (--yes answers).
+    Prune {
+        /// Show the plan and delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Delete in a protected environment without asking.
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]

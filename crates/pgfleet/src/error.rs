@@ -108,9 +108,10 @@ impl From<pgfleet_backup::BackupError> for CliError {
         match error {
             BackupError::Resolve(e) => CliError::Resolve(e),
             BackupError::Tool(e) => CliError::Cluster(e),
-            BackupError::Usage(_) | BackupError::Unsupported(_) | BackupError::BadId(_) => {
-                CliError::Config(error.to_string())
-            }
+            BackupError::Usage(_)
+            | BackupError::Unsupported(_)
+            | BackupError::BadId(_)
+            | BackupError::Config(_) => CliError::Config(error.to_string()),
             other => CliError::Failed(other.to_string()),
         }
     }

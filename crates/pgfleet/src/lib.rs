@@ -230,6 +230,11 @@ async fn run(cli: &Cli) -> Result<(), CliError> {
             )
             .await
         }
+        Command::Backup(BackupCommand::Prune {
+            dry_run,
+            yes,
+            report,
+        }) => commands::backup::prune(&ctx, *dry_run, *yes, report.format).await,
         Command::Backup(BackupCommand::Status(report)) => {
             commands::backup::status(&ctx, report.format).await
         }

@@ -3,6 +3,7 @@
 //! A backup is assembled in a local staging folder first (`staging`), then `publish`ed.
 
 pub mod local;
+pub mod s3;
 
 use crate::{BackupError, Catalog};
 use pgfleet_core::manifest::BackupStorage;
@@ -13,21 +14,25 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 pub enum Store {
     Local(local::LocalStore),
+    S3(s3::S3Store),
 }
 
 impl Store {
     /// The store of `environment` as the manifest's `[backup]` table sets it (a local folder
     /// under `.pgfleet/backups/` by default); `vars` holds what a bucket's settings name.
-    pub fn open(
-        manifest: &Manifest,
-        environment: &str,
-        _vars: &Vars,
-    ) -> Result<Store, BackupError> {
+    pub fn open(manifest: &Manifest, environment: &str, vars: &Vars) -> Result<Store, BackupError> {
         match manifest.backup_target(environment).storage {
             BackupStorage::Local { path } => Ok(Store::Local(local::LocalStore::new(path))),
-            BackupStorage::S3(_) => Err(BackupError::Unsupported(format!(
-                "the backups of environment `{environment}` are in S3, which this build cannot reach yet\n  hint: use path = \"…\" in [backup.environments.{environment}]"
-            ))),
+            // Assembled locally first, beside the default local folders.
+            BackupStorage::S3(s3) => Ok(Store::S3(s3::S3Store::open(
+                &s3,
+                vars,
+                manifest
+                    .state_dir()
+                    .join("backups")
+                    .join(".s3-staging")
+                    .join(environment),
+            )?)),
         }
     }
 
@@ -35,6 +40,7 @@ impl Store {
     pub fn describe(&self) -> String {
         match self {
             Store::Local(store) => store.root().display().to_string(),
+            Store::S3(store) => store.describe(),
         }
     }
 
@@ -42,6 +48,7 @@ impl Store {
     pub fn staging(&self, id: &str) -> Result<PathBuf, BackupError> {
         match self {
             Store::Local(store) => store.staging(id),
+            Store::S3(store) => store.staging(id),
         }
     }
 
@@ -55,6 +62,7 @@ impl Store {
     ) -> Result<(), BackupError> {
         match self {
             Store::Local(store) => store.publish(id, staging, catalog),
+            Store::S3(store) => store.publish(id, staging, catalog).await,
         }
     }
 
@@ -62,12 +70,14 @@ impl Store {
     pub async fn list(&self) -> Result<Vec<String>, BackupError> {
         match self {
             Store::Local(store) => store.list(),
+            Store::S3(store) => store.list().await,
         }
     }
 
     pub async fn read_catalog(&self, id: &str) -> Result<Catalog, BackupError> {
         match self {
             Store::Local(store) => store.read_catalog(id),
+            Store::S3(store) => store.read_catalog(id).await,
         }
     }
 
@@ -75,6 +85,7 @@ impl Store {
     pub async fn write_catalog(&self, id: &str, catalog: &Catalog) -> Result<(), BackupError> {
         match self {
             Store::Local(store) => store.write_catalog(id, catalog),
+            Store::S3(store) => store.write_catalog(id, catalog).await,
         }
     }
 
@@ -84,10 +95,20 @@ impl Store {
         &self,
         id: &str,
         file: &str,
-        _scratch: &Path,
+        scratch: &Path,
     ) -> Result<PathBuf, BackupError> {
         match self {
             Store::Local(store) => store.file_path(id, file),
+            Store::S3(store) => store.local_copy(id, file, scratch).await,
+        }
+    }
+
+    /// Backups whose upload was interrupted: files in the store and no catalog. A local
+    /// store has none (it assembles under `.partial/`, which `create` cleans up).
+    pub async fn incomplete(&self) -> Result<Vec<String>, BackupError> {
+        match self {
+            Store::Local(_) => Ok(Vec::new()),
+            Store::S3(store) => store.incomplete().await,
         }
     }
 
@@ -96,6 +117,7 @@ impl Store {
     pub async fn delete(&self, id: &str) -> Result<(), BackupError> {
         match self {
             Store::Local(store) => store.delete(id),
+            Store::S3(store) => store.delete(id).await,
         }
     }
 }

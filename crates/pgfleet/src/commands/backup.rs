@@ -5,6 +5,7 @@ use crate::context::Context;
 use crate::error::{CliError, Result};
 use crate::output::{self, Report, human_age, human_bytes};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use pgfleet_backup::prune::{self, PruneDecision};
 use pgfleet_backup::status::{ListRow, StatusReport};
 use pgfleet_backup::{Catalog, Event, PartStatus, Store};
 use serde::Serialize;
@@ -336,5 +337,135 @@ pub async fn status(ctx: &Context, format: ReportFormat) -> Result<()> {
     let services: Vec<String> = ctx.manifest.services.keys().cloned().collect();
     let report = pgfleet_backup::status::status(&read.catalogs, &services, jiff::Timestamp::now());
     output::print_report(&BackupStatusReport(report), format);
+    Ok(())
+}
+
+/// `backup prune`: what the retention policy keeps and deletes, then the deletes.
+#[derive(Debug, Serialize)]
+pub struct PruneReport {
+    /// Where the backups are (never a credential).
+    pub store: String,
+    pub dry_run: bool,
+    /// Every backup, newest first, with why it stays (empty `kept_for`: deleted).
+    pub decisions: Vec<PruneDecision>,
+    /// The ids deleted (none on a dry run).
+    pub deleted: Vec<String>,
+    /// Interrupted uploads (files, no catalog) older than a day: removed with the plan.
+    pub incomplete: Vec<String>,
+}
+
+impl Report for PruneReport {
+    fn table(&self) -> String {
+        if self.decisions.is_empty() && self.incomplete.is_empty() {
+            return format!("no backups in {}", self.store);
+        }
+        let mut table = output::table(&["ID", "SERVICES", "ACTION", "KEPT FOR"]);
+        for decision in &self.decisions {
+            let action = match (decision.keep(), self.dry_run) {
+                (true, _) => "keep",
+                (false, true) => "would delete",
+                (false, false) => "delete",
+            };
+            table.add_row(vec![
+                decision.id.clone(),
+                decision.services.join(", "),
+                action.to_owned(),
+                kept_for_text(decision),
+            ]);
+        }
+        for id in &self.incomplete {
+            table.add_row(vec![
+                id.clone(),
+                "(interrupted upload)".to_owned(),
+                if self.dry_run {
+                    "would delete"
+                } else {
+                    "delete"
+                }
+                .to_owned(),
+                "-".to_owned(),
+            ]);
+        }
+        let kept = self.decisions.iter().filter(|d| d.keep()).count();
+        let summary = if self.dry_run {
+            format!(
+                "{kept} kept, {} to delete (dry run: nothing deleted)",
+                self.decisions.len() - kept
+            )
+        } else {
+            format!("{kept} kept, {} deleted", self.deleted.len())
+        };
+        format!("{table}\n{summary} in {}", self.store)
+    }
+}
+
+/// `billing: last, daily 2024-01-15; users: newest complete`.
+fn kept_for_text(decision: &PruneDecision) -> String {
+    let mut services: Vec<(&str, Vec<String>)> = Vec::new();
+    for prune::KeptFor { service, reason } in &decision.kept_for {
+        match services.iter_mut().find(|(s, _)| s == service) {
+            Some((_, reasons)) => reasons.push(reason.to_string()),
+            None => services.push((service, vec![reason.to_string()])),
+        }
+    }
+    if services.is_empty() {
+        return "-".to_owned();
+    }
+    services
+        .iter()
+        .map(|(service, reasons)| format!("{service}: {}", reasons.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+pub async fn prune(ctx: &Context, dry_run: bool, yes: bool, format: ReportFormat) -> Result<()> {
+    let retention = ctx.manifest.backup.retention;
+    if !prune::has_policy(&retention) {
+        return Err(CliError::Config(
+            "there is no retention policy, so prune would keep every backup\n  hint: set keep_last, keep_daily, keep_weekly or keep_monthly in [backup.retention]".to_owned(),
+        ));
+    }
+    let store = open_store(ctx)?;
+    let read = pgfleet_backup::status::read_all(&store).await?;
+    for problem in &read.problems {
+        // An unreadable catalog is not in the plan, so it is never deleted.
+        output::note(&format!("warning: {problem} (left alone)"));
+    }
+    let plan = prune::plan(&prune::entries(&read.catalogs), &retention);
+    let incomplete = prune::stale_incomplete(&store.incomplete().await?, jiff::Timestamp::now());
+    let doomed: Vec<&str> = plan
+        .deleted()
+        .map(|d| d.id.as_str())
+        .chain(incomplete.iter().map(String::as_str))
+        .collect();
+    let mut report = PruneReport {
+        store: store.describe(),
+        dry_run,
+        decisions: plan.decisions.clone(),
+        deleted: Vec::new(),
+        incomplete: incomplete.clone(),
+    };
+    if !dry_run && !doomed.is_empty() {
+        if ctx.manifest.is_protected(&ctx.environment) {
+            let list: Vec<String> = doomed.iter().map(|id| format!("  delete {id}")).collect();
+            super::confirm::protected_change(
+                &ctx.environment,
+                &format!("{} backup(s) deleted", doomed.len()),
+                &list.join("\n"),
+                yes,
+            )?;
+        }
+        for id in doomed {
+            if let Err(e) = store.delete(id).await {
+                // What was deleted so far is reported before the error.
+                output::print_report(&report, format);
+                return Err(e.into());
+            }
+            if !report.incomplete.iter().any(|i| i == id) {
+                report.deleted.push(id.to_owned());
+            }
+        }
+    }
+    output::print_report(&report, format);
     Ok(())
 }

@@ -194,6 +194,11 @@ pub async fn verify(
         store: store.describe(),
         results: Vec::new(),
     };
+    let opener = std::sync::Arc::new(pgfleet_backup::crypt::environment_opener(
+        &ctx.manifest,
+        &ctx.environment,
+        &ctx.vars,
+    )?);
     for (backup, services) in &plan {
         let mut targets = Vec::new();
         for service in services {
@@ -210,6 +215,7 @@ pub async fn verify(
             jobs: ctx.manifest.backup.dump_jobs,
             connect_timeout: ctx.connect_timeout,
             scratch: &scratch.0,
+            opener: opener.clone(),
         };
         let on_event = |service: &str, event: &RestoreEvent| show(&bar, service, event);
         let verified = pgfleet_backup::verify::verify(&request, &on_event).await;
@@ -366,6 +372,11 @@ pub async fn restore(
         jobs: ctx.manifest.backup.dump_jobs,
         connect_timeout: ctx.connect_timeout,
         scratch: &scratch.0,
+        opener: std::sync::Arc::new(pgfleet_backup::crypt::environment_opener(
+            &ctx.manifest,
+            &ctx.environment,
+            &ctx.vars,
+        )?),
     };
     let bar = spinner();
     let restored =

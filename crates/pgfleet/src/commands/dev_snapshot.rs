@@ -677,6 +677,8 @@ async fn restore_dump(
         jobs: ctx.manifest.backup.dump_jobs,
         connect_timeout: ctx.connect_timeout,
         scratch: &scratch,
+        // A dev snapshot is never encrypted.
+        opener: std::sync::Arc::new(pgfleet_backup::Opener::plain()),
     };
     let restored = pgfleet_backup::restore::restore(&request, &|_| {}).await;
     let _ = std::fs::remove_dir_all(&scratch);

@@ -117,7 +117,7 @@ fn sha256_hex(path: &Path) -> String {
 /// The original bytes of a sealed file.
 fn opened(path: &Path) -> String {
     let out = tempfile::NamedTempFile::new().unwrap();
-    pgfleet_backup::open_file(path, out.path()).unwrap();
+    pgfleet_backup::open_file(path, out.path(), &pgfleet_backup::Opener::plain()).unwrap();
     std::fs::read_to_string(out.path()).unwrap()
 }
 
@@ -226,6 +226,7 @@ async fn create_all_records_counts_versions_hashes_and_roles_without_passwords()
         pgfleet_backup::open_file(
             &backup.join(path),
             &restored.path().join(name.trim_end_matches(".zst")),
+            &pgfleet_backup::Opener::plain(),
         )
         .unwrap();
     }

@@ -12,6 +12,7 @@ mod adopt;
 mod analyzer_matches_server;
 mod backup;
 mod backup_restore;
+mod backup_s3;
 mod cli_conventions;
 mod context;
 mod corpus;
