@@ -483,3 +483,33 @@ async fn read_full(input: &mut tokio::fs::File, buf: &mut [u8]) -> std::io::Resu
     }
     Ok(filled)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_credential_is_cut_out_of_a_message() {
+        let secrets = [
+            Secret::new("AKIA123"),
+            Secret::new("s3cr3t/key+"),
+            Secret::new(""),
+        ];
+        assert_eq!(
+            redact(
+                &secrets,
+                "<StringToSign>AKIA123 … s3cr3t/key+</StringToSign> s3cr3t/key+"
+            ),
+            "<StringToSign>*** … ***</StringToSign> ***"
+        );
+    }
+
+    #[test]
+    fn a_key_never_leaves_its_backup() {
+        for bad in ["", "..", "a/../b", "/abs", "a//b/.."] {
+            assert!(check_relative(bad).is_err(), "{bad}");
+        }
+        assert!(check_relative("billing/dump/toc.dat.zst").is_ok());
+    }
+}
