@@ -24,6 +24,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const PART_BYTES: usize = 8 << 20;
 /// Parts of one file in flight at once.
 const PARTS_IN_FLIGHT: usize = 4;
+/// Files uploaded at once.
+const FILES_IN_FLIGHT: usize = 4;
 /// AWS's default region, when neither the manifest nor `AWS_REGION` names one.
 const DEFAULT_REGION: &str = "us-east-1";
 
@@ -156,15 +158,23 @@ impl S3Store {
         let mut files = Vec::new();
         walk(staging, Path::new(""), &mut files)?;
         files.sort();
+        let mut uploads = Vec::new();
         for relative in files {
             let name = relative.to_string_lossy().replace('\\', "/");
             if name == CATALOG_FILE {
                 // Written last, from `catalog`, below.
                 continue;
             }
-            self.upload(&staging.join(&relative), &self.key(id, &name)?)
-                .await?;
+            uploads.push((staging.join(&relative), self.key(id, &name)?));
         }
+        // A dump is a file per table: several uploads at once, each of its own parts.
+        let mut running =
+            futures_util::stream::iter(uploads.iter().map(|(file, key)| self.upload(file, key)))
+                .buffer_unordered(FILES_IN_FLIGHT);
+        while let Some(result) = running.next().await {
+            result?;
+        }
+        drop(running);
         self.put(
             &self.key(id, CATALOG_FILE)?,
             super::catalog_bytes(catalog).into(),
@@ -180,7 +190,12 @@ impl S3Store {
         let mut input = tokio::fs::File::open(file)
             .await
             .map_err(|e| BackupError::io(what(), e))?;
-        let mut buf = vec![0u8; PART_BYTES];
+        let size = input
+            .metadata()
+            .await
+            .map_err(|e| BackupError::io(what(), e))?
+            .len();
+        let mut buf = vec![0u8; usize::try_from(size).map_or(PART_BYTES, |n| n.min(PART_BYTES))];
         let first = read_full(&mut input, &mut buf)
             .await
             .map_err(|e| BackupError::io(what(), e))?;
@@ -188,6 +203,7 @@ impl S3Store {
             buf.truncate(first);
             return self.put(key, buf.into()).await;
         }
+        buf.resize(PART_BYTES, 0);
         let upload = self
             .store
             .put_multipart(key)
