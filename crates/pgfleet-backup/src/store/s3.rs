@@ -24,6 +24,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const PART_BYTES: usize = 8 << 20;
 /// Parts of one file in flight at once.
 const PARTS_IN_FLIGHT: usize = 4;
+/// Files uploaded at once.
+const FILES_IN_FLIGHT: usize = 4;
 /// AWS's default region, when neither the manifest nor `AWS_REGION` names one.
 const DEFAULT_REGION: &str = "us-east-1";
 
@@ -156,15 +158,23 @@ impl S3Store {
         let mut files = Vec::new();
         walk(staging, Path::new(""), &mut files)?;
         files.sort();
+        let mut uploads = Vec::new();
         for relative in files {
             let name = relative.to_string_lossy().replace('\\', "/");
             if name == CATALOG_FILE {
                 // Written last, from `catalog`, below.
                 continue;
             }
-            self.upload(&staging.join(&relative), &self.key(id, &name)?)
-                .await?;
+            uploads.push((staging.join(&relative), self.key(id, &name)?));
         }
+        // A dump is a file per table: several uploads at once, each of its own parts.
+        let mut running =
+            futures_util::stream::iter(uploads.iter().map(|(file, key)| self.upload(file, key)))
+                .buffer_unordered(FILES_IN_FLIGHT);
+        while let Some(result) = running.next().await {
+            result?;
+        }
+        drop(running);
         self.put(
             &self.key(id, CATALOG_FILE)?,
             super::catalog_bytes(catalog).into(),
@@ -180,7 +190,12 @@ impl S3Store {
         let mut input = tokio::fs::File::open(file)
             .await
             .map_err(|e| BackupError::io(what(), e))?;
-        let mut buf = vec![0u8; PART_BYTES];
+        let size = input
+            .metadata()
+            .await
+            .map_err(|e| BackupError::io(what(), e))?
+            .len();
+        let mut buf = vec![0u8; usize::try_from(size).map_or(PART_BYTES, |n| n.min(PART_BYTES))];
         let first = read_full(&mut input, &mut buf)
             .await
             .map_err(|e| BackupError::io(what(), e))?;
@@ -188,6 +203,7 @@ impl S3Store {
             buf.truncate(first);
             return self.put(key, buf.into()).await;
         }
+        buf.resize(PART_BYTES, 0);
         let upload = self
             .store
             .put_multipart(key)
@@ -482,4 +498,34 @@ async fn read_full(input: &mut tokio::fs::File, buf: &mut [u8]) -> std::io::Resu
         filled += n;
     }
     Ok(filled)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_credential_is_cut_out_of_a_message() {
+        let secrets = [
+            Secret::new("AKIA123"),
+            Secret::new("s3cr3t/key+"),
+            Secret::new(""),
+        ];
+        assert_eq!(
+            redact(
+                &secrets,
+                "<StringToSign>AKIA123 … s3cr3t/key+</StringToSign> s3cr3t/key+"
+            ),
+            "<StringToSign>*** … ***</StringToSign> ***"
+        );
+    }
+
+    #[test]
+    fn a_key_never_leaves_its_backup() {
+        for bad in ["", "..", "a/../b", "/abs", "a//b/.."] {
+            assert!(check_relative(bad).is_err(), "{bad}");
+        }
+        assert!(check_relative("billing/dump/toc.dat.zst").is_ok());
+    }
 }

@@ -110,7 +110,7 @@ impl S3Fleet {
 
 #[tokio::test]
 async fn a_backup_to_s3_is_listed_restores_from_the_bucket_and_shows_no_secret() {
-    let fleet = s3_fleet("bk3s").await;
+    let mut fleet = s3_fleet("bk3s").await;
     let ctx = &fleet.ctx;
     let run = ctx
         .run(&["backup", "create", &fleet.service, "--format", "json"])
@@ -200,6 +200,16 @@ async fn a_backup_to_s3_is_listed_restores_from_the_bucket_and_shows_no_secret()
     }
     let items: Vec<i64> = column(&restored.client().await, "SELECT count(*) FROM items").await;
     assert_eq!(items, [2000]);
+
+    // Nor in the most verbose log, the HTTP client's included.
+    fleet.ctx.var("RUST_LOG", "trace");
+    let traced = fleet
+        .ctx
+        .run(&["backup", "create", &fleet.service])
+        .success();
+    assert!(traced.stderr.contains("TRACE"), "{}", traced.stderr);
+    fleet.assert_no_secret(&traced.all_output());
+    fleet.assert_no_secret(&fleet.ctx.run(&["backup", "list"]).success().all_output());
 }
 
 #[tokio::test]
