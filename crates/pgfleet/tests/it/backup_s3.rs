@@ -201,6 +201,33 @@ async fn a_backup_to_s3_is_listed_restores_from_the_bucket_and_shows_no_secret()
     let items: Vec<i64> = column(&restored.client().await, "SELECT count(*) FROM items").await;
     assert_eq!(items, [2000]);
 
+    // pgfleet's own verify and restore read the bucket and decrypt with the environment's
+    // identity; neither shows a secret.
+    let verified = ctx
+        .run(&["backup", "verify", &id, "--format", "json"])
+        .success();
+    fleet.assert_no_secret(&verified.all_output());
+    let listed = ctx
+        .run(&["backup", "list", "--format", "json"])
+        .success()
+        .json();
+    assert_eq!(listed[0]["verified"], true, "{listed:#}");
+    let into = format!("{}_from_s3", restored.name);
+    let back = ctx
+        .run(&["backup", "restore", &id, &fleet.service, "--into", &into])
+        .success();
+    fleet.assert_no_secret(&back.all_output());
+    let admin = TestCluster::shared().connect(&into).await;
+    let items: Vec<i64> = column(&admin, "SELECT count(*) FROM items").await;
+    assert_eq!(items, [2000]);
+    drop(admin);
+    TestCluster::shared()
+        .connect("postgres")
+        .await
+        .batch_execute(&format!("DROP DATABASE \"{into}\" WITH (FORCE)"))
+        .await
+        .unwrap();
+
     // Nor in the most verbose log, the HTTP client's included.
     fleet.ctx.var("RUST_LOG", "trace");
     let traced = fleet
