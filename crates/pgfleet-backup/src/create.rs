@@ -5,6 +5,7 @@
 
 use crate::catalog::{BackupKind, Catalog, FileEntry, PartStatus, RolesPart, ServicePart};
 use crate::dump::{self, PartSource};
+use crate::owner::{self, Owner};
 use crate::{BackupError, BackupId, FULL, Store, seal_file};
 use jiff::Timestamp;
 use pgfleet_cluster::PgBinaries;
@@ -84,6 +85,7 @@ struct Planned {
     id: String,
     kind: BackupKind,
     staging: PathBuf,
+    owner: Owner,
     services: Vec<ServicePart>,
     roles: Vec<RolesPart>,
 }
@@ -174,11 +176,11 @@ pub async fn create(
     for name in &names {
         let id = BackupId::new(name, taken_at).to_string();
         let staging = store.staging(&id)?;
-        mark_owner(&staging, &id)?;
+        let owner = Owner::claim(&staging, &id)?;
         if planned.is_empty()
             && let Some(partial) = staging.parent()
         {
-            remove_dead_runs(partial);
+            owner::remove_dead_runs(partial);
         }
         planned.push(Planned {
             id,
@@ -188,6 +190,7 @@ pub async fn create(
                 BackupKind::Services
             },
             staging,
+            owner,
             services: Vec::new(),
             roles: Vec::new(),
         });
@@ -224,6 +227,7 @@ pub async fn create(
         let slot = per_server[&source.connection.server].clone();
         let job = PartJob {
             bins: bins.clone(),
+            owner: planned[index].owner.clone(),
             sealers: sealers.clone(),
             progress: progress.clone(),
             backup: backup.clone(),
@@ -243,6 +247,7 @@ pub async fn create(
         let slot = per_server[&server].clone();
         let job = PartJob {
             bins: bins.clone(),
+            owner: planned[0].owner.clone(),
             sealers: sealers.clone(),
             progress: progress.clone(),
             backup: planned[0].id.clone(),
@@ -305,7 +310,7 @@ pub async fn create(
             verifications: Vec::new(),
         };
         store.publish(&backup.id, &backup.staging, &catalog).await?;
-        let _ = std::fs::remove_file(owner_file(&backup.staging, &backup.id));
+        backup.owner.release();
         catalogs.push(catalog);
     }
     Ok(catalogs)
@@ -333,6 +338,8 @@ fn failed_part(service: &str, error: String) -> ServicePart {
 /// What every part's task shares.
 struct PartJob {
     bins: Arc<PgBinaries>,
+    /// Where the tools it starts are recorded, so a later run can stop them if this one dies.
+    owner: Owner,
     sealers: Arc<Semaphore>,
     progress: Progress,
     backup: String,
@@ -363,6 +370,7 @@ impl PartJob {
                 &dir,
                 self.dump_jobs,
                 self.connect_timeout,
+                &|pid| self.owner.child(pid),
                 &dumping,
             )
             .await?;
@@ -421,7 +429,7 @@ impl PartJob {
         let name = format!("{server}.sql");
         let raw = staging.join("roles").join(&name);
         let result = async {
-            dump::dump_roles(&self.bins, connection, &raw).await?;
+            dump::dump_roles(&self.bins, connection, &raw, &|pid| self.owner.child(pid)).await?;
             let mut files = self
                 .seal(
                     &part,
@@ -493,15 +501,15 @@ impl PartJob {
                     Ok::<_, BackupError>(sealed_file)
                 })
                 .await
-                .map_err(|e| BackupError::Postgres(format!("compressing stopped: {e}")))?;
+                .map_err(|e| BackupError::Task(format!("compressing stopped: {e}")))?;
                 result.map(|sealed| (n, sealed))
             });
         }
         let mut sealed = vec![None; files.len()];
         let mut done = 0;
         while let Some(joined) = tasks.join_next().await {
-            let (n, file) = joined
-                .map_err(|e| BackupError::Postgres(format!("compressing stopped: {e}")))??;
+            let (n, file) =
+                joined.map_err(|e| BackupError::Task(format!("compressing stopped: {e}")))??;
             done += file.raw_bytes;
             (self.progress)(&Event::Sealing {
                 backup: self.backup.clone(),
@@ -568,94 +576,4 @@ async fn free_second(
     Err(BackupError::Usage(
         "a backup of these services already exists for each of the next ten seconds".to_owned(),
     ))
-}
-
-/// `.partial/<id>.pid` beside a staging folder: who is assembling it, so a later run can tell
-/// the folder of a killed run (its owner gone) from one still being written.
-fn owner_file(staging: &Path, id: &str) -> PathBuf {
-    staging
-        .parent()
-        .unwrap_or(staging)
-        .join(format!("{id}.pid"))
-}
-
-fn mark_owner(staging: &Path, id: &str) -> Result<(), BackupError> {
-    let pid = std::process::id();
-    let text = format!("{pid} {}\n", process_start(pid).unwrap_or(0));
-    let path = owner_file(staging, id);
-    std::fs::write(&path, text)
-        .map_err(|e| BackupError::io(format!("writing {}", path.display()), e))
-}
-
-/// Removes the staging folders whose run is gone (killed: it never published nor cleaned
-/// up). Best effort: a folder that cannot be removed now is tried again by the next run.
-fn remove_dead_runs(partial: &Path) {
-    let Ok(entries) = std::fs::read_dir(partial) else {
-        return;
-    };
-    for entry in entries.filter_map(Result::ok) {
-        let path = entry.path();
-        let (Some(id), Some("pid")) = (
-            path.file_stem().and_then(|s| s.to_str()),
-            path.extension().and_then(|s| s.to_str()),
-        ) else {
-            continue;
-        };
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        let mut fields = text.split_whitespace();
-        let pid = fields.next().and_then(|p| p.parse::<u32>().ok());
-        let start = fields.next().and_then(|s| s.parse::<u64>().ok());
-        let alive = pid.is_some_and(|pid| {
-            let now = process_start(pid);
-            now.is_some() && (start == Some(0) || now == start)
-        });
-        if !alive {
-            tracing::info!(folder = %partial.join(id).display(), "removing the staging folder of a run that is gone");
-            let _ = std::fs::remove_dir_all(partial.join(id));
-            let _ = std::fs::remove_file(&path);
-        }
-    }
-}
-
-/// When process `pid` started (clock ticks since boot, `/proc/<pid>/stat` field 22): with the
-/// pid, it names one process, not a later one that got the same number.
-fn process_start(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    // Field 3 (state) is the first after the name; 22 is starttime.
-    if fields.first() == Some(&"Z") {
-        return None;
-    }
-    fields.get(19)?.parse().ok()
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn staging_folders_of_dead_runs_go_and_live_ones_stay() {
-        let partial = tempfile::tempdir().unwrap();
-        let live = partial.path().join("a_20240101_000000");
-        let dead = partial.path().join("b_20240101_000000");
-        let stranger = partial.path().join("c_20240101_000000");
-        for dir in [&live, &dead, &stranger] {
-            std::fs::create_dir_all(dir.join("svc")).unwrap();
-        }
-        mark_owner(&live, "a_20240101_000000").unwrap();
-        // A pid that is running, but not the process that wrote the file (its start differs).
-        std::fs::write(
-            owner_file(&dead, "b_20240101_000000"),
-            format!("{} 1\n", std::process::id()),
-        )
-        .unwrap();
-        remove_dead_runs(partial.path());
-        assert!(live.is_dir());
-        assert!(!dead.exists());
-        assert!(!owner_file(&dead, "b_20240101_000000").exists());
-        // No owner file: not known to be dead, left alone.
-        assert!(stranger.is_dir());
-    }
 }

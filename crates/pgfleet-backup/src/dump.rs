@@ -70,6 +70,7 @@ pub(crate) async fn dump_part(
     dir: &Path,
     dump_jobs: u32,
     connect_timeout: Duration,
+    started: &(dyn Fn(u32) + Send + Sync),
     progress: &(dyn Fn(u64) + Send + Sync),
 ) -> Result<Dumped, BackupError> {
     std::fs::create_dir_all(dir)
@@ -117,7 +118,7 @@ pub(crate) async fn dump_part(
         args.push(format!("--schema={}", quoted_pattern(schema)));
     }
     let command = client_command(bins, "pg_dump", &part.connection, "pgfleet backup", &args)?;
-    run_watched(command, &dir.join(DUMP_DIR), progress).await?;
+    run_watched(command, &dir.join(DUMP_DIR), started, progress).await?;
     // The snapshot had to outlive pg_dump's import of it; nothing was written.
     client.batch_execute("ROLLBACK").await?;
 
@@ -144,6 +145,7 @@ pub(crate) async fn dump_roles(
     bins: &PgBinaries,
     connection: &Connection,
     file: &Path,
+    started: &(dyn Fn(u32) + Send + Sync),
 ) -> Result<(), BackupError> {
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir)
@@ -157,27 +159,37 @@ pub(crate) async fn dump_roles(
         format!("--file={}", file.display()),
     ];
     let command = client_command(bins, "pg_dumpall", connection, "pgfleet backup", &args)?;
-    run_watched(command, file, &|_| {}).await
+    run_watched(command, file, started, &|_| {}).await
 }
 
-/// Runs a client tool to its end, reporting the bytes under `output` every quarter second.
-/// The child dies with the future (`kill_on_drop`).
+/// Runs a client tool to its end, telling `started` its pid and reporting the bytes under
+/// `output` every quarter second. The tool and its workers die with the future.
 async fn run_watched(
     command: pgfleet_cluster::dump::ClientCommand,
     output: &Path,
+    started: &(dyn Fn(u32) + Send + Sync),
     progress: &(dyn Fn(u64) + Send + Sync),
 ) -> Result<(), BackupError> {
     let pgfleet_cluster::dump::ClientCommand {
         command: std_command,
         shown,
     } = command;
+    let mut std_command = std_command;
+    // Its own process group: pg_dump --jobs forks workers that write the data files, and a
+    // group is how all of them are stopped at once (here when the run is dropped, or by a
+    // later run when this one was killed).
+    std::os::unix::process::CommandExt::process_group(&mut std_command, 0);
     let mut child = tokio::process::Command::from(std_command)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .map_err(|e| BackupError::io(format!("running {shown}"), e))?;
+    let mut group = None;
+    if let Some(pid) = child.id() {
+        started(pid);
+        group = Some(crate::owner::Group::new(pid));
+    }
     let mut stderr = child.stderr.take();
     let read_stderr = async {
         let mut text = Vec::new();
@@ -196,6 +208,10 @@ async fn run_watched(
         }
     };
     let (status, text) = tokio::join!(wait, read_stderr);
+    // It ended by itself (pg_dump stops its workers when it fails).
+    if let Some(group) = group.as_mut() {
+        group.ended();
+    }
     let status = status.map_err(|e| BackupError::io(format!("running {shown}"), e))?;
     if !status.success() {
         return Err(BackupError::Tool(
@@ -294,22 +310,13 @@ async fn history_copy(
     service: &str,
     file: &Path,
 ) -> Result<bool, BackupError> {
-    let found = client
-        .query_one(
-            "SELECT to_regclass('pgfleet.migrations') IS NOT NULL,
-                    EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass('pgfleet.migrations')
-                               AND attname = 'down_checksum' AND NOT attisdropped)",
-            &[],
-        )
-        .await?;
-    if !found.get::<_, bool>(0) {
+    let Some(down_checksum) = pgfleet_pg::history::down_checksum_column(client).await? else {
         return Ok(false);
-    }
-    // An older table lacks down_checksum: NULL, "not recorded", in its place.
+    };
     let columns: Vec<&str> = HISTORY_COLUMNS
         .iter()
         .map(|c| match *c {
-            "down_checksum" if !found.get::<_, bool>(1) => "NULL::text",
+            "down_checksum" => down_checksum,
             other => other,
         })
         .collect();

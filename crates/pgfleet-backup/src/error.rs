@@ -27,9 +27,12 @@ pub enum BackupError {
     /// What the manifest asks for cannot be done faithfully: refused, never weakened.
     #[error("{0}")]
     Unsupported(String),
-    /// Nothing to back up, or a service named twice: the command line's fault.
+    /// Nothing to back up: the command line's fault.
     #[error("{0}")]
     Usage(String),
+    /// A task of the run stopped before its work was done.
+    #[error("{0}")]
+    Task(String),
     #[error(
         "backup `{backup}` has no complete part of service `{service}`\n  hint: `pgfleet backup list {service}` shows its backups"
     )]

@@ -14,6 +14,7 @@ pub mod create;
 pub mod dump;
 mod error;
 mod id;
+mod owner;
 mod pipeline;
 pub mod restore;
 pub mod status;

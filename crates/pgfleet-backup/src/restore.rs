@@ -120,7 +120,7 @@ pub async fn check_files(
             let path = path.clone();
             tokio::task::spawn_blocking(move || hash_file(&path))
                 .await
-                .map_err(|e| BackupError::Postgres(format!("hashing stopped: {e}")))?
+                .map_err(|e| BackupError::Task(format!("hashing stopped: {e}")))?
         };
         match checked {
             Ok((bytes, sha256)) if bytes == file.bytes && sha256 == file.sha256 => {
@@ -165,7 +165,7 @@ pub async fn open_part(
         Ok(root)
     })
     .await
-    .map_err(|e| BackupError::Postgres(format!("opening the backup's files stopped: {e}")))?
+    .map_err(|e| BackupError::Task(format!("opening the backup's files stopped: {e}")))?
 }
 
 /// What the dump's SQL says of the roles and the database.
@@ -280,7 +280,7 @@ async fn dump_script(
     let command = client_command(bins, "pg_restore", connection, "pgfleet restore", &args)?;
     let stdout = tokio::task::spawn_blocking(move || command.output())
         .await
-        .map_err(|e| BackupError::Postgres(format!("pg_restore stopped: {e}")))??;
+        .map_err(|e| BackupError::Task(format!("pg_restore stopped: {e}")))??;
     Ok(read_script(&String::from_utf8_lossy(&stdout)))
 }
 
@@ -330,7 +330,7 @@ async fn run_pg_restore(
     let command = client_command(bins, "pg_restore", connection, "pgfleet restore", &args)?;
     tokio::task::spawn_blocking(move || command.output())
         .await
-        .map_err(|e| BackupError::Postgres(format!("pg_restore stopped: {e}")))??;
+        .map_err(|e| BackupError::Task(format!("pg_restore stopped: {e}")))??;
     Ok(())
 }
 

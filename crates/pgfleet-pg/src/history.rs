@@ -275,21 +275,8 @@ impl Applied {
 /// creates nothing, so `--dry-run` and `status` touch nothing; a table from before
 /// `down_checksum` reads as not recorded).
 pub async fn read(client: &Client, service: &str) -> Result<Vec<Applied>, tokio_postgres::Error> {
-    let found = client
-        .query_one(
-            "SELECT to_regclass('pgfleet.migrations') IS NOT NULL,
-                    EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass('pgfleet.migrations')
-                               AND attname = 'down_checksum' AND NOT attisdropped)",
-            &[],
-        )
-        .await?;
-    if !found.get::<_, bool>(0) {
+    let Some(down_checksum) = down_checksum_column(client).await? else {
         return Ok(Vec::new());
-    }
-    let down_checksum = if found.get::<_, bool>(1) {
-        "down_checksum"
-    } else {
-        "NULL::text"
     };
     let rows = client
         .query(
@@ -318,6 +305,28 @@ pub async fn read(client: &Client, service: &str) -> Result<Vec<Applied>, tokio_
             down_checksum: r.get(10),
         })
         .collect())
+}
+
+/// What reads of `pgfleet.migrations` select for `down_checksum`: the column, or `NULL::text`
+/// (not recorded) in a table from before it; `None` when the table does not exist.
+pub async fn down_checksum_column(
+    client: &Client,
+) -> Result<Option<&'static str>, tokio_postgres::Error> {
+    let found = client
+        .query_one(
+            "SELECT to_regclass('pgfleet.migrations') IS NOT NULL,
+                    EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass('pgfleet.migrations')
+                               AND attname = 'down_checksum' AND NOT attisdropped)",
+            &[],
+        )
+        .await?;
+    Ok(found.get::<_, bool>(0).then(|| {
+        if found.get::<_, bool>(1) {
+            "down_checksum"
+        } else {
+            "NULL::text"
+        }
+    }))
 }
 
 /// When the latest completed step of `service` was applied (Unix time), if any. Call it only

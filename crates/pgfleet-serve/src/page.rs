@@ -24,7 +24,8 @@ fn escape(text: &str) -> String {
     out
 }
 
-fn bytes(n: i64) -> String {
+/// A size as the page and the CLI's reports show it: `512 B`, `1.5 kB`, `8.0 MB` (steps of 1024).
+pub fn bytes(n: i64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
     let mut value = n as f64;
     let mut unit = 0;

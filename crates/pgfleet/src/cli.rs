@@ -26,7 +26,8 @@ pub const VERSION: &str = env!("PGFLEET_VERSION");
                   failed), 2 usage error, \
                   3 invalid or missing manifest, 4 configuration problem (variables, environment), \
                   5 local PostgreSQL problem (binaries, cluster), 6 `access check` found drift, \
-                  126/127 `env exec` could not run / found no command, 130 interrupted; \
+                  126/127 `env exec` could not run / found no command, 130 interrupted (a migration run, \
+                  `backup create`); \
                   `env exec` otherwise exits with its command's code."
 )]
 pub struct Cli {

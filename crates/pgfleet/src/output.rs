@@ -91,20 +91,9 @@ pub fn error(text: &str) {
     }
 }
 
-/// A size as people read it: `512 B`, `1.5 KiB`, `20.3 MiB`.
+/// A size as people read it, as serve's page shows it: `512 B`, `1.5 kB`, `20.3 MB`.
 pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
+    pgfleet_serve::page::bytes(i64::try_from(bytes).unwrap_or(i64::MAX))
 }
 
 /// An age in its largest whole unit: `42s`, `5m`, `3h`, `2d`.

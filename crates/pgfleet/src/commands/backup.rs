@@ -27,19 +27,12 @@ pub async fn create(ctx: &Context, selection: &Selection, format: ReportFormat) 
         environment: &ctx.environment,
         selection: if selection.all {
             pgfleet_backup::Selection::All
+        } else if selection.services.is_empty() {
+            return Err(CliError::Config(
+                "name the services to back up, or pass --all for every service".to_owned(),
+            ));
         } else {
-            pgfleet_backup::Selection::Services(ctx.services(&selection.services).and_then(
-                |services| {
-                    if selection.services.is_empty() {
-                        Err(CliError::Config(
-                            "name the services to back up, or pass --all for every service"
-                                .to_owned(),
-                        ))
-                    } else {
-                        Ok(services)
-                    }
-                },
-            )?)
+            pgfleet_backup::Selection::Services(ctx.services(&selection.services)?)
         },
         connect_timeout: ctx.connect_timeout,
     };
@@ -48,7 +41,22 @@ pub async fn create(ctx: &Context, selection: &Selection, format: ReportFormat) 
         let bars = bars.clone();
         Arc::new(move |event: &Event| bars.show(event))
     };
-    let catalogs = pgfleet_backup::create(&request, &store, progress).await?;
+    // On SIGINT or SIGTERM the run is dropped: its pg_dumps are stopped with it, and what it
+    // staged is never published (the next run removes it).
+    let catalogs = tokio::select! {
+        catalogs = pgfleet_backup::create(&request, &store, progress) => catalogs?,
+        _ = async {
+            // Signals that cannot be watched never stop the run.
+            if super::migrate::wait_for_signal().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        } => {
+            bars.clear();
+            return Err(CliError::Interrupted(
+                "backup create stopped by a signal; nothing of this run is listed".to_owned(),
+            ));
+        }
+    };
     bars.clear();
     let report = CreateReport {
         store: store.describe(),
@@ -105,13 +113,12 @@ impl Bars {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         bars.entry(part.to_owned())
             .or_insert_with(|| {
-                let bar = self.multi.add(ProgressBar::new(0));
+                // Empty while pg_dump runs (its total is not known), then the compression's share.
+                let bar = self.multi.add(ProgressBar::new(1));
                 bar.set_style(
-                    ProgressStyle::with_template(
-                        "{prefix:<24} [{bar:30}] {bytes:>10}/{total_bytes:<10} {msg}",
-                    )
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
+                    ProgressStyle::with_template("{prefix:<24} [{bar:30}] {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> "),
                 );
                 bar.set_prefix(part.to_owned());
                 bar
@@ -137,18 +144,21 @@ impl Bars {
         }
         match event {
             Event::Started { part, .. } => self.bar(part).set_message("dumping"),
-            Event::Dumping { part, bytes, .. } => {
-                let bar = self.bar(part);
-                bar.set_length(*bytes);
-                bar.set_position(*bytes);
-            }
+            // pg_dump's total is not known beforehand: its bytes so far.
+            Event::Dumping { part, bytes, .. } => self
+                .bar(part)
+                .set_message(format!("dumping, {}", human_bytes(*bytes))),
             Event::Sealing {
                 part, done, total, ..
             } => {
                 let bar = self.bar(part);
-                bar.set_message("compressing");
                 bar.set_length(*total);
                 bar.set_position(*done);
+                bar.set_message(format!(
+                    "compressing, {} of {}",
+                    human_bytes(*done),
+                    human_bytes(*total)
+                ));
             }
             Event::Finished { part, bytes, .. } => self
                 .bar(part)

@@ -72,7 +72,7 @@ fn options(ctx: &Context, run: &RunArgs, allow_out_of_order: bool) -> Options {
 
 /// Resolves on the first SIGINT or SIGTERM. From then on pgfleet handles both itself: the
 /// run cancels its running statement, awaits and reports the outcome, and audits it.
-async fn wait_for_signal() -> std::io::Result<()> {
+pub(crate) async fn wait_for_signal() -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;

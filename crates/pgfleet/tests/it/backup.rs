@@ -4,6 +4,7 @@
 
 use crate::context::{TestContext, column};
 use crate::migrate::write;
+use nix::sys::signal::Signal;
 use pgfleet_testkit::{TestCluster, TestDatabase};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -22,7 +23,7 @@ pub(crate) async fn seeded_fleet(prefix: &str) -> (TestContext, TestDatabase, Te
         .client()
         .await
         .batch_execute(&format!(
-            "CREATE SCHEMA {prefix}_users; CREATE SCHEMA {prefix}_auth;"
+            "CREATE SCHEMA {prefix}_users; CREATE SCHEMA {prefix}_auth; CREATE EXTENSION citext;"
         ))
         .await
         .unwrap();
@@ -89,6 +90,20 @@ migrations = "migrations/{prefix}_auth"
 
 fn store_dir(ctx: &TestContext) -> PathBuf {
     ctx.dir.path().join(".pgfleet/backups/testing")
+}
+
+/// `backup list --format json`, which must succeed.
+#[track_caller]
+fn listed(ctx: &TestContext) -> Value {
+    ctx.run(&["backup", "list", "--format", "json"])
+        .success()
+        .json()
+}
+
+/// The stored catalog of backup `id`.
+fn catalog_of(ctx: &TestContext, id: &str) -> Value {
+    let path = store_dir(ctx).join(id).join("backup.json");
+    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
 }
 
 fn sha256_hex(path: &Path) -> String {
@@ -164,8 +179,7 @@ async fn create_all_records_counts_versions_hashes_and_roles_without_passwords()
     let id = backups[0]["id"].as_str().unwrap().to_owned();
     assert!(id.starts_with("full_"), "{id}");
     let backup = store_dir(&ctx).join(&id);
-    let catalog: Value =
-        serde_json::from_slice(&std::fs::read(backup.join("backup.json")).unwrap()).unwrap();
+    let catalog = catalog_of(&ctx, &id);
     assert_eq!(catalog["kind"], "full");
     assert_eq!(catalog["fleet"], "bk");
     assert_eq!(catalog["environment"], "testing");
@@ -204,6 +218,29 @@ async fn create_all_records_counts_versions_hashes_and_roles_without_passwords()
             .any(|f| f["path"] == "bka_orders/dump/toc.dat.zst")
     );
     assert_files_match(&backup, &orders["files"]);
+    // Opened again, the part is a directory-format dump pg_restore reads.
+    let restored = tempfile::tempdir().unwrap();
+    for file in orders["files"].as_array().unwrap() {
+        let path = file["path"].as_str().unwrap();
+        let name = Path::new(path).file_name().unwrap().to_str().unwrap();
+        pgfleet_backup::open_file(
+            &backup.join(path),
+            &restored.path().join(name.trim_end_matches(".zst")),
+        )
+        .unwrap();
+    }
+    let listing = std::process::Command::new(TestCluster::shared().bins().tool("pg_restore"))
+        .arg("--list")
+        .arg(restored.path())
+        .output()
+        .unwrap();
+    assert!(
+        listing.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listing.stderr)
+    );
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(listing.contains("TABLE DATA public items"), "{listing}");
 
     let users = part(&catalog, "bka_users");
     assert_eq!(users["status"]["state"], "complete");
@@ -223,6 +260,19 @@ async fn create_all_records_counts_versions_hashes_and_roles_without_passwords()
     let history = opened(&backup.join("bka_users/history.copy.zst"));
     assert_eq!(history.lines().count(), 1, "{history}");
     assert!(history.starts_with("bka_users\t1\t"), "{history}");
+    // What its schema's dump lacks for a clean database: the database's extensions.
+    let extensions: Vec<&str> = users["extensions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(extensions, ["citext"], "{users:#}");
+    assert!(
+        users["extensions"][0]["version"]
+            .as_str()
+            .is_some_and(|v| !v.is_empty())
+    );
     assert_eq!(part(&catalog, "bka_auth")["migration_version"], "2");
 
     // The server's roles, without a password or a verifier.
@@ -242,10 +292,7 @@ async fn create_all_records_counts_versions_hashes_and_roles_without_passwords()
     }
 
     // Listed, one row per part; nothing left in staging.
-    let list = ctx
-        .run(&["backup", "list", "--format", "json"])
-        .success()
-        .json();
+    let list = listed(&ctx);
     let rows = list.as_array().unwrap();
     assert_eq!(rows.len(), 3, "{list:#}");
     assert!(
@@ -307,10 +354,7 @@ database = "bkf_dropped_before_the_run"
     let gone_dir = store_dir(&ctx).join(gone["id"].as_str().unwrap());
     assert!(!gone_dir.join("bkf_gone").exists());
 
-    let list = ctx
-        .run(&["backup", "list", "--format", "json"])
-        .success()
-        .json();
+    let list = listed(&ctx);
     let status: Vec<(String, String)> = list
         .as_array()
         .unwrap()
@@ -351,8 +395,76 @@ database = "bkf_dropped_before_the_run"
             .starts_with("bkf_good_")
     );
 
-    // Neither a name nor --all: refused.
+    // Neither a name nor --all, or a service the manifest does not have: refused.
     ctx.run(&["backup", "create"]).failure(4);
+    let run = ctx.run(&["backup", "create", "bkf_nope"]).failure(4);
+    assert!(run.stderr.contains("bkf_nope"), "{}", run.stderr);
+    ctx.run(&["backup", "list", "bkf_nope"]).failure(4);
+}
+
+#[tokio::test]
+async fn a_full_backup_with_a_server_down_records_its_parts_and_roles_as_failed() {
+    let good = TestCluster::shared().fresh_database().await;
+    let down_port = crate::context::free_port();
+    let ctx = TestContext::on_test_cluster(
+        "name = \"bk\"\nmanage_roles = false",
+        &format!(
+            r#"
+[servers.main]
+
+[servers.down.environments.testing]
+port = {down_port}
+
+[services.bkd_good]
+server = "main"
+database = "{good}"
+
+[services.bkd_far]
+server = "down"
+database = "far"
+"#,
+            good = good.name
+        ),
+    );
+    let run = ctx
+        .run(&["backup", "create", "--all", "--format", "json"])
+        .failure(1);
+    assert!(
+        run.stderr.contains("2 part(s) failed: bkd_far, roles@down"),
+        "{}",
+        run.stderr
+    );
+    let catalog = &run.json()["backups"][0];
+    assert_eq!(part(catalog, "bkd_good")["status"]["state"], "complete");
+    let far = &part(catalog, "bkd_far")["status"];
+    assert_eq!(far["state"], "failed");
+    let error = far["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("cannot connect to postgresql://"),
+        "{error}"
+    );
+    let roles: Vec<(String, String)> = catalog["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["server"].as_str().unwrap().to_owned(),
+                r["status"]["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            ("down".to_owned(), "failed".to_owned()),
+            ("main".to_owned(), "complete".to_owned())
+        ]
+    );
+    let backup = store_dir(&ctx).join(catalog["id"].as_str().unwrap());
+    assert!(backup.join("roles/main.sql.zst").is_file());
+    assert!(!backup.join("roles/down.sql").exists() && !backup.join("roles/down.sql.zst").exists());
+    assert!(!backup.join("bkd_far").exists());
 }
 
 /// The folder a running `backup create` assembles in, once it exists.
@@ -381,7 +493,7 @@ fn has_file(dir: &Path, suffix: &str) -> bool {
 }
 
 #[tokio::test]
-async fn a_killed_create_is_never_listed_and_the_next_one_succeeds() {
+async fn a_killed_or_stopped_create_is_never_listed_and_the_next_one_succeeds() {
     let db = TestCluster::shared().fresh_database().await;
     // About 50 MB, so the dump and its sealing each take a moment.
     db.client()
@@ -401,16 +513,26 @@ async fn a_killed_create_is_never_listed_and_the_next_one_succeeds() {
         ),
     );
     type Moment = fn(&TestContext) -> bool;
-    let moments: [(&str, Moment); 3] = [
-        ("right after start", |_| true),
-        ("during the dump", |ctx| {
-            staging(ctx).is_some_and(|s| has_file(&s, ".dat"))
-        }),
-        ("during sealing", |ctx| {
-            staging(ctx).is_some_and(|s| has_file(&s, ".dat.zst"))
-        }),
+    let moments: [(&str, Moment, Signal); 4] = [
+        ("right after start", |_| true, Signal::SIGKILL),
+        (
+            "during the dump",
+            |ctx| staging(ctx).is_some_and(|s| has_file(&s, ".dat")),
+            Signal::SIGKILL,
+        ),
+        (
+            "during sealing",
+            |ctx| staging(ctx).is_some_and(|s| has_file(&s, ".dat.zst")),
+            Signal::SIGKILL,
+        ),
+        (
+            "during the dump, by SIGTERM",
+            |ctx| staging(ctx).is_some_and(|s| has_file(&s, ".dat")),
+            Signal::SIGTERM,
+        ),
     ];
-    for (moment, reached) in moments {
+    let mut published = Vec::new();
+    for (moment, reached, signal) in moments {
         let mut child = ctx
             .command(&["backup", "create", "bkk_big"])
             .stdout(std::process::Stdio::null())
@@ -429,36 +551,182 @@ async fn a_killed_create_is_never_listed_and_the_next_one_succeeds() {
             );
             std::thread::sleep(Duration::from_millis(5));
         }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        let list = ctx
-            .run(&["backup", "list", "--format", "json"])
-            .success()
-            .json();
-        assert_eq!(list, Value::Array(Vec::new()), "killed {moment}: {list:#}");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+        let status = child.wait().unwrap();
+        if signal == Signal::SIGTERM {
+            // pgfleet stops its pg_dumps itself and says so.
+            assert_eq!(status.code(), Some(130), "{moment}: {status:?}");
+            no_dump_sessions(&db).await;
+        }
+        let ids: Vec<String> = listed(&ctx)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(ids, published, "killed {moment}");
+
+        // The next run succeeds, is listed, and removed what the killed one left.
+        let run = ctx
+            .run(&["backup", "create", "bkk_big", "--format", "json"])
+            .success();
+        let id = run.json()["backups"][0]["id"].as_str().unwrap().to_owned();
+        published.insert(0, id.clone());
+        let rows = listed(&ctx);
+        let listed_ids: Vec<&str> = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(listed_ids, published, "after {moment}");
+        assert!(
+            rows.as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["status"] == "complete")
+        );
+        let left: Vec<_> = std::fs::read_dir(store_dir(&ctx).join(".partial"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.file_name())
+            .collect();
+        assert!(left.is_empty(), "after {moment}: {left:?}");
+        let catalog = catalog_of(&ctx, &id);
+        assert_eq!(catalog["services"][0]["tables"][0]["rows"], 600000);
+        assert_files_match(&store_dir(&ctx).join(&id), &catalog["services"][0]["files"]);
+        // No pg_dump of a killed run is left loading the server.
+        no_dump_sessions(&db).await;
     }
-    let run = ctx
-        .run(&["backup", "create", "bkk_big", "--format", "json"])
-        .success();
-    let id = run.json()["backups"][0]["id"].as_str().unwrap().to_owned();
-    let list = ctx
-        .run(&["backup", "list", "--format", "json"])
-        .success()
-        .json();
-    let rows = list.as_array().unwrap();
-    assert_eq!(rows.len(), 1, "{list:#}");
-    assert_eq!(
-        (
-            rows[0]["id"].as_str().unwrap(),
-            rows[0]["status"].as_str().unwrap()
-        ),
-        (id.as_str(), "complete")
+}
+
+/// Waits (up to 10 s) until no pg_dump of pgfleet's is connected to `db`.
+async fn no_dump_sessions(db: &TestDatabase) {
+    let client = db.client().await;
+    let started = Instant::now();
+    loop {
+        let sessions: Vec<i64> = column(
+            &client,
+            &format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND application_name = 'pgfleet backup'",
+                db.name
+            ),
+        )
+        .await;
+        if sessions[0] == 0 {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{} pg_dump session(s) left",
+            sessions[0]
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A snapshot of a run's output with what differs between runs replaced: backup ids' times,
+/// sizes, ages (and, in tables, the padding they changed), progress lines sorted.
+fn snapshot(ctx: &TestContext, name: &str, args: &[&str]) {
+    let mut run = ctx.run_filtered(args);
+    // Parts run at once: their progress lines come in any order.
+    let mut lines: Vec<&str> = run.stderr.lines().collect();
+    lines.sort();
+    run.stderr = lines.join("\n");
+    let json = args.contains(&"json");
+    let mut text = run.snapshot();
+    for (pattern, replacement) in [
+        (r"_\d{8}_\d{6}\b", "_[STAMP]"),
+        (r#""(bytes|raw_bytes|age_seconds)": \d+"#, r#""$1": "[N]""#),
+        (r"\b\d+(\.\d+)? (B|kB|MB|GB)\b", "[SIZE]"),
+        (r"\b\d+[smhd]\b", "[AGE]"),
+    ] {
+        text = regex::Regex::new(pattern)
+            .unwrap()
+            .replace_all(&text, replacement)
+            .into_owned();
+    }
+    if !json {
+        text = regex::Regex::new(r"[ ]{2,}")
+            .unwrap()
+            .replace_all(&text, "   ")
+            .into_owned();
+    }
+    insta::assert_snapshot!(name, text, &format!("pgfleet {}", args.join(" ")));
+}
+
+#[tokio::test]
+async fn list_and_status_snapshots() {
+    let (ctx, _orders, _shared) = seeded_fleet("bks").await;
+    let empty = |name, args: &[&str]| snapshot(&ctx, name, args);
+    empty("backup_01_list_empty", &["backup", "list"]);
+    empty("backup_02_status_empty", &["backup", "status"]);
+    snapshot(&ctx, "backup_03_create", &["backup", "create", "--all"]);
+    let first = listed(&ctx);
+    let id = first[0]["id"].as_str().unwrap().to_owned();
+    // A verification as `backup verify` records it, so the columns show one.
+    let path = store_dir(&ctx).join(&id).join("backup.json");
+    let mut catalog = catalog_of(&ctx, &id);
+    catalog["verifications"] = serde_json::json!([{
+        "service": "bks_orders",
+        "at": catalog["finished_at"],
+        "ok": true,
+        "restored_on": "main/scratch",
+        "duration_ms": 5,
+        "problems": []
+    }]);
+    std::fs::write(&path, serde_json::to_vec_pretty(&catalog).unwrap()).unwrap();
+    // A second second, so the newest backup is not the verified one.
+    std::thread::sleep(Duration::from_millis(1100));
+    ctx.run(&["backup", "create", "bks_users"]).success();
+    snapshot(&ctx, "backup_04_list", &["backup", "list"]);
+    snapshot(
+        &ctx,
+        "backup_05_list_json",
+        &["backup", "list", "bks_users", "--format", "json"],
     );
-    let catalog: Value = serde_json::from_slice(
-        &std::fs::read(store_dir(&ctx).join(&id).join("backup.json")).unwrap(),
-    )
-    .unwrap();
-    let tables = &catalog["services"][0]["tables"];
-    assert_eq!(tables[0]["rows"], 600000);
-    assert_files_match(&store_dir(&ctx).join(&id), &catalog["services"][0]["files"]);
+    snapshot(&ctx, "backup_06_status", &["backup", "status"]);
+    snapshot(
+        &ctx,
+        "backup_07_status_json",
+        &["backup", "status", "--format", "json"],
+    );
+}
+
+#[tokio::test]
+async fn parts_of_one_server_run_at_most_jobs_per_server_at_once() {
+    let cluster = TestCluster::shared();
+    let mut services = String::from("[backup]\njobs_per_server = 1\n\n[servers.main]\n");
+    let mut databases = Vec::new();
+    for n in 1..=3 {
+        let db = cluster.fresh_database().await;
+        services.push_str(&format!(
+            "\n[services.bkj_{n}]\ndatabase = \"{}\"\n",
+            db.name
+        ));
+        databases.push(db);
+    }
+    let ctx = TestContext::on_test_cluster("name = \"bk\"\nmanage_roles = false", &services);
+    let run = ctx.run(&["backup", "create", "--all"]).success();
+    // Through a pipe a line per part as it starts and ends: with one slot, each part ends
+    // before the next starts (the server's roles take a slot too).
+    let mut running: Option<String> = None;
+    let mut ended = 0;
+    for line in run.stderr.lines() {
+        let (part, what) = line.split_once(": ").unwrap();
+        if what.starts_with("dumping") {
+            assert!(
+                running.is_none(),
+                "{part} started beside {running:?}:\n{}",
+                run.stderr
+            );
+            running = Some(part.to_owned());
+        } else {
+            assert_eq!(running.as_deref(), Some(part), "{}", run.stderr);
+            assert!(what.starts_with("complete"), "{line}");
+            running = None;
+            ended += 1;
+        }
+    }
+    assert_eq!(ended, 4, "{}", run.stderr);
 }
