@@ -361,6 +361,18 @@ async fn database_exists(
         .is_some())
 }
 
+/// Drops `database` of `connection`'s server (its sessions ended), through the maintenance
+/// database.
+pub(crate) async fn drop_database_of(
+    connection: &Connection,
+    database: &str,
+    connect_timeout: Duration,
+) -> Result<(), BackupError> {
+    let maintenance = with_database(connection, MAINTENANCE_DATABASE);
+    let client = pgfleet_pg::connect(&maintenance, "restore", connect_timeout).await?;
+    drop_database(&client, database).await
+}
+
 async fn drop_database(client: &tokio_postgres::Client, database: &str) -> Result<(), BackupError> {
     client
         .batch_execute(&format!(

@@ -6,8 +6,8 @@
 
 use crate::catalog::{ServicePart, Verification};
 use crate::restore::{
-    RestoreEvent, Tools, audit_row, check_files, derived_name, migration_version, open_part,
-    part_of, restore_into_new_database,
+    RestoreEvent, Tools, audit_row, check_files, derived_name, drop_database_of, migration_version,
+    open_part, part_of, restore_into_new_database,
 };
 use crate::{BackupError, Store};
 use jiff::Timestamp;
@@ -123,7 +123,7 @@ async fn verify_part(
     let mut scratch_connection = connection.clone();
     scratch_connection.database = database.clone();
     let compared = compare(&scratch_connection, part, request.connect_timeout).await;
-    drop_scratch(connection, &database, request.connect_timeout).await?;
+    drop_database_of(connection, &database, request.connect_timeout).await?;
     Ok(done(&restored_on, compared?))
 }
 
@@ -170,23 +170,6 @@ async fn compare(
         ));
     }
     Ok(problems)
-}
-
-async fn drop_scratch(
-    connection: &Connection,
-    database: &str,
-    connect_timeout: Duration,
-) -> Result<(), BackupError> {
-    let mut maintenance = connection.clone();
-    maintenance.database = "postgres".to_owned();
-    let client = pgfleet_pg::connect(&maintenance, "verify", connect_timeout).await?;
-    client
-        .batch_execute(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            quote_ident(database)
-        ))
-        .await?;
-    Ok(())
 }
 
 /// The verification's audit row, in the service's database.

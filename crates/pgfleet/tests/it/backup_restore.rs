@@ -4,43 +4,33 @@
 
 use crate::backup::seeded_fleet;
 use crate::context::{TestContext, column};
-use crate::migrate::write;
+use crate::migrate::{pg_dump_schema, write};
 use pgfleet_testkit::TestCluster;
 use serde_json::Value;
 
 /// `pg_dump --schema-only` of `database` (only `schema` when given), owners and grants
-/// included, without the lines that differ between two dumps of the same schema.
+/// included.
 fn schema_dump(database: &str, schema: Option<&str>) -> String {
-    let cluster = TestCluster::shared();
-    let mut command = std::process::Command::new(cluster.bins().tool("pg_dump"));
-    command.args(["--schema-only"]);
-    if let Some(schema) = schema {
-        command.arg(format!("--schema={schema}"));
+    match schema {
+        Some(schema) => pg_dump_schema(database, &[&format!("--schema={schema}")]),
+        None => pg_dump_schema(database, &[]),
     }
-    let out = command
-        .args([
-            "-h",
-            cluster.host(),
-            "-p",
-            &cluster.port().to_string(),
-            "-U",
-            cluster.superuser(),
-        ])
-        .arg(database)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| {
-            !l.starts_with("--") && !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict")
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+}
+
+/// Every service's password variable set, and the manifest's roles and grants applied: the
+/// state a backup should bring back.
+fn with_access(ctx: &mut TestContext, prefix: &str) {
+    for service in ["orders", "users", "auth"] {
+        ctx.var(
+            &format!(
+                "{}_{}_DB_PASSWORD",
+                prefix.to_uppercase(),
+                service.to_uppercase()
+            ),
+            "restore-test",
+        );
+    }
+    ctx.run(&["access", "apply"]).success();
 }
 
 async fn counts(database: &str, tables: &[(&str, &str)]) -> Vec<i64> {
@@ -87,10 +77,7 @@ fn store_dir(ctx: &TestContext) -> std::path::PathBuf {
 #[tokio::test]
 async fn backup_drop_restore_gives_the_same_schema_rows_version_and_grants() {
     let (mut ctx, orders_db, shared_db) = seeded_fleet("bkr").await;
-    for service in ["BKR_ORDERS", "BKR_USERS", "BKR_AUTH"] {
-        ctx.var(&format!("{service}_DB_PASSWORD"), "restore-test");
-    }
-    ctx.run(&["access", "apply"]).success();
+    with_access(&mut ctx, "bkr");
     ctx.run(&["access", "check"]).success();
     let orders_tables = [("public", "items"), ("public", "notes")];
     let users_tables = [("bkr_users", "accounts")];
@@ -291,10 +278,7 @@ fn part_files(catalog: &Value, service: &str) -> Vec<String> {
 #[tokio::test]
 async fn a_restore_over_a_newer_live_version_is_refused_unless_forced() {
     let (mut ctx, orders_db, _shared_db) = seeded_fleet("bkn").await;
-    for service in ["BKN_ORDERS", "BKN_USERS", "BKN_AUTH"] {
-        ctx.var(&format!("{service}_DB_PASSWORD"), "restore-test");
-    }
-    ctx.run(&["access", "apply", "bkn_orders"]).success();
+    with_access(&mut ctx, "bkn");
     let id = backup_id(
         &ctx.run(&["backup", "create", "bkn_orders", "--format", "json"])
             .success()
@@ -393,10 +377,7 @@ async fn a_restore_over_a_newer_live_version_is_refused_unless_forced() {
 #[tokio::test]
 async fn a_restore_names_the_roles_the_server_lacks() {
     let (mut ctx, _orders_db, shared_db) = seeded_fleet("bkm").await;
-    for service in ["BKM_ORDERS", "BKM_USERS", "BKM_AUTH"] {
-        ctx.var(&format!("{service}_DB_PASSWORD"), "restore-test");
-    }
-    ctx.run(&["access", "apply"]).success();
+    with_access(&mut ctx, "bkm");
     let id = backup_id(
         &ctx.run(&["backup", "create", "bkm_users", "--format", "json"])
             .success()
