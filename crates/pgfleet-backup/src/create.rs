@@ -171,17 +171,16 @@ pub async fn create(
     } else {
         services.clone()
     };
-    let taken_at = free_second(store, &names, started_at).await?;
+    // Killed runs' leftovers go first (their pg_dumps stopped), so none is still writing into
+    // a folder this run reuses.
+    let partial = staging_root(store)?;
+    owner::remove_dead_runs(&partial);
+    let taken_at = free_second(store, &partial, &names, started_at).await?;
     let mut planned = Vec::new();
     for name in &names {
         let id = BackupId::new(name, taken_at).to_string();
+        let owner = Owner::claim(&partial, &id)?;
         let staging = store.staging(&id)?;
-        let owner = Owner::claim(&staging, &id)?;
-        if planned.is_empty()
-            && let Some(partial) = staging.parent()
-        {
-            owner::remove_dead_runs(partial);
-        }
         planned.push(Planned {
             id,
             kind: if full {
@@ -548,19 +547,31 @@ fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// The first second from `now` at which none of `names` has a published backup yet: ids name
-/// a second, and a second run within one must not collide with the first.
+/// The folder staging folders are made in: the parent of a probe's, which is removed again.
+fn staging_root(store: &Store) -> Result<PathBuf, BackupError> {
+    let probe = store.staging(&format!("{}{}", owner::PROBE, std::process::id()))?;
+    let _ = std::fs::remove_dir(&probe);
+    Ok(probe
+        .parent()
+        .map_or_else(|| probe.clone(), Path::to_path_buf))
+}
+
+/// The first second from `now` at which none of `names` has a backup yet, published or being
+/// assembled: ids name a second, and a second run within one must not collide with the first.
 async fn free_second(
     store: &Store,
+    partial: &Path,
     names: &[String],
     now: Timestamp,
 ) -> Result<Timestamp, BackupError> {
     let published: BTreeSet<String> = store.list().await?.into_iter().collect();
     let mut at = now;
     for _ in 0..10 {
-        let taken = names
-            .iter()
-            .any(|name| published.contains(&BackupId::new(name, at).to_string()));
+        // Published, or being assembled by a run that is still alive.
+        let taken = names.iter().any(|name| {
+            let id = BackupId::new(name, at).to_string();
+            published.contains(&id) || partial.join(format!("{id}.pid")).exists()
+        });
         if !taken {
             if at != now {
                 // The id names this second: do not publish it before the second has come.

@@ -8,6 +8,9 @@ use std::fs::OpenOptions;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+/// The name of a run's probe folder, before its pid.
+pub(crate) const PROBE: &str = ".probe-";
+
 /// The owner file of a staging folder, for as long as this run assembles it.
 #[derive(Debug, Clone)]
 pub(crate) struct Owner {
@@ -15,12 +18,10 @@ pub(crate) struct Owner {
 }
 
 impl Owner {
-    /// Marks `staging` (of backup `id`) as this process's.
-    pub(crate) fn claim(staging: &Path, id: &str) -> Result<Owner, BackupError> {
-        let path = staging
-            .parent()
-            .unwrap_or(staging)
-            .join(format!("{id}.pid"));
+    /// Marks the staging folder of backup `id` in `partial` as this process's, before it is
+    /// made (so no folder is ever without its owner).
+    pub(crate) fn claim(partial: &Path, id: &str) -> Result<Owner, BackupError> {
+        let path = partial.join(format!("{id}.pid"));
         let pid = std::process::id();
         let text = format!("{pid} {}\n", process_start(pid).unwrap_or(0));
         std::fs::write(&path, text)
@@ -49,6 +50,18 @@ pub(crate) fn remove_dead_runs(partial: &Path) {
     };
     for entry in entries.filter_map(Result::ok) {
         let path = entry.path();
+        // An empty probe folder of a run that is gone (see `create::staging_root`).
+        if let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.strip_prefix(PROBE))
+            .and_then(|p| p.parse::<u32>().ok())
+        {
+            if process_start(pid).is_none() {
+                let _ = std::fs::remove_dir(&path);
+            }
+            continue;
+        }
         let (Some(id), Some("pid")) = (
             path.file_stem().and_then(|s| s.to_str()),
             path.extension().and_then(|s| s.to_str()),
@@ -181,9 +194,9 @@ mod tests {
             .process_group(0)
             .spawn()
             .unwrap();
-        let owner = Owner::claim(&live, "a_20240101_000000").unwrap();
+        let owner = Owner::claim(partial.path(), "a_20240101_000000").unwrap();
         owner.child(tool.id());
-        let dead_owner = Owner::claim(&dead, "b_20240101_000000").unwrap();
+        let dead_owner = Owner::claim(partial.path(), "b_20240101_000000").unwrap();
         dead_owner.child(tool.id());
         // The dead run's pid is running, but it is not the process that wrote the file.
         let text = std::fs::read_to_string(&dead_owner.path).unwrap();
@@ -194,7 +207,10 @@ mod tests {
         )
         .unwrap();
 
+        let probe = partial.path().join(format!("{PROBE}{}", u32::MAX));
+        std::fs::create_dir(&probe).unwrap();
         remove_dead_runs(partial.path());
+        assert!(!probe.exists());
         assert!(live.is_dir() && owner.path.is_file());
         assert!(!dead.exists() && !dead_owner.path.exists());
         // No owner file: not known to be dead, left alone.
