@@ -807,6 +807,31 @@ pub(crate) async fn audit_row(
         .map_err(|e| pgfleet_pg::pg_error_text(&e))
 }
 
+/// What lives outside schema `$1` (an oid) and depends on something in it: views and rules,
+/// constraints, defaults, relations and routines of other schemas.
+const OUTSIDE_DEPENDENTS: &str = "
+WITH inside AS (
+    SELECT 'pg_class'::regclass AS classid, oid FROM pg_class WHERE relnamespace = $1
+    UNION ALL SELECT 'pg_type'::regclass, oid FROM pg_type WHERE typnamespace = $1
+    UNION ALL SELECT 'pg_proc'::regclass, oid FROM pg_proc WHERE pronamespace = $1
+)
+SELECT DISTINCT pg_describe_object(d.classid, d.objid, 0)
+  FROM pg_depend d
+  JOIN inside i ON d.refclassid = i.classid AND d.refobjid = i.oid
+ WHERE d.deptype = 'n'
+   AND CASE d.classid
+         WHEN 'pg_rewrite'::regclass THEN (SELECT c.relnamespace FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class WHERE r.oid = d.objid)
+         WHEN 'pg_constraint'::regclass THEN (SELECT coalesce(c.relnamespace, t.typnamespace) FROM pg_constraint k
+                                                LEFT JOIN pg_class c ON c.oid = k.conrelid
+                                                LEFT JOIN pg_type t ON t.oid = k.contypid WHERE k.oid = d.objid)
+         WHEN 'pg_attrdef'::regclass THEN (SELECT c.relnamespace FROM pg_attrdef a JOIN pg_class c ON c.oid = a.adrelid WHERE a.oid = d.objid)
+         WHEN 'pg_class'::regclass THEN (SELECT relnamespace FROM pg_class WHERE oid = d.objid)
+         WHEN 'pg_proc'::regclass THEN (SELECT pronamespace FROM pg_proc WHERE oid = d.objid)
+         WHEN 'pg_type'::regclass THEN (SELECT typnamespace FROM pg_type WHERE oid = d.objid)
+         ELSE $1
+       END <> $1
+ ORDER BY 1";
+
 /// The live schema is set aside (renamed) with the service's sessions ended, the backup's
 /// restored in its place, and the old one dropped; if the restore fails, the old one is put
 /// back.
@@ -825,6 +850,20 @@ async fn replace_schema(
         )
         .await?
         .get(0);
+    // Dropping the old schema would take with it what other schemas built on it (a view, a
+    // foreign key, a default): refused, naming them, before anything changes.
+    let dependents: Vec<String> = client
+        .query(OUTSIDE_DEPENDENTS, &[&oid])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if !dependents.is_empty() {
+        return Err(BackupError::Unsupported(format!(
+            "objects outside schema `{schema}` depend on it and would be dropped with it: {}\n  hint: restore with --into another database, or drop those first",
+            dependents.join(", ")
+        )));
+    }
     let aside = format!("pgfleet_replaced_{oid}");
     client
         .execute(

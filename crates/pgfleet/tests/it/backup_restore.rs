@@ -155,6 +155,32 @@ async fn backup_drop_restore_gives_the_same_schema_rows_version_and_grants() {
         again.stderr
     );
 
+    // Over the live schema with --replace, but not while another schema builds on it.
+    let client = shared_db.client().await;
+    client
+        .batch_execute("CREATE VIEW bkr_auth.emails AS SELECT email FROM bkr_users.accounts")
+        .await
+        .unwrap();
+    let blocked = ctx
+        .run(&["backup", "restore", &id, "bkr_users", "--replace"])
+        .failure(4);
+    assert!(
+        blocked.stderr.contains("view bkr_auth.emails"),
+        "{}",
+        blocked.stderr
+    );
+    client
+        .batch_execute("DROP VIEW bkr_auth.emails; DELETE FROM bkr_users.accounts")
+        .await
+        .unwrap();
+    ctx.run(&["backup", "restore", &id, "bkr_users", "--replace"])
+        .success();
+    assert_eq!(counts(&shared_db.name, &users_tables).await, users_rows);
+    assert_eq!(
+        schema_dump(&shared_db.name, Some("bkr_users")),
+        users_schema
+    );
+
     // Each service's history is what it was: nothing pending, nothing dirty.
     for service in ["bkr_orders", "bkr_users", "bkr_auth"] {
         ctx.run(&["migrate", "status", service, "--check"])
