@@ -66,8 +66,13 @@ fn columns(text: &str) -> String {
         .into_owned()
 }
 
-fn backup_id(run: &Value) -> String {
-    run["backups"][0]["id"].as_str().unwrap().to_owned()
+/// `backup create ARGS`, which must succeed; the id of its (first) backup.
+fn create(ctx: &TestContext, args: &[&str]) -> String {
+    let mut command = vec!["backup", "create"];
+    command.extend_from_slice(args);
+    command.extend_from_slice(&["--format", "json"]);
+    let report = ctx.run(&command).success().json();
+    report["backups"][0]["id"].as_str().unwrap().to_owned()
 }
 
 fn store_dir(ctx: &TestContext) -> std::path::PathBuf {
@@ -87,11 +92,7 @@ async fn backup_drop_restore_gives_the_same_schema_rows_version_and_grants() {
     let users_rows = counts(&shared_db.name, &users_tables).await;
     assert_eq!(orders_rows, [3, 2]);
     assert_eq!(users_rows, [5]);
-    let id = backup_id(
-        &ctx.run(&["backup", "create", "--all", "--format", "json"])
-            .success()
-            .json(),
-    );
+    let id = create(&ctx, &["--all"]);
 
     // By default a database-placed service goes into a new database beside the live one.
     let beside = ctx
@@ -192,11 +193,7 @@ async fn backup_drop_restore_gives_the_same_schema_rows_version_and_grants() {
 #[tokio::test]
 async fn verify_passes_a_good_backup_and_names_a_changed_or_missing_file() {
     let (mut ctx, orders_db, _shared_db) = seeded_fleet("bkv").await;
-    let id = backup_id(
-        &ctx.run(&["backup", "create", "--all", "--format", "json"])
-            .success()
-            .json(),
-    );
+    let id = create(&ctx, &["--all"]);
     ctx.filter(&id, "[BACKUP]");
     let verified = ctx.run_filtered(&["backup", "verify", &id]).success();
     let stamp = regex::Regex::new(r"_verify_\d{14}").unwrap();
@@ -305,11 +302,7 @@ fn part_files(catalog: &Value, service: &str) -> Vec<String> {
 async fn a_restore_over_a_newer_live_version_is_refused_unless_forced() {
     let (mut ctx, orders_db, _shared_db) = seeded_fleet("bkn").await;
     with_access(&mut ctx, "bkn");
-    let id = backup_id(
-        &ctx.run(&["backup", "create", "bkn_orders", "--format", "json"])
-            .success()
-            .json(),
-    );
+    let id = create(&ctx, &["bkn_orders"]);
     ctx.filter(&id, "[BACKUP]");
     write(
         &ctx,
@@ -358,19 +351,7 @@ async fn a_restore_over_a_newer_live_version_is_refused_unless_forced() {
     assert_eq!(audited, ["3>2", "2>2"]);
 
     // A protected environment asks first; with no terminal to ask on, it refuses.
-    let production = backup_id(
-        &ctx.run(&[
-            "--env",
-            "production",
-            "backup",
-            "create",
-            "bkn_orders",
-            "--format",
-            "json",
-        ])
-        .success()
-        .json(),
-    );
+    let production = create(&ctx, &["bkn_orders", "--env", "production"]);
     let asked = ctx
         .run(&[
             "--env",
@@ -404,11 +385,7 @@ async fn a_restore_over_a_newer_live_version_is_refused_unless_forced() {
 async fn a_restore_names_the_roles_the_server_lacks() {
     let (mut ctx, _orders_db, shared_db) = seeded_fleet("bkm").await;
     with_access(&mut ctx, "bkm");
-    let id = backup_id(
-        &ctx.run(&["backup", "create", "bkm_users", "--format", "json"])
-            .success()
-            .json(),
-    );
+    let id = create(&ctx, &["bkm_users"]);
     // The service's read-only role is gone from the server (its grants with it).
     shared_db
         .client()
