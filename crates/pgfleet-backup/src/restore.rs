@@ -663,30 +663,30 @@ pub async fn restore(
                 .await?;
         }
         (Some(schema), replacing) => {
-            if !live_exists {
-                let owner = &target.user;
-                server
-                    .batch_execute(&format!(
-                        "CREATE DATABASE {} OWNER {}",
-                        quote_ident(&target.database),
-                        quote_ident(owner)
-                    ))
-                    .await?;
-            }
-            let client = pgfleet_pg::connect(target, "restore", request.connect_timeout).await?;
+            // The roles first: a database created for nothing would be left behind.
             let script = dump_script(
                 &bins,
                 &maintenance,
                 &dump_root.join(&part.service).join(DUMP_DIR),
             )
             .await?;
-            let missing = missing_roles(&client, &script).await?;
+            let missing = missing_roles(&server, &script).await?;
             if !missing.is_empty() {
                 return Err(BackupError::MissingRoles {
                     server: target.server.clone(),
                     roles: missing,
                 });
             }
+            if !live_exists {
+                server
+                    .batch_execute(&format!(
+                        "CREATE DATABASE {} OWNER {}",
+                        quote_ident(&target.database),
+                        quote_ident(&target.user)
+                    ))
+                    .await?;
+            }
+            let client = pgfleet_pg::connect(target, "restore", request.connect_timeout).await?;
             progress(&RestoreEvent::Restoring {
                 into: format!("{}.{schema}", target.database),
             });

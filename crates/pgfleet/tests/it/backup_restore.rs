@@ -403,6 +403,13 @@ async fn a_restore_names_the_roles_the_server_lacks() {
         "{}",
         refused.stderr
     );
+    // Nothing was created for the refused restore.
+    let created: Vec<String> = column(
+        &TestCluster::shared().connect("postgres").await,
+        &format!("SELECT datname::text FROM pg_database WHERE datname = '{into}'"),
+    )
+    .await;
+    assert!(created.is_empty(), "{created:?}");
     ctx.run(&["access", "apply"]).success();
     ctx.run(&["backup", "restore", &id, "bkm_users", "--into", &into])
         .success();
