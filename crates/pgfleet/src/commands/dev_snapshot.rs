@@ -193,35 +193,10 @@ fn parse_comment(comment: &str) -> Option<Description> {
     serde_json::from_str(comment.strip_prefix(COMMENT_PREFIX)?).ok()
 }
 
-/// Runs `work` while `database` takes no new sessions and after its other sessions are ended:
-/// a template copy needs the source alone. Connections are allowed again whatever happened.
-async fn with_database_alone<T>(
-    admin: &tokio_postgres::Client,
-    database: &str,
-    work: impl std::future::Future<Output = Result<T>>,
-) -> Result<T> {
-    let quoted = quote_ident(database);
-    admin
-        .batch_execute(&format!(
-            "ALTER DATABASE {quoted} WITH ALLOW_CONNECTIONS false;
-             SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-              WHERE datname = {literal} AND pid <> pg_backend_pid()",
-            literal = quote_literal(database),
-        ))
-        .await
-        .map_err(|e| pg_error(&format!("ending the sessions of database {database}"), &e))?;
-    let result = work.await;
-    admin
-        .batch_execute(&format!(
-            "ALTER DATABASE {quoted} WITH ALLOW_CONNECTIONS true"
-        ))
-        .await
-        .map_err(|e| pg_error(&format!("opening database {database} again"), &e))?;
-    result
-}
-
-/// `CREATE DATABASE copy TEMPLATE source`, waiting out the sessions a terminate leaves for a
-/// moment (the server reports them as "being accessed by other users").
+/// `CREATE DATABASE copy TEMPLATE source`, which needs the source alone: its other sessions
+/// are ended before each attempt, and a session that comes back in between (a reconnecting
+/// service) costs another attempt, not the copy. The source is never closed to connections,
+/// so a killed run leaves nothing to reopen.
 async fn copy_database(
     admin: &tokio_postgres::Client,
     source: &str,
@@ -236,6 +211,14 @@ async fn copy_database(
     );
     let mut attempts = 0;
     loop {
+        admin
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                  WHERE datname = $1 AND pid <> pg_backend_pid()",
+                &[&source],
+            )
+            .await
+            .map_err(|e| pg_error(&format!("ending the sessions of database {source}"), &e))?;
         match admin.batch_execute(&sql).await {
             Ok(()) => return Ok(()),
             Err(e)
@@ -331,12 +314,7 @@ async fn snapshot_database_copy(
             )));
         }
     };
-    with_database_alone(
-        &admin,
-        database,
-        copy_database(&admin, database, &snapshot, &owner),
-    )
-    .await?;
+    copy_database(&admin, database, &snapshot, &owner).await?;
     let created_at: String = admin
         .query_one(
             "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
