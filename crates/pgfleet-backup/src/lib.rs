@@ -29,5 +29,5 @@ pub use create::{CreateRequest, Event, Progress, Selection, create};
 pub use dump::{DUMP_DIR, HISTORY_COLUMNS, HISTORY_FILE};
 pub use error::BackupError;
 pub use id::{BackupId, FULL};
-pub use pipeline::{SealedFile, hash_file, open_file, seal_file};
+pub use pipeline::{SealedFile, hash_file, open_file, open_file_checked, seal_file};
 pub use store::{Store, local::LocalStore};

@@ -49,6 +49,50 @@ pub fn open_file(source: &Path, dest: &Path) -> Result<u64, BackupError> {
     Ok(written)
 }
 
+/// A stored file checked and opened in one pass: its original written to `dest`, and the
+/// size and SHA-256 of the stored bytes read. A file whose bytes do not decompress (damaged)
+/// is still hashed to its end, so the caller can name it by its hash; the decoding error is
+/// then `Err` of the inner result.
+pub fn open_file_checked(
+    source: &Path,
+    dest: &Path,
+) -> Result<(u64, String, Result<u64, String>), BackupError> {
+    let what = || format!("decompressing {} into {}", source.display(), dest.display());
+    let input = File::open(source).map_err(|e| BackupError::io(what(), e))?;
+    let mut hashing = HashingReader {
+        inner: BufReader::new(input),
+        hasher: Sha256::new(),
+        count: 0,
+    };
+    let opened = (|| {
+        let mut decoder = zstd::stream::Decoder::new(&mut hashing)?;
+        let mut output = BufWriter::new(File::create(dest)?);
+        let written = io::copy(&mut decoder, &mut output)?;
+        output.flush()?;
+        Ok::<_, io::Error>(written)
+    })();
+    // What the decoder left unread (a frame's end, or all after a damaged block) is hashed too.
+    io::copy(&mut hashing, &mut io::sink()).map_err(|e| BackupError::io(what(), e))?;
+    let digest = hashing.hasher.finalize();
+    let hex = digest.iter().map(|b| format!("{b:02x}")).collect();
+    Ok((hashing.count, hex, opened.map_err(|e| e.to_string())))
+}
+
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
 /// The SHA-256 (hex) of a stored file, for `verify`.
 pub fn hash_file(path: &Path) -> Result<(u64, String), BackupError> {
     let what = || format!("reading {}", path.display());
@@ -134,6 +178,19 @@ mod tests {
         );
         let back = dir.path().join("back.dat");
         assert_eq!(open_file(&sealed_path, &back).unwrap(), text.len() as u64);
-        assert_eq!(std::fs::read_to_string(back).unwrap(), text);
+        assert_eq!(std::fs::read_to_string(&back).unwrap(), text);
+        // Checked and opened in one pass: the same hash, the same original.
+        let (bytes, sha256, opened) = open_file_checked(&sealed_path, &back).unwrap();
+        assert_eq!((bytes, sha256), (sealed.bytes, sealed.sha256.clone()));
+        assert_eq!(opened.unwrap(), text.len() as u64);
+        assert_eq!(std::fs::read_to_string(&back).unwrap(), text);
+        // A changed byte: the hash says so, whether or not it still decodes.
+        let mut damaged = std::fs::read(&sealed_path).unwrap();
+        let middle = damaged.len() / 2;
+        damaged[middle] ^= 0x10;
+        std::fs::write(&sealed_path, &damaged).unwrap();
+        let (bytes, sha256, _) = open_file_checked(&sealed_path, &back).unwrap();
+        assert_eq!(bytes, sealed.bytes);
+        assert_ne!(sha256, sealed.sha256);
     }
 }

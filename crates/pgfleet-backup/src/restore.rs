@@ -7,7 +7,7 @@
 
 use crate::catalog::{Catalog, FileEntry, ServicePart};
 use crate::dump::{DUMP_DIR, HISTORY_COLUMNS, HISTORY_FILE};
-use crate::{BackupError, Store, hash_file, open_file};
+use crate::{BackupError, Store, open_file_checked};
 use pgfleet_cluster::PgBinaries;
 use pgfleet_cluster::dump::client_command;
 use pgfleet_core::Connection;
@@ -92,80 +92,82 @@ pub fn part_of<'a>(catalog: &'a Catalog, service: &str) -> Result<&'a ServicePar
         })
 }
 
-/// Each stored file of `part` as a local path, and every file that is missing or whose bytes
-/// are not the ones the catalog hashed (`<path>: <why>`).
-pub async fn check_files(
+/// Every file of `part` fetched, checked against the catalog and opened into `scratch/open/`
+/// as pg_dump wrote it, in one pass over its bytes, several files at once; returns that folder
+/// and every file that is missing or whose bytes are not the ones the catalog hashed
+/// (`<path>: <why>`).
+pub async fn fetch_and_open(
     store: &Store,
     backup: &str,
     part: &ServicePart,
     scratch: &Path,
     progress: &(dyn Fn(&RestoreEvent) + Send + Sync),
-) -> Result<(Vec<(FileEntry, PathBuf)>, Vec<String>), BackupError> {
-    let mut local = Vec::new();
-    let mut problems = Vec::new();
+) -> Result<(PathBuf, Vec<String>), BackupError> {
+    use futures_util::StreamExt as _;
+    let root = scratch.join("open");
     let total = part.files.len();
-    for (n, file) in part.files.iter().enumerate() {
-        progress(&RestoreEvent::Checking { done: n, total });
-        let path = match store.local_copy(backup, &file.path, scratch).await {
-            Ok(path) => path,
-            Err(BackupError::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
-                problems.push(format!("{}: missing", file.path));
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        let checked = {
-            let path = path.clone();
-            tokio::task::spawn_blocking(move || hash_file(&path))
-                .await
-                .map_err(|e| BackupError::Task(format!("hashing stopped: {e}")))?
-        };
-        match checked {
-            Ok((bytes, sha256)) if bytes == file.bytes && sha256 == file.sha256 => {
-                local.push((file.clone(), path));
-            }
-            Ok((bytes, _)) if bytes != file.bytes => problems.push(format!(
-                "{}: changed ({bytes} bytes, the catalog says {})",
-                file.path, file.bytes
-            )),
-            Ok(_) => problems.push(format!(
-                "{}: changed (its SHA-256 is not the catalog's)",
-                file.path
-            )),
-            Err(BackupError::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
-                problems.push(format!("{}: missing", file.path));
-            }
-            Err(e) => return Err(e),
+    let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
+    progress(&RestoreEvent::Checking { done: 0, total });
+    let mut checks = futures_util::stream::iter(part.files.iter())
+        .map(|file| check_and_open(store, backup, file, scratch, &root))
+        .buffer_unordered(parallel);
+    let mut problems = Vec::new();
+    let mut done = 0;
+    while let Some(checked) = checks.next().await {
+        if let Some(problem) = checked? {
+            problems.push(problem);
         }
+        done += 1;
+        progress(&RestoreEvent::Checking { done, total });
     }
-    progress(&RestoreEvent::Checking { done: total, total });
-    Ok((local, problems))
+    drop(checks);
+    problems.sort();
+    Ok((root, problems))
 }
 
-/// Opens the checked files into `scratch/open/`, as pg_dump wrote them; returns that folder.
-pub async fn open_part(
-    files: Vec<(FileEntry, PathBuf)>,
+/// One file: `None` when it is what the catalog says, else why not.
+async fn check_and_open(
+    store: &Store,
+    backup: &str,
+    file: &FileEntry,
     scratch: &Path,
-) -> Result<PathBuf, BackupError> {
-    let root = scratch.join("open");
-    tokio::task::spawn_blocking(move || {
-        for (entry, stored) in files {
-            let relative = entry.path.strip_suffix(".zst").unwrap_or(&entry.path);
-            let dest = root.join(relative);
-            if let Some(dir) = dest.parent() {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| BackupError::io(format!("creating {}", dir.display()), e))?;
-            }
-            open_file(&stored, &dest)?;
+    root: &Path,
+) -> Result<Option<String>, BackupError> {
+    let missing = || Ok(Some(format!("{}: missing", file.path)));
+    let stored = match store.local_copy(backup, &file.path, scratch).await {
+        Ok(path) => path,
+        Err(BackupError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return missing();
         }
-        Ok(root)
+        Err(e) => return Err(e),
+    };
+    let relative = file.path.strip_suffix(".zst").unwrap_or(&file.path);
+    let dest = root.join(relative);
+    let checked = tokio::task::spawn_blocking(move || {
+        if let Some(dir) = dest.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| BackupError::io(format!("creating {}", dir.display()), e))?;
+        }
+        open_file_checked(&stored, &dest)
     })
     .await
-    .map_err(|e| BackupError::Task(format!("opening the backup's files stopped: {e}")))?
+    .map_err(|e| BackupError::Task(format!("opening the backup's files stopped: {e}")))?;
+    match checked {
+        Ok((bytes, _, _)) if bytes != file.bytes => Ok(Some(format!(
+            "{}: changed ({bytes} bytes, the catalog says {})",
+            file.path, file.bytes
+        ))),
+        Ok((_, sha256, _)) if sha256 != file.sha256 => Ok(Some(format!(
+            "{}: changed (its SHA-256 is not the catalog's)",
+            file.path
+        ))),
+        Ok((_, _, Err(why))) => Ok(Some(format!("{}: does not decompress: {why}", file.path))),
+        Ok((_, _, Ok(_))) => Ok(None),
+        Err(BackupError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            missing()
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// What the dump's SQL says of the roles and the database.
@@ -564,7 +566,7 @@ async fn fetch_part(
     part: &ServicePart,
     progress: &(dyn Fn(&RestoreEvent) + Send + Sync),
 ) -> Result<PathBuf, BackupError> {
-    let (files, problems) = check_files(
+    let (root, problems) = fetch_and_open(
         request.store,
         &request.catalog.id,
         part,
@@ -578,7 +580,7 @@ async fn fetch_part(
             problems,
         });
     }
-    open_part(files, request.scratch).await
+    Ok(root)
 }
 
 /// Restores the request's service. The files are checked before anything on the server

@@ -6,8 +6,8 @@
 
 use crate::catalog::{ServicePart, Verification};
 use crate::restore::{
-    RestoreEvent, Tools, audit_row, check_files, derived_name, drop_database_of, migration_version,
-    open_part, part_of, restore_into_new_database,
+    RestoreEvent, Tools, audit_row, derived_name, drop_database_of, fetch_and_open,
+    migration_version, part_of, restore_into_new_database,
 };
 use crate::{BackupError, Store};
 use jiff::Timestamp;
@@ -102,13 +102,12 @@ async fn verify_part(
     };
     std::fs::create_dir_all(scratch)
         .map_err(|e| BackupError::io(format!("creating {}", scratch.display()), e))?;
-    let (files, problems) =
-        check_files(request.store, request.backup, part, scratch, progress).await?;
+    let (root, problems) =
+        fetch_and_open(request.store, request.backup, part, scratch, progress).await?;
     if !problems.is_empty() {
         // Nothing was restored: the files alone failed.
         return Ok(done("", problems));
     }
-    let root = open_part(files, scratch).await?;
     let tools = Tools {
         bins,
         jobs: request.jobs,
