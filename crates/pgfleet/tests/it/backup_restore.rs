@@ -352,23 +352,7 @@ async fn a_restore_over_a_newer_live_version_is_refused_unless_forced() {
 
     // A protected environment asks first; with no terminal to ask on, it refuses.
     let production = create(&ctx, &["bkn_orders", "--env", "production"]);
-    let asked = ctx
-        .run(&[
-            "--env",
-            "production",
-            "backup",
-            "restore",
-            &production,
-            "bkn_orders",
-            "--replace",
-        ])
-        .failure(1);
-    assert!(
-        asked.stderr.contains("without confirmation") && asked.stderr.contains("--yes"),
-        "{}",
-        asked.stderr
-    );
-    ctx.run(&[
+    let over_production = [
         "--env",
         "production",
         "backup",
@@ -376,9 +360,15 @@ async fn a_restore_over_a_newer_live_version_is_refused_unless_forced() {
         &production,
         "bkn_orders",
         "--replace",
-        "--yes",
-    ])
-    .success();
+    ];
+    let asked = ctx.run(&over_production).failure(1);
+    assert!(
+        asked.stderr.contains("without confirmation") && asked.stderr.contains("--yes"),
+        "{}",
+        asked.stderr
+    );
+    ctx.run(&[&over_production[..], &["--yes"]].concat())
+        .success();
 }
 
 #[tokio::test]
