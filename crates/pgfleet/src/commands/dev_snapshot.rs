@@ -644,9 +644,7 @@ async fn restore_dump(
         catalog: &catalog,
         service: &config.name,
         environment: &ctx.environment,
-        target: ctx
-            .resolver()
-            .resolve_admin(&config.name, &ctx.environment)?,
+        target: super::backup_restore::restore_login(ctx, &config.name)?,
         mode: pgfleet_backup::restore::Mode::Replace { allow_older: true },
         session_roles: vec![
             config.access.runtime_role.clone(),

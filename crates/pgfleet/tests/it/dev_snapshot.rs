@@ -210,4 +210,39 @@ fn a_dump_snapshot_round_trips_a_seeded_schema_placed_service() {
         .json();
     assert_eq!(listed["snapshots"][0]["name"], "seeded");
     assert_eq!(listed["snapshots"][0]["kind"], "dump");
+
+    // In a local environment a backup is verified and restored on the dev server.
+    let created = ctx
+        .run(&["backup", "create", "--all", "--format", "json"])
+        .success()
+        .json();
+    let id = created["backups"][0]["id"].as_str().unwrap();
+    psql(&ctx, "files", "delete from files");
+    let restored = ctx
+        .run(&[
+            "backup",
+            "restore",
+            id,
+            "files",
+            "--replace",
+            "--format",
+            "json",
+        ])
+        .success()
+        .json();
+    assert_eq!(restored["database"], "files", "{restored:#}");
+    assert_eq!(psql(&ctx, "files", "select count(*) from files"), "2");
+    let verified = ctx
+        .run(&["backup", "verify", "--latest", "--format", "json"])
+        .success()
+        .json();
+    let results = verified["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3, "{verified:#}");
+    for result in results {
+        assert_eq!(result["ok"], true, "{verified:#}");
+        assert!(
+            result["restored_on"].as_str().unwrap().starts_with("main/"),
+            "{verified:#}"
+        );
+    }
 }
