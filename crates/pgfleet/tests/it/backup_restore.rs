@@ -339,8 +339,18 @@ async fn a_restore_over_a_newer_live_version_is_refused_unless_forced() {
     assert_eq!(history, [2]);
     ctx.run(&["access", "check", "bkn_orders"]).success();
     // The same backup over the same version needs no force, and each restore is audited.
-    ctx.run(&["backup", "restore", &id, "bkn_orders", "--replace"])
+    let again = ctx
+        .run_filtered(&[
+            "backup",
+            "restore",
+            &id,
+            "bkn_orders",
+            "--replace",
+            "--format",
+            "json",
+        ])
         .success();
+    insta::assert_snapshot!("backup_restore_replace_json", again.snapshot());
     let audited: Vec<String> = column(
         &orders_db.client().await,
         "SELECT coalesce(version_before::text, '-') || '>' || version_after FROM pgfleet.audit_log
