@@ -5,7 +5,7 @@ use crate::cli::ReportFormat;
 use crate::context::Context;
 use crate::error::{CliError, Result};
 use crate::output::{self, Report};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar};
 use pgfleet_backup::restore::{Mode, RestoreEvent, RestoreRequest, Restored, derived_name};
 use pgfleet_backup::verify::{Verified, VerifyRequest};
 use pgfleet_backup::{BackupId, Catalog, Store};
@@ -16,7 +16,6 @@ use pgfleet_core::manifest::SslMode;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
 
 fn open_store(ctx: &Context) -> Result<Store> {
     Ok(Store::open(&ctx.manifest, &ctx.environment, &ctx.vars)?)
@@ -64,15 +63,9 @@ impl Drop for Scratch {
     }
 }
 
-/// A spinner on stderr while a step runs; invisible when stderr is not a terminal.
+/// A spinner on stderr while a step runs (`dev`'s); invisible when stderr is not a terminal.
 fn spinner() -> ProgressBar {
-    let bar = ProgressBar::new_spinner();
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {prefix:<24} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    bar.enable_steady_tick(Duration::from_millis(120));
-    bar
+    super::dev::spinner(&MultiProgress::new(), "")
 }
 
 fn show(bar: &ProgressBar, service: &str, event: &RestoreEvent) {

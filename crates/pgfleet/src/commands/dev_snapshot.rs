@@ -176,17 +176,25 @@ async fn described(
     admin: &tokio_postgres::Client,
     database: &str,
 ) -> Result<Option<Option<Description>>> {
+    Ok(database_comment(admin, database)
+        .await?
+        .map(|comment| comment.and_then(|c| parse_comment(&c))))
+}
+
+/// The COMMENT of `database`: `None` when there is no such database, `Some(None)` when it
+/// has none.
+pub(crate) async fn database_comment(
+    admin: &tokio_postgres::Client,
+    database: &str,
+) -> Result<Option<Option<String>>> {
     let row = admin
         .query_opt(
             "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1",
             &[&database],
         )
         .await
-        .map_err(|e| pg_error("reading databases", &e))?;
-    Ok(row.map(|row| {
-        row.get::<_, Option<String>>(0)
-            .and_then(|c| parse_comment(&c))
-    }))
+        .map_err(|e| pg_error(&format!("reading the comment of database {database}"), &e))?;
+    Ok(row.map(|row| row.get(0)))
 }
 
 fn parse_comment(comment: &str) -> Option<Description> {
