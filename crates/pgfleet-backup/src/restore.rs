@@ -81,8 +81,14 @@ pub enum RestoreEvent {
     Comparing,
 }
 
-/// The service's complete part of `catalog`, or why there is none.
+/// The service's complete part of `catalog`, or why there is none (or why it cannot be read).
 pub fn part_of<'a>(catalog: &'a Catalog, service: &str) -> Result<&'a ServicePart, BackupError> {
+    if catalog.encrypted_for.is_some() {
+        return Err(BackupError::Unsupported(format!(
+            "backup `{}` is encrypted, which this build cannot open\n  hint: use a pgfleet that decrypts backups",
+            catalog.id
+        )));
+    }
     catalog
         .usable_parts()
         .find(|p| p.service == service)
@@ -969,6 +975,19 @@ GRANT ALL ON SCHEMA public TO PUBLIC;
             retarget("COMMENT ON DATABASE files IS 'x';", "files", "b"),
             "COMMENT ON DATABASE \"b\" IS 'x';"
         );
+    }
+
+    #[test]
+    fn an_encrypted_backup_is_refused_rather_than_misread() {
+        let catalog: Catalog = serde_json::from_value(serde_json::json!({
+            "format": 1, "id": "orders_20240115_143022", "kind": "services", "fleet": "shop",
+            "environment": "production", "started_at": "2024-01-15T14:30:22Z",
+            "finished_at": "2024-01-15T14:30:25Z", "pgfleet_version": "0.1.0", "tools": {},
+            "compression": "zstd-3", "encrypted_for": 2, "services": []
+        }))
+        .unwrap();
+        let error = part_of(&catalog, "orders").unwrap_err().to_string();
+        assert!(error.contains("is encrypted"), "{error}");
     }
 
     #[test]
