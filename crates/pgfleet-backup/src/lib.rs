@@ -31,5 +31,7 @@ pub use create::{CreateRequest, Event, Progress, Selection, create};
 pub use dump::{DUMP_DIR, HISTORY_COLUMNS, HISTORY_FILE};
 pub use error::BackupError;
 pub use id::{BackupId, FULL};
-pub use pipeline::{Opener, SealedFile, Sealer, hash_file, open_file, seal_file};
+pub use pipeline::{
+    Opener, SealedFile, Sealer, hash_file, open_file, open_file_checked, seal_file,
+};
 pub use store::{Store, local::LocalStore, s3::S3Store};

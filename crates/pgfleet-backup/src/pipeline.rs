@@ -128,7 +128,42 @@ fn compress(reader: &mut impl Read, writer: &mut impl Write, level: i32) -> io::
 pub fn open_file(source: &Path, dest: &Path, opener: &Opener) -> Result<u64, BackupError> {
     let what = || format!("decompressing {} into {}", source.display(), dest.display());
     let input = File::open(source).map_err(|e| BackupError::io(what(), e))?;
-    let mut input = BufReader::new(input);
+    open_reader(BufReader::new(input), source, dest, opener)
+}
+
+/// A stored file checked and opened in one pass: its original written to `dest`, and the
+/// size and SHA-256 of the stored bytes read. A file whose bytes do not open (damaged) is
+/// still hashed to its end, so the caller can name it by its hash; the opening's error is
+/// then `Err` of the inner result.
+pub fn open_file_checked(
+    source: &Path,
+    dest: &Path,
+    opener: &Opener,
+) -> Result<(u64, String, Result<u64, BackupError>), BackupError> {
+    let what = || format!("reading {}", source.display());
+    let input = File::open(source).map_err(|e| BackupError::io(what(), e))?;
+    let mut hashing = HashingReader {
+        inner: input,
+        hasher: Sha256::new(),
+        count: 0,
+    };
+    let opened = open_reader(BufReader::new(&mut hashing), source, dest, opener);
+    // What the opening left unread (a frame's end, or all after a damaged block) is hashed too.
+    io::copy(&mut hashing, &mut io::sink()).map_err(|e| BackupError::io(what(), e))?;
+    let digest = hashing.hasher.finalize();
+    let hex = digest.iter().map(|b| format!("{b:02x}")).collect();
+    Ok((hashing.count, hex, opened))
+}
+
+/// The original of the sealed bytes of `input` (read from `source`), written to `dest`: age
+/// decrypted first when the bytes say they are encrypted, then zstd.
+fn open_reader(
+    mut input: impl BufRead,
+    source: &Path,
+    dest: &Path,
+    opener: &Opener,
+) -> Result<u64, BackupError> {
+    let what = || format!("decompressing {} into {}", source.display(), dest.display());
     let encrypted = input
         .fill_buf()
         .map_err(|e| BackupError::io(what(), e))?
@@ -172,6 +207,21 @@ fn decrypt_error(file: &str, error: age::DecryptError) -> BackupError {
     BackupError::Decrypt {
         file: file.to_owned(),
         why,
+    }
+}
+
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
     }
 }
 
@@ -259,11 +309,25 @@ mod tests {
             (sealed.bytes, sealed.sha256.clone())
         );
         let back = dir.path().join("back.dat");
+        let plain = Opener::plain();
         assert_eq!(
-            open_file(&sealed_path, &back, &Opener::plain()).unwrap(),
+            open_file(&sealed_path, &back, &plain).unwrap(),
             text.len() as u64
         );
-        assert_eq!(std::fs::read_to_string(back).unwrap(), text);
+        assert_eq!(std::fs::read_to_string(&back).unwrap(), text);
+        // Checked and opened in one pass: the same hash, the same original.
+        let (bytes, sha256, opened) = open_file_checked(&sealed_path, &back, &plain).unwrap();
+        assert_eq!((bytes, sha256), (sealed.bytes, sealed.sha256.clone()));
+        assert_eq!(opened.unwrap(), text.len() as u64);
+        assert_eq!(std::fs::read_to_string(&back).unwrap(), text);
+        // A changed byte: the hash says so, whether or not it still decodes.
+        let mut damaged = std::fs::read(&sealed_path).unwrap();
+        let middle = damaged.len() / 2;
+        damaged[middle] ^= 0x10;
+        std::fs::write(&sealed_path, &damaged).unwrap();
+        let (bytes, sha256, _) = open_file_checked(&sealed_path, &back, &plain).unwrap();
+        assert_eq!(bytes, sealed.bytes);
+        assert_ne!(sha256, sealed.sha256);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use crate::catalog::{Catalog, FileEntry, ServicePart};
 use crate::dump::{DUMP_DIR, HISTORY_COLUMNS, HISTORY_FILE};
-use crate::{BackupError, Store, hash_file, open_file};
+use crate::{BackupError, Opener, Store, open_file_checked};
 use pgfleet_cluster::PgBinaries;
 use pgfleet_cluster::dump::client_command;
 use pgfleet_core::Connection;
@@ -16,6 +16,7 @@ use pgfleet_pg::history::{AuditEntry, AuditResult};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The database a restore connects to for `CREATE DATABASE` and `DROP DATABASE`.
@@ -50,7 +51,7 @@ pub struct RestoreRequest<'a> {
     /// A private folder for the opened files, removed by the caller.
     pub scratch: &'a Path,
     /// The environment's age identities, for an encrypted backup.
-    pub opener: std::sync::Arc<crate::Opener>,
+    pub opener: Arc<Opener>,
 }
 
 /// What a restore did.
@@ -83,7 +84,7 @@ pub enum RestoreEvent {
     Comparing,
 }
 
-/// The service's complete part of `catalog`, or why there is none.
+/// The service's complete part of `catalog`, or why there is none (or why it cannot be read).
 pub fn part_of<'a>(catalog: &'a Catalog, service: &str) -> Result<&'a ServicePart, BackupError> {
     catalog
         .usable_parts()
@@ -94,81 +95,86 @@ pub fn part_of<'a>(catalog: &'a Catalog, service: &str) -> Result<&'a ServicePar
         })
 }
 
-/// Each stored file of `part` as a local path, and every file that is missing or whose bytes
-/// are not the ones the catalog hashed (`<path>: <why>`).
-pub async fn check_files(
+/// Every file of `part` fetched, checked against the catalog and opened into `scratch/open/`
+/// as pg_dump wrote it, in one pass over its bytes, several files at once; returns that folder
+/// and every file that is missing or whose bytes are not the ones the catalog hashed
+/// (`<path>: <why>`).
+pub async fn fetch_and_open(
     store: &Store,
     backup: &str,
     part: &ServicePart,
     scratch: &Path,
+    opener: &Arc<Opener>,
     progress: &(dyn Fn(&RestoreEvent) + Send + Sync),
-) -> Result<(Vec<(FileEntry, PathBuf)>, Vec<String>), BackupError> {
-    let mut local = Vec::new();
-    let mut problems = Vec::new();
+) -> Result<(PathBuf, Vec<String>), BackupError> {
+    use futures_util::StreamExt as _;
+    let root = scratch.join("open");
     let total = part.files.len();
-    for (n, file) in part.files.iter().enumerate() {
-        progress(&RestoreEvent::Checking { done: n, total });
-        let path = match store.local_copy(backup, &file.path, scratch).await {
-            Ok(path) => path,
-            Err(BackupError::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
-                problems.push(format!("{}: missing", file.path));
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        let checked = {
-            let path = path.clone();
-            tokio::task::spawn_blocking(move || hash_file(&path))
-                .await
-                .map_err(|e| BackupError::Postgres(format!("hashing stopped: {e}")))?
-        };
-        match checked {
-            Ok((bytes, sha256)) if bytes == file.bytes && sha256 == file.sha256 => {
-                local.push((file.clone(), path));
-            }
-            Ok((bytes, _)) if bytes != file.bytes => problems.push(format!(
-                "{}: changed ({bytes} bytes, the catalog says {})",
-                file.path, file.bytes
-            )),
-            Ok(_) => problems.push(format!(
-                "{}: changed (its SHA-256 is not the catalog's)",
-                file.path
-            )),
-            Err(BackupError::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
-                problems.push(format!("{}: missing", file.path));
-            }
-            Err(e) => return Err(e),
+    let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
+    progress(&RestoreEvent::Checking { done: 0, total });
+    let mut checks = futures_util::stream::iter(part.files.iter())
+        .map(|file| check_and_open(store, backup, file, scratch, &root, opener.clone()))
+        .buffer_unordered(parallel);
+    let mut problems = Vec::new();
+    let mut done = 0;
+    while let Some(checked) = checks.next().await {
+        if let Some(problem) = checked? {
+            problems.push(problem);
         }
+        done += 1;
+        progress(&RestoreEvent::Checking { done, total });
     }
-    progress(&RestoreEvent::Checking { done: total, total });
-    Ok((local, problems))
+    drop(checks);
+    problems.sort();
+    Ok((root, problems))
 }
 
-/// Opens the checked files into `scratch/open/`, as pg_dump wrote them; returns that folder.
-pub async fn open_part(
-    files: Vec<(FileEntry, PathBuf)>,
+/// One file: `None` when it is what the catalog says, else why not.
+async fn check_and_open(
+    store: &Store,
+    backup: &str,
+    file: &FileEntry,
     scratch: &Path,
-    opener: std::sync::Arc<crate::Opener>,
-) -> Result<PathBuf, BackupError> {
-    let root = scratch.join("open");
-    tokio::task::spawn_blocking(move || {
-        for (entry, stored) in files {
-            let relative = entry.path.strip_suffix(".zst").unwrap_or(&entry.path);
-            let dest = root.join(relative);
-            if let Some(dir) = dest.parent() {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| BackupError::io(format!("creating {}", dir.display()), e))?;
-            }
-            open_file(&stored, &dest, &opener)?;
+    root: &Path,
+    opener: Arc<Opener>,
+) -> Result<Option<String>, BackupError> {
+    let missing = || Ok(Some(format!("{}: missing", file.path)));
+    let stored = match store.local_copy(backup, &file.path, scratch).await {
+        Ok(path) => path,
+        Err(BackupError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return missing();
         }
-        Ok(root)
+        Err(e) => return Err(e),
+    };
+    let relative = file.path.strip_suffix(".zst").unwrap_or(&file.path);
+    let dest = root.join(relative);
+    let checked = tokio::task::spawn_blocking(move || {
+        if let Some(dir) = dest.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| BackupError::io(format!("creating {}", dir.display()), e))?;
+        }
+        open_file_checked(&stored, &dest, &opener)
     })
     .await
-    .map_err(|e| BackupError::Postgres(format!("opening the backup's files stopped: {e}")))?
+    .map_err(|e| BackupError::Task(format!("opening the backup's files stopped: {e}")))?;
+    match checked {
+        Ok((bytes, _, _)) if bytes != file.bytes => Ok(Some(format!(
+            "{}: changed ({bytes} bytes, the catalog says {})",
+            file.path, file.bytes
+        ))),
+        Ok((_, sha256, _)) if sha256 != file.sha256 => Ok(Some(format!(
+            "{}: changed (its SHA-256 is not the catalog's)",
+            file.path
+        ))),
+        // The stored bytes are the catalog's: a key that does not open them is no damage.
+        Ok((_, _, Err(e @ BackupError::Decrypt { .. }))) => Err(e),
+        Ok((_, _, Err(why))) => Ok(Some(format!("{}: does not open: {why}", file.path))),
+        Ok((_, _, Ok(_))) => Ok(None),
+        Err(BackupError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            missing()
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// What the dump's SQL says of the roles and the database.
@@ -283,7 +289,7 @@ async fn dump_script(
     let command = client_command(bins, "pg_restore", connection, "pgfleet restore", &args)?;
     let stdout = tokio::task::spawn_blocking(move || command.output())
         .await
-        .map_err(|e| BackupError::Postgres(format!("pg_restore stopped: {e}")))??;
+        .map_err(|e| BackupError::Task(format!("pg_restore stopped: {e}")))??;
     Ok(read_script(&String::from_utf8_lossy(&stdout)))
 }
 
@@ -333,7 +339,7 @@ async fn run_pg_restore(
     let command = client_command(bins, "pg_restore", connection, "pgfleet restore", &args)?;
     tokio::task::spawn_blocking(move || command.output())
         .await
-        .map_err(|e| BackupError::Postgres(format!("pg_restore stopped: {e}")))??;
+        .map_err(|e| BackupError::Task(format!("pg_restore stopped: {e}")))??;
     Ok(())
 }
 
@@ -362,6 +368,18 @@ async fn database_exists(
         .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&database])
         .await?
         .is_some())
+}
+
+/// Drops `database` of `connection`'s server (its sessions ended), through the maintenance
+/// database.
+pub(crate) async fn drop_database_of(
+    connection: &Connection,
+    database: &str,
+    connect_timeout: Duration,
+) -> Result<(), BackupError> {
+    let maintenance = with_database(connection, MAINTENANCE_DATABASE);
+    let client = pgfleet_pg::connect(&maintenance, "restore", connect_timeout).await?;
+    drop_database(&client, database).await
 }
 
 async fn drop_database(client: &tokio_postgres::Client, database: &str) -> Result<(), BackupError> {
@@ -555,11 +573,12 @@ async fn fetch_part(
     part: &ServicePart,
     progress: &(dyn Fn(&RestoreEvent) + Send + Sync),
 ) -> Result<PathBuf, BackupError> {
-    let (files, problems) = check_files(
+    let (root, problems) = fetch_and_open(
         request.store,
         &request.catalog.id,
         part,
         request.scratch,
+        &request.opener,
         progress,
     )
     .await?;
@@ -569,7 +588,7 @@ async fn fetch_part(
             problems,
         });
     }
-    open_part(files, request.scratch, request.opener.clone()).await
+    Ok(root)
 }
 
 /// Restores the request's service. The files are checked before anything on the server
@@ -654,30 +673,30 @@ pub async fn restore(
                 .await?;
         }
         (Some(schema), replacing) => {
-            if !live_exists {
-                let owner = &target.user;
-                server
-                    .batch_execute(&format!(
-                        "CREATE DATABASE {} OWNER {}",
-                        quote_ident(&target.database),
-                        quote_ident(owner)
-                    ))
-                    .await?;
-            }
-            let client = pgfleet_pg::connect(target, "restore", request.connect_timeout).await?;
+            // The roles first: a database created for nothing would be left behind.
             let script = dump_script(
                 &bins,
                 &maintenance,
                 &dump_root.join(&part.service).join(DUMP_DIR),
             )
             .await?;
-            let missing = missing_roles(&client, &script).await?;
+            let missing = missing_roles(&server, &script).await?;
             if !missing.is_empty() {
                 return Err(BackupError::MissingRoles {
                     server: target.server.clone(),
                     roles: missing,
                 });
             }
+            if !live_exists {
+                server
+                    .batch_execute(&format!(
+                        "CREATE DATABASE {} OWNER {}",
+                        quote_ident(&target.database),
+                        quote_ident(&target.user)
+                    ))
+                    .await?;
+            }
+            let client = pgfleet_pg::connect(target, "restore", request.connect_timeout).await?;
             progress(&RestoreEvent::Restoring {
                 into: format!("{}.{schema}", target.database),
             });
@@ -798,6 +817,31 @@ pub(crate) async fn audit_row(
         .map_err(|e| pgfleet_pg::pg_error_text(&e))
 }
 
+/// What lives outside schema `$1` (an oid) and depends on something in it: views and rules,
+/// constraints, defaults, relations and routines of other schemas.
+const OUTSIDE_DEPENDENTS: &str = "
+WITH inside AS (
+    SELECT 'pg_class'::regclass AS classid, oid FROM pg_class WHERE relnamespace = $1
+    UNION ALL SELECT 'pg_type'::regclass, oid FROM pg_type WHERE typnamespace = $1
+    UNION ALL SELECT 'pg_proc'::regclass, oid FROM pg_proc WHERE pronamespace = $1
+)
+SELECT DISTINCT pg_describe_object(d.classid, d.objid, 0)
+  FROM pg_depend d
+  JOIN inside i ON d.refclassid = i.classid AND d.refobjid = i.oid
+ WHERE d.deptype = 'n'
+   AND CASE d.classid
+         WHEN 'pg_rewrite'::regclass THEN (SELECT c.relnamespace FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class WHERE r.oid = d.objid)
+         WHEN 'pg_constraint'::regclass THEN (SELECT coalesce(c.relnamespace, t.typnamespace) FROM pg_constraint k
+                                                LEFT JOIN pg_class c ON c.oid = k.conrelid
+                                                LEFT JOIN pg_type t ON t.oid = k.contypid WHERE k.oid = d.objid)
+         WHEN 'pg_attrdef'::regclass THEN (SELECT c.relnamespace FROM pg_attrdef a JOIN pg_class c ON c.oid = a.adrelid WHERE a.oid = d.objid)
+         WHEN 'pg_class'::regclass THEN (SELECT relnamespace FROM pg_class WHERE oid = d.objid)
+         WHEN 'pg_proc'::regclass THEN (SELECT pronamespace FROM pg_proc WHERE oid = d.objid)
+         WHEN 'pg_type'::regclass THEN (SELECT typnamespace FROM pg_type WHERE oid = d.objid)
+         ELSE $1
+       END <> $1
+ ORDER BY 1";
+
 /// The live schema is set aside (renamed) with the service's sessions ended, the backup's
 /// restored in its place, and the old one dropped; if the restore fails, the old one is put
 /// back.
@@ -816,6 +860,20 @@ async fn replace_schema(
         )
         .await?
         .get(0);
+    // Dropping the old schema would take with it what other schemas built on it (a view, a
+    // foreign key, a default): refused, naming them, before anything changes.
+    let dependents: Vec<String> = client
+        .query(OUTSIDE_DEPENDENTS, &[&oid])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if !dependents.is_empty() {
+        return Err(BackupError::Unsupported(format!(
+            "objects outside schema `{schema}` depend on it and would be dropped with it: {}\n  hint: restore with --into another database, or drop those first",
+            dependents.join(", ")
+        )));
+    }
     let aside = format!("pgfleet_replaced_{oid}");
     client
         .execute(

@@ -6,8 +6,8 @@
 
 use crate::catalog::{ServicePart, Verification};
 use crate::restore::{
-    RestoreEvent, Tools, audit_row, check_files, derived_name, migration_version, open_part,
-    part_of, restore_into_new_database,
+    RestoreEvent, Tools, audit_row, derived_name, drop_database_of, fetch_and_open,
+    migration_version, part_of, restore_into_new_database,
 };
 use crate::{BackupError, Store};
 use jiff::Timestamp;
@@ -104,13 +104,19 @@ async fn verify_part(
     };
     std::fs::create_dir_all(scratch)
         .map_err(|e| BackupError::io(format!("creating {}", scratch.display()), e))?;
-    let (files, problems) =
-        check_files(request.store, request.backup, part, scratch, progress).await?;
+    let (root, problems) = fetch_and_open(
+        request.store,
+        request.backup,
+        part,
+        scratch,
+        &request.opener,
+        progress,
+    )
+    .await?;
     if !problems.is_empty() {
         // Nothing was restored: the files alone failed.
         return Ok(done("", problems));
     }
-    let root = open_part(files, scratch, request.opener.clone()).await?;
     let tools = Tools {
         bins,
         jobs: request.jobs,
@@ -125,7 +131,7 @@ async fn verify_part(
     let mut scratch_connection = connection.clone();
     scratch_connection.database = database.clone();
     let compared = compare(&scratch_connection, part, request.connect_timeout).await;
-    drop_scratch(connection, &database, request.connect_timeout).await?;
+    drop_database_of(connection, &database, request.connect_timeout).await?;
     Ok(done(&restored_on, compared?))
 }
 
@@ -172,23 +178,6 @@ async fn compare(
         ));
     }
     Ok(problems)
-}
-
-async fn drop_scratch(
-    connection: &Connection,
-    database: &str,
-    connect_timeout: Duration,
-) -> Result<(), BackupError> {
-    let mut maintenance = connection.clone();
-    maintenance.database = "postgres".to_owned();
-    let client = pgfleet_pg::connect(&maintenance, "verify", connect_timeout).await?;
-    client
-        .batch_execute(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            quote_ident(database)
-        ))
-        .await?;
-    Ok(())
 }
 
 /// The verification's audit row, in the service's database.

@@ -5,18 +5,39 @@ use crate::cli::ReportFormat;
 use crate::context::Context;
 use crate::error::{CliError, Result};
 use crate::output::{self, Report};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar};
 use pgfleet_backup::restore::{Mode, RestoreEvent, RestoreRequest, Restored, derived_name};
 use pgfleet_backup::verify::{Verified, VerifyRequest};
 use pgfleet_backup::{BackupId, Catalog, Store};
+use pgfleet_cluster::fleet::LocalFleet;
+use pgfleet_core::Connection;
 use pgfleet_core::ident::identifier_problem;
+use pgfleet_core::manifest::SslMode;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
 
 fn open_store(ctx: &Context) -> Result<Store> {
     Ok(Store::open(&ctx.manifest, &ctx.environment, &ctx.vars)?)
+}
+
+/// The session a restore or a verify of `service` runs as: pgfleet's login of the environment,
+/// or in a local environment the dev cluster's superuser over its private socket, which may
+/// create databases and the extensions a dump holds (`pg_stat_statements` in `pgfleet`).
+pub(crate) fn restore_login(ctx: &Context, service: &str) -> Result<Connection> {
+    let mut connection = ctx.resolver().resolve_admin(service, &ctx.environment)?;
+    if ctx.manifest.is_local(&ctx.environment) {
+        let fleet = LocalFleet::new(&ctx.manifest, &ctx.environment)?;
+        let cluster = fleet.cluster(&ctx.manifest.servers[&connection.server])?;
+        let spec = cluster.spec();
+        connection.host = spec.socket_dir.display().to_string();
+        connection.port = spec.port;
+        connection.user = spec.superuser.clone();
+        connection.password = None;
+        connection.sslmode = SslMode::Disable;
+        connection.params.clear();
+    }
+    Ok(connection)
 }
 
 /// A private folder for a run's downloads and opened files, removed when dropped.
@@ -42,15 +63,9 @@ impl Drop for Scratch {
     }
 }
 
-/// A spinner on stderr while a step runs; invisible when stderr is not a terminal.
+/// A spinner on stderr while a step runs (`dev`'s); invisible when stderr is not a terminal.
 fn spinner() -> ProgressBar {
-    let bar = ProgressBar::new_spinner();
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {prefix:<24} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    bar.enable_steady_tick(Duration::from_millis(120));
-    bar
+    super::dev::spinner(&MultiProgress::new(), "")
 }
 
 fn show(bar: &ProgressBar, service: &str, event: &RestoreEvent) {
@@ -187,7 +202,6 @@ pub async fn verify(
         }
     }
     let scratch = Scratch::new(ctx, "verify")?;
-    let resolver = ctx.resolver();
     let bar = spinner();
     let mut report = VerifyReport {
         environment: ctx.environment.clone(),
@@ -202,10 +216,7 @@ pub async fn verify(
     for (backup, services) in &plan {
         let mut targets = Vec::new();
         for service in services {
-            targets.push((
-                service.clone(),
-                resolver.resolve_admin(service, &ctx.environment)?,
-            ));
+            targets.push((service.clone(), restore_login(ctx, service)?));
         }
         let request = VerifyRequest {
             store: &store,
@@ -325,7 +336,7 @@ pub async fn restore(
     let store = open_store(ctx)?;
     let catalog = store.read_catalog(id).await?;
     let part = pgfleet_backup::restore::part_of(&catalog, &service)?;
-    let mut target = ctx.resolver().resolve_admin(&service, &ctx.environment)?;
+    let mut target = restore_login(ctx, &service)?;
     let live = target.database.clone();
     target.database = match (into, flags.replace, &part.schema) {
         (Some(into), _, _) => into.to_owned(),

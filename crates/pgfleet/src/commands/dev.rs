@@ -79,7 +79,7 @@ fn service_connections(ctx: &Context, services: &[String]) -> Result<Vec<Connect
 }
 
 /// Spinners on stderr, one per server; invisible when stderr is not a terminal.
-fn spinner(progress: &MultiProgress, server: &str) -> ProgressBar {
+pub(crate) fn spinner(progress: &MultiProgress, server: &str) -> ProgressBar {
     let bar = progress.add(ProgressBar::new_spinner());
     bar.set_style(
         ProgressStyle::with_template("{spinner} {prefix:<24} {msg}")

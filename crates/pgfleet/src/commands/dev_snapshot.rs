@@ -176,52 +176,35 @@ async fn described(
     admin: &tokio_postgres::Client,
     database: &str,
 ) -> Result<Option<Option<Description>>> {
+    Ok(database_comment(admin, database)
+        .await?
+        .map(|comment| comment.and_then(|c| parse_comment(&c))))
+}
+
+/// The COMMENT of `database`: `None` when there is no such database, `Some(None)` when it
+/// has none.
+pub(crate) async fn database_comment(
+    admin: &tokio_postgres::Client,
+    database: &str,
+) -> Result<Option<Option<String>>> {
     let row = admin
         .query_opt(
             "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1",
             &[&database],
         )
         .await
-        .map_err(|e| pg_error("reading databases", &e))?;
-    Ok(row.map(|row| {
-        row.get::<_, Option<String>>(0)
-            .and_then(|c| parse_comment(&c))
-    }))
+        .map_err(|e| pg_error(&format!("reading the comment of database {database}"), &e))?;
+    Ok(row.map(|row| row.get(0)))
 }
 
 fn parse_comment(comment: &str) -> Option<Description> {
     serde_json::from_str(comment.strip_prefix(COMMENT_PREFIX)?).ok()
 }
 
-/// Runs `work` while `database` takes no new sessions and after its other sessions are ended:
-/// a template copy needs the source alone. Connections are allowed again whatever happened.
-async fn with_database_alone<T>(
-    admin: &tokio_postgres::Client,
-    database: &str,
-    work: impl std::future::Future<Output = Result<T>>,
-) -> Result<T> {
-    let quoted = quote_ident(database);
-    admin
-        .batch_execute(&format!(
-            "ALTER DATABASE {quoted} WITH ALLOW_CONNECTIONS false;
-             SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-              WHERE datname = {literal} AND pid <> pg_backend_pid()",
-            literal = quote_literal(database),
-        ))
-        .await
-        .map_err(|e| pg_error(&format!("ending the sessions of database {database}"), &e))?;
-    let result = work.await;
-    admin
-        .batch_execute(&format!(
-            "ALTER DATABASE {quoted} WITH ALLOW_CONNECTIONS true"
-        ))
-        .await
-        .map_err(|e| pg_error(&format!("opening database {database} again"), &e))?;
-    result
-}
-
-/// `CREATE DATABASE copy TEMPLATE source`, waiting out the sessions a terminate leaves for a
-/// moment (the server reports them as "being accessed by other users").
+/// `CREATE DATABASE copy TEMPLATE source`, which needs the source alone: its other sessions
+/// are ended before each attempt, and a session that comes back in between (a reconnecting
+/// service) costs another attempt, not the copy. The source is never closed to connections,
+/// so a killed run leaves nothing to reopen.
 async fn copy_database(
     admin: &tokio_postgres::Client,
     source: &str,
@@ -236,6 +219,14 @@ async fn copy_database(
     );
     let mut attempts = 0;
     loop {
+        admin
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                  WHERE datname = $1 AND pid <> pg_backend_pid()",
+                &[&source],
+            )
+            .await
+            .map_err(|e| pg_error(&format!("ending the sessions of database {source}"), &e))?;
         match admin.batch_execute(&sql).await {
             Ok(()) => return Ok(()),
             Err(e)
@@ -331,12 +322,7 @@ async fn snapshot_database_copy(
             )));
         }
     };
-    with_database_alone(
-        &admin,
-        database,
-        copy_database(&admin, database, &snapshot, &owner),
-    )
-    .await?;
+    copy_database(&admin, database, &snapshot, &owner).await?;
     let created_at: String = admin
         .query_one(
             "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
@@ -666,9 +652,7 @@ async fn restore_dump(
         catalog: &catalog,
         service: &config.name,
         environment: &ctx.environment,
-        target: ctx
-            .resolver()
-            .resolve_admin(&config.name, &ctx.environment)?,
+        target: super::backup_restore::restore_login(ctx, &config.name)?,
         mode: pgfleet_backup::restore::Mode::Replace { allow_older: true },
         session_roles: vec![
             config.access.runtime_role.clone(),

@@ -139,17 +139,9 @@ pub async fn template(
 /// `Some(None)` when it has no digest of pgfleet's (made by hand: rebuilt).
 async fn recorded_digest(cluster: &LocalCluster, template: &str) -> Result<Option<Option<String>>> {
     let admin = local::admin_session(cluster, "postgres").await?;
-    let row = admin
-        .query_opt(
-            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1",
-            &[&template],
-        )
-        .await
-        .map_err(|e| pg_error("reading the template's comment", &e))?;
-    Ok(row.map(|row| {
-        row.get::<_, Option<String>>(0)
-            .and_then(|c| c.strip_prefix(COMMENT_PREFIX).map(str::to_owned))
-    }))
+    let comment = super::dev_snapshot::database_comment(&admin, template).await?;
+    Ok(comment
+        .map(|comment| comment.and_then(|c| c.strip_prefix(COMMENT_PREFIX).map(str::to_owned))))
 }
 
 /// Drops the old template, then builds it again as `dev reset` builds a service's database:

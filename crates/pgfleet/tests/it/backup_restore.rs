@@ -4,43 +4,33 @@
 
 use crate::backup::seeded_fleet;
 use crate::context::{TestContext, column};
-use crate::migrate::write;
+use crate::migrate::{pg_dump_schema, write};
 use pgfleet_testkit::TestCluster;
 use serde_json::Value;
 
 /// `pg_dump --schema-only` of `database` (only `schema` when given), owners and grants
-/// included, without the lines that differ between two dumps of the same schema.
+/// included.
 fn schema_dump(database: &str, schema: Option<&str>) -> String {
-    let cluster = TestCluster::shared();
-    let mut command = std::process::Command::new(cluster.bins().tool("pg_dump"));
-    command.args(["--schema-only"]);
-    if let Some(schema) = schema {
-        command.arg(format!("--schema={schema}"));
+    match schema {
+        Some(schema) => pg_dump_schema(database, &[&format!("--schema={schema}")]),
+        None => pg_dump_schema(database, &[]),
     }
-    let out = command
-        .args([
-            "-h",
-            cluster.host(),
-            "-p",
-            &cluster.port().to_string(),
-            "-U",
-            cluster.superuser(),
-        ])
-        .arg(database)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| {
-            !l.starts_with("--") && !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict")
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+}
+
+/// Every service's password variable set, and the manifest's roles and grants applied: the
+/// state a backup should bring back.
+fn with_access(ctx: &mut TestContext, prefix: &str) {
+    for service in ["orders", "users", "auth"] {
+        ctx.var(
+            &format!(
+                "{}_{}_DB_PASSWORD",
+                prefix.to_uppercase(),
+                service.to_uppercase()
+            ),
+            "restore-test",
+        );
+    }
+    ctx.run(&["access", "apply"]).success();
 }
 
 async fn counts(database: &str, tables: &[(&str, &str)]) -> Vec<i64> {
@@ -76,8 +66,13 @@ fn columns(text: &str) -> String {
         .into_owned()
 }
 
-fn backup_id(run: &Value) -> String {
-    run["backups"][0]["id"].as_str().unwrap().to_owned()
+/// `backup create ARGS`, which must succeed; the id of its (first) backup.
+fn create(ctx: &TestContext, args: &[&str]) -> String {
+    let mut command = vec!["backup", "create"];
+    command.extend_from_slice(args);
+    command.extend_from_slice(&["--format", "json"]);
+    let report = ctx.run(&command).success().json();
+    report["backups"][0]["id"].as_str().unwrap().to_owned()
 }
 
 fn store_dir(ctx: &TestContext) -> std::path::PathBuf {
@@ -87,10 +82,7 @@ fn store_dir(ctx: &TestContext) -> std::path::PathBuf {
 #[tokio::test]
 async fn backup_drop_restore_gives_the_same_schema_rows_version_and_grants() {
     let (mut ctx, orders_db, shared_db) = seeded_fleet("bkr").await;
-    for service in ["BKR_ORDERS", "BKR_USERS", "BKR_AUTH"] {
-        ctx.var(&format!("{service}_DB_PASSWORD"), "restore-test");
-    }
-    ctx.run(&["access", "apply"]).success();
+    with_access(&mut ctx, "bkr");
     ctx.run(&["access", "check"]).success();
     let orders_tables = [("public", "items"), ("public", "notes")];
     let users_tables = [("bkr_users", "accounts")];
@@ -100,11 +92,7 @@ async fn backup_drop_restore_gives_the_same_schema_rows_version_and_grants() {
     let users_rows = counts(&shared_db.name, &users_tables).await;
     assert_eq!(orders_rows, [3, 2]);
     assert_eq!(users_rows, [5]);
-    let id = backup_id(
-        &ctx.run(&["backup", "create", "--all", "--format", "json"])
-            .success()
-            .json(),
-    );
+    let id = create(&ctx, &["--all"]);
 
     // By default a database-placed service goes into a new database beside the live one.
     let beside = ctx
@@ -168,6 +156,32 @@ async fn backup_drop_restore_gives_the_same_schema_rows_version_and_grants() {
         again.stderr
     );
 
+    // Over the live schema with --replace, but not while another schema builds on it.
+    let client = shared_db.client().await;
+    client
+        .batch_execute("CREATE VIEW bkr_auth.emails AS SELECT email FROM bkr_users.accounts")
+        .await
+        .unwrap();
+    let blocked = ctx
+        .run(&["backup", "restore", &id, "bkr_users", "--replace"])
+        .failure(4);
+    assert!(
+        blocked.stderr.contains("view bkr_auth.emails"),
+        "{}",
+        blocked.stderr
+    );
+    client
+        .batch_execute("DROP VIEW bkr_auth.emails; DELETE FROM bkr_users.accounts")
+        .await
+        .unwrap();
+    ctx.run(&["backup", "restore", &id, "bkr_users", "--replace"])
+        .success();
+    assert_eq!(counts(&shared_db.name, &users_tables).await, users_rows);
+    assert_eq!(
+        schema_dump(&shared_db.name, Some("bkr_users")),
+        users_schema
+    );
+
     // Each service's history is what it was: nothing pending, nothing dirty.
     for service in ["bkr_orders", "bkr_users", "bkr_auth"] {
         ctx.run(&["migrate", "status", service, "--check"])
@@ -179,11 +193,7 @@ async fn backup_drop_restore_gives_the_same_schema_rows_version_and_grants() {
 #[tokio::test]
 async fn verify_passes_a_good_backup_and_names_a_changed_or_missing_file() {
     let (mut ctx, orders_db, _shared_db) = seeded_fleet("bkv").await;
-    let id = backup_id(
-        &ctx.run(&["backup", "create", "--all", "--format", "json"])
-            .success()
-            .json(),
-    );
+    let id = create(&ctx, &["--all"]);
     ctx.filter(&id, "[BACKUP]");
     let verified = ctx.run_filtered(&["backup", "verify", &id]).success();
     let stamp = regex::Regex::new(r"_verify_\d{14}").unwrap();
@@ -291,15 +301,8 @@ fn part_files(catalog: &Value, service: &str) -> Vec<String> {
 #[tokio::test]
 async fn a_restore_over_a_newer_live_version_is_refused_unless_forced() {
     let (mut ctx, orders_db, _shared_db) = seeded_fleet("bkn").await;
-    for service in ["BKN_ORDERS", "BKN_USERS", "BKN_AUTH"] {
-        ctx.var(&format!("{service}_DB_PASSWORD"), "restore-test");
-    }
-    ctx.run(&["access", "apply", "bkn_orders"]).success();
-    let id = backup_id(
-        &ctx.run(&["backup", "create", "bkn_orders", "--format", "json"])
-            .success()
-            .json(),
-    );
+    with_access(&mut ctx, "bkn");
+    let id = create(&ctx, &["bkn_orders"]);
     ctx.filter(&id, "[BACKUP]");
     write(
         &ctx,
@@ -336,8 +339,18 @@ async fn a_restore_over_a_newer_live_version_is_refused_unless_forced() {
     assert_eq!(history, [2]);
     ctx.run(&["access", "check", "bkn_orders"]).success();
     // The same backup over the same version needs no force, and each restore is audited.
-    ctx.run(&["backup", "restore", &id, "bkn_orders", "--replace"])
+    let again = ctx
+        .run_filtered(&[
+            "backup",
+            "restore",
+            &id,
+            "bkn_orders",
+            "--replace",
+            "--format",
+            "json",
+        ])
         .success();
+    insta::assert_snapshot!("backup_restore_replace_json", again.snapshot());
     let audited: Vec<String> = column(
         &orders_db.client().await,
         "SELECT coalesce(version_before::text, '-') || '>' || version_after FROM pgfleet.audit_log
@@ -348,36 +361,8 @@ async fn a_restore_over_a_newer_live_version_is_refused_unless_forced() {
     assert_eq!(audited, ["3>2", "2>2"]);
 
     // A protected environment asks first; with no terminal to ask on, it refuses.
-    let production = backup_id(
-        &ctx.run(&[
-            "--env",
-            "production",
-            "backup",
-            "create",
-            "bkn_orders",
-            "--format",
-            "json",
-        ])
-        .success()
-        .json(),
-    );
-    let asked = ctx
-        .run(&[
-            "--env",
-            "production",
-            "backup",
-            "restore",
-            &production,
-            "bkn_orders",
-            "--replace",
-        ])
-        .failure(1);
-    assert!(
-        asked.stderr.contains("without confirmation") && asked.stderr.contains("--yes"),
-        "{}",
-        asked.stderr
-    );
-    ctx.run(&[
+    let production = create(&ctx, &["bkn_orders", "--env", "production"]);
+    let over_production = [
         "--env",
         "production",
         "backup",
@@ -385,23 +370,22 @@ async fn a_restore_over_a_newer_live_version_is_refused_unless_forced() {
         &production,
         "bkn_orders",
         "--replace",
-        "--yes",
-    ])
-    .success();
+    ];
+    let asked = ctx.run(&over_production).failure(1);
+    assert!(
+        asked.stderr.contains("without confirmation") && asked.stderr.contains("--yes"),
+        "{}",
+        asked.stderr
+    );
+    ctx.run(&[&over_production[..], &["--yes"]].concat())
+        .success();
 }
 
 #[tokio::test]
 async fn a_restore_names_the_roles_the_server_lacks() {
     let (mut ctx, _orders_db, shared_db) = seeded_fleet("bkm").await;
-    for service in ["BKM_ORDERS", "BKM_USERS", "BKM_AUTH"] {
-        ctx.var(&format!("{service}_DB_PASSWORD"), "restore-test");
-    }
-    ctx.run(&["access", "apply"]).success();
-    let id = backup_id(
-        &ctx.run(&["backup", "create", "bkm_users", "--format", "json"])
-            .success()
-            .json(),
-    );
+    with_access(&mut ctx, "bkm");
+    let id = create(&ctx, &["bkm_users"]);
     // The service's read-only role is gone from the server (its grants with it).
     shared_db
         .client()
@@ -419,6 +403,13 @@ async fn a_restore_names_the_roles_the_server_lacks() {
         "{}",
         refused.stderr
     );
+    // Nothing was created for the refused restore.
+    let created: Vec<String> = column(
+        &TestCluster::shared().connect("postgres").await,
+        &format!("SELECT datname::text FROM pg_database WHERE datname = '{into}'"),
+    )
+    .await;
+    assert!(created.is_empty(), "{created:?}");
     ctx.run(&["access", "apply"]).success();
     ctx.run(&["backup", "restore", &id, "bkm_users", "--into", &into])
         .success();

@@ -55,7 +55,7 @@ database = "billing"
     ctx
 }
 
-fn psql(ctx: &TestContext, service: &str, sql: &str) -> String {
+pub(crate) fn psql(ctx: &TestContext, service: &str, sql: &str) -> String {
     ctx.run(&["dev", "psql", service, "--", "-XtAc", sql])
         .success()
         .stdout

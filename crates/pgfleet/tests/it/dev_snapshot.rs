@@ -1,70 +1,30 @@
 //! Issue 15, item 6: `dev snapshot` / `dev restore` / `dev snapshots` on real local clusters.
 
-use crate::context::{TestContext, free_port};
+use crate::context::TestContext;
+use crate::dev::psql;
 
-/// One server: `notes` by schema in the shared database `kb`, `files` in a database of its
-/// own; each with a migration and a seed.
-fn fleet() -> TestContext {
-    let mut ctx = TestContext::new(&format!(
-        r#"
-[fleet]
-name = "kb"
-
-[environments.development]
-local = true
-
-[environments.production]
-host = "db.example.com"
-user = "kb"
-
-[servers.main]
-dev_port = {port}
-database = "kb"
-
-[services.notes]
-schema = "notes"
-
-[services.files]
-database = "files"
-"#,
-        port = free_port()
-    ));
-    ctx.stop_clusters_on_drop = true;
-    for (service, table) in [("notes", "notes"), ("files", "files")] {
-        ctx.write(
-            &format!("services/{service}/migrations/001_init.up.sql"),
-            &format!("CREATE TABLE {table} (id int PRIMARY KEY, name text);\n"),
-        );
-        ctx.write(
-            &format!("services/{service}/seeds/001_rows.sql"),
-            &format!("INSERT INTO {table} VALUES (1, 'one'), (2, 'two') ON CONFLICT DO NOTHING;\n"),
-        );
-    }
+/// The testing environment's fleet (`notes` and `tags` by schema in `kb`, `files` in a
+/// database of its own, a row each from its seed), up, migrated and seeded in development.
+fn seeded() -> TestContext {
+    let (ctx, _, _) = crate::testing_env::fleet();
+    ctx.run(&["dev", "up"]).success();
+    ctx.run(&["migrate", "up", "--all"]).success();
+    ctx.run(&["dev", "seed"]).success();
     ctx
 }
 
-fn psql(ctx: &TestContext, service: &str, sql: &str) -> String {
-    ctx.run(&["dev", "psql", service, "--", "-XtAc", sql])
-        .success()
-        .stdout
-        .trim()
-        .to_owned()
+fn names(ctx: &TestContext, service: &str) -> String {
+    psql(
+        ctx,
+        service,
+        &format!("select string_agg(name, ',' order by id) from {service}"),
+    )
 }
 
 #[test]
 fn a_database_snapshot_round_trips_a_seeded_service() {
-    let mut ctx = fleet();
-    ctx.run(&["dev", "up"]).success();
-    ctx.run(&["migrate", "up", "--all"]).success();
-    ctx.run(&["dev", "seed"]).success();
-    assert_eq!(
-        psql(
-            &ctx,
-            "files",
-            "select string_agg(name, ',' order by id) from files"
-        ),
-        "one,two"
-    );
+    let mut ctx = seeded();
+    assert_eq!(names(&ctx, "files"), "files");
 
     let taken = ctx
         .run(&["dev", "snapshot", "files", "before", "--format", "json"])
@@ -94,14 +54,7 @@ fn a_database_snapshot_round_trips_a_seeded_service() {
         "ALTER TABLE files ADD COLUMN size bigint;\n",
     );
     ctx.run(&["migrate", "up", "files"]).success();
-    assert_eq!(
-        psql(
-            &ctx,
-            "files",
-            "select string_agg(name, ',' order by id) from files"
-        ),
-        "two,three"
-    );
+    assert_eq!(names(&ctx, "files"), "three");
 
     let restored = ctx
         .run(&["dev", "restore", "files", "before", "--format", "json"])
@@ -109,14 +62,7 @@ fn a_database_snapshot_round_trips_a_seeded_service() {
         .json();
     assert_eq!(restored["result"], "restored");
     // The data and the migration version are back, and the service's role reaches them.
-    assert_eq!(
-        psql(
-            &ctx,
-            "files",
-            "select string_agg(name, ',' order by id) from files"
-        ),
-        "one,two"
-    );
+    assert_eq!(names(&ctx, "files"), "files");
     assert_eq!(
         psql(
             &ctx,
@@ -176,9 +122,9 @@ fn a_database_snapshot_round_trips_a_seeded_service() {
 
 #[test]
 fn snapshots_refuse_bad_names_and_other_environments() {
-    let ctx = fleet();
+    let ctx = crate::dev::two_server_fleet();
     let bad = ctx
-        .run(&["dev", "snapshot", "files", "Before-1"])
+        .run(&["dev", "snapshot", "billing", "Before-1"])
         .failure(4);
     assert!(
         bad.stderr.contains("snapshot name `Before-1`"),
@@ -186,14 +132,14 @@ fn snapshots_refuse_bad_names_and_other_environments() {
         bad.stderr
     );
     let long = "x".repeat(60);
-    let too_long = ctx.run(&["dev", "snapshot", "files", &long]).failure(4);
+    let too_long = ctx.run(&["dev", "snapshot", "billing", &long]).failure(4);
     assert!(
         too_long.stderr.contains("at most 63"),
         "{}",
         too_long.stderr
     );
     let elsewhere = ctx
-        .run(&["--env", "production", "dev", "snapshot", "files", "x"])
+        .run(&["--env", "production", "dev", "snapshot", "billing", "x"])
         .failure(4);
     assert!(
         elsewhere.stderr.contains("is not local"),
@@ -206,10 +152,7 @@ fn snapshots_refuse_bad_names_and_other_environments() {
 
 #[test]
 fn a_dump_snapshot_round_trips_a_seeded_schema_placed_service() {
-    let ctx = fleet();
-    ctx.run(&["dev", "up"]).success();
-    ctx.run(&["migrate", "up", "--all"]).success();
-    ctx.run(&["dev", "seed"]).success();
+    let ctx = seeded();
     let taken = ctx
         .run(&["dev", "snapshot", "notes", "seeded", "--format", "json"])
         .success()
@@ -227,7 +170,7 @@ fn a_dump_snapshot_round_trips_a_seeded_schema_placed_service() {
     psql(
         &ctx,
         "notes",
-        "delete from notes where id = 2; insert into notes values (7, 'seven')",
+        "delete from notes where id = 1; insert into notes values (7, 'seven')",
     );
     ctx.write(
         "services/notes/migrations/002_more.up.sql",
@@ -242,14 +185,7 @@ fn a_dump_snapshot_round_trips_a_seeded_schema_placed_service() {
         .success()
         .json();
     assert_eq!(restored["result"], "restored");
-    assert_eq!(
-        psql(
-            &ctx,
-            "notes",
-            "select string_agg(name, ',' order by id) from notes"
-        ),
-        "one,two"
-    );
+    assert_eq!(names(&ctx, "notes"), "notes");
     assert_eq!(
         psql(
             &ctx,
@@ -258,7 +194,7 @@ fn a_dump_snapshot_round_trips_a_seeded_schema_placed_service() {
         ),
         "0"
     );
-    assert_eq!(psql(&ctx, "files", "select count(*) from files"), "3");
+    assert_eq!(psql(&ctx, "files", "select count(*) from files"), "2");
     std::fs::remove_file(
         ctx.dir
             .path()
@@ -274,4 +210,39 @@ fn a_dump_snapshot_round_trips_a_seeded_schema_placed_service() {
         .json();
     assert_eq!(listed["snapshots"][0]["name"], "seeded");
     assert_eq!(listed["snapshots"][0]["kind"], "dump");
+
+    // In a local environment a backup is verified and restored on the dev server.
+    let created = ctx
+        .run(&["backup", "create", "--all", "--format", "json"])
+        .success()
+        .json();
+    let id = created["backups"][0]["id"].as_str().unwrap();
+    psql(&ctx, "files", "delete from files");
+    let restored = ctx
+        .run(&[
+            "backup",
+            "restore",
+            id,
+            "files",
+            "--replace",
+            "--format",
+            "json",
+        ])
+        .success()
+        .json();
+    assert_eq!(restored["database"], "files", "{restored:#}");
+    assert_eq!(psql(&ctx, "files", "select count(*) from files"), "2");
+    let verified = ctx
+        .run(&["backup", "verify", "--latest", "--format", "json"])
+        .success()
+        .json();
+    let results = verified["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3, "{verified:#}");
+    for result in results {
+        assert_eq!(result["ok"], true, "{verified:#}");
+        assert!(
+            result["restored_on"].as_str().unwrap().starts_with("main/"),
+            "{verified:#}"
+        );
+    }
 }

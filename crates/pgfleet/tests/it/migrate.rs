@@ -35,15 +35,19 @@ pub(crate) fn write(ctx: &TestContext, service: &str, file: &str, sql: &str) -> 
 /// The schema as pg_dump sees it, without pgfleet's own tables (and without the noise that
 /// differs between two equal schemas).
 pub(crate) fn schema_dump(db: &TestDatabase) -> String {
+    pg_dump_schema(
+        &db.name,
+        &["--no-owner", "--no-privileges", "-N", "pgfleet"],
+    )
+}
+
+/// `pg_dump --schema-only ARGS DATABASE` on the shared test cluster, without the lines that
+/// differ between two dumps of the same schema.
+pub(crate) fn pg_dump_schema(database: &str, args: &[&str]) -> String {
     let cluster = TestCluster::shared();
     let out = std::process::Command::new(cluster.bins().tool("pg_dump"))
-        .args([
-            "--schema-only",
-            "--no-owner",
-            "--no-privileges",
-            "-N",
-            "pgfleet",
-        ])
+        .arg("--schema-only")
+        .args(args)
         .args([
             "-h",
             cluster.host(),
@@ -52,7 +56,7 @@ pub(crate) fn schema_dump(db: &TestDatabase) -> String {
             "-U",
             cluster.superuser(),
         ])
-        .arg(&db.name)
+        .arg(database)
         .output()
         .unwrap();
     assert!(

@@ -5,7 +5,7 @@ use crate::context::{TestContext, free_port};
 
 /// One server in both local environments: `notes` and `tags` by schema in the shared
 /// database `kb`, `files` in a database of its own; each with a migration and a seed.
-fn fleet() -> (TestContext, u16, u16) {
+pub(crate) fn fleet() -> (TestContext, u16, u16) {
     let (dev_port, test_port) = (free_port(), free_port());
     let mut ctx = TestContext::new(&format!(
         r#"
