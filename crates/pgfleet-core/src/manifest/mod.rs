@@ -404,6 +404,10 @@ impl Validator {
             let Some(service) = services.get(name.get_ref()) else {
                 continue;
             };
+            // A bad database name is reported once, where it is; only the length is new here.
+            if identifier_problem(service.placement.database()).is_some() {
+                continue;
+            }
             let template = format!("{}_template", service.placement.database());
             if let Some(why) = identifier_problem(&template) {
                 let span = raw_service
