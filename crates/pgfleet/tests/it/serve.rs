@@ -365,6 +365,10 @@ async fn metrics_cover_every_service_and_pass_promtool() {
         .ctx
         .run(&["backup", "create", &format!("{p}_catalog")])
         .success();
+    fleet
+        .ctx
+        .run(&["backup", "verify", "--latest", &format!("{p}_catalog")])
+        .success();
 
     let mut daemon = Daemon::start(&fleet.ctx, &["--top-queries", "3"]);
     let scrape = daemon.metrics();
@@ -381,20 +385,27 @@ async fn metrics_cover_every_service_and_pass_promtool() {
         sample(&scrape, "pgfleet_backup_last_complete_bytes", &backed_up).unwrap() > 0.0,
         "{scrape}"
     );
+    let verified_age = sample(
+        &scrape,
+        "pgfleet_backup_last_verified_age_seconds",
+        &backed_up,
+    )
+    .expect("the verified backup's age");
+    assert!((0.0..600.0).contains(&verified_age), "{verified_age}");
     assert_eq!(
-        sample(
-            &scrape,
-            "pgfleet_backup_last_verified_age_seconds",
-            &backed_up
-        ),
-        None,
-        "never verified: no age, and the alert's `unless` fires"
+        sample(&scrape, "pgfleet_backup_last_verify_success", &backed_up),
+        Some(1.0)
     );
     let orders = [("service", format!("{p}_orders"))];
     let orders: Vec<(&str, &str)> = orders.iter().map(|(k, v)| (*k, v.as_str())).collect();
     assert_eq!(
         sample(&scrape, "pgfleet_backup_last_complete_age_seconds", &orders),
         None
+    );
+    assert_eq!(
+        sample(&scrape, "pgfleet_backup_last_verified_age_seconds", &orders),
+        None,
+        "never verified: no age, and the alert's `unless` fires"
     );
     assert_eq!(
         sample(&scrape, "pgfleet_backup_verified_within_seconds", &orders),
